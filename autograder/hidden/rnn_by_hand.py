@@ -1,0 +1,74 @@
+"""Hidden tests for unit 01_rnn_by_hand (instructor-only; never shipped to students).
+
+They run the same checks as the notebook's visible cells (course.checks.rnn_by_hand)
+on cases the student has not seen: the smallest sizes (batch 1, one step, one unit),
+square shapes where a transposed matrix or swapped axis no longer fails by shape,
+saturating weights, and random shapes drawn from a fixed seed so that grading
+the same notebook twice gives the same score.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course.checks import rnn_by_hand as visible
+from course.checks.rnn_by_hand import Shapes
+
+SEED = 61_803
+
+
+def _cases() -> tuple[Shapes, ...]:
+    rng = np.random.default_rng(SEED)
+    cases = [
+        Shapes(1, 1, 1, 1, vocab=2, seed=SEED + 1),             # the smallest of everything
+        Shapes(4, 4, 4, 4, vocab=4, seed=SEED + 2),             # square: shapes cannot betray a transpose
+        Shapes(2, 3, 5, 5, vocab=5, seed=SEED + 3, scale=2.5),  # large weights: tanh saturates
+        Shapes(1, 17, 2, 3, vocab=3, seed=SEED + 4),            # one long sequence
+    ]
+    for i in range(4):
+        batch, time, input_dim, units = (int(v) for v in rng.integers(1, 9, size=4))
+        cases.append(Shapes(batch, time, input_dim, units, vocab=int(rng.integers(2, 30)),
+                            seed=SEED + 10 + i))
+    return tuple(cases)
+
+
+CASES = _cases()
+PARAM_CASES = ((2, 1, None), (2, 1, 1), (97, 13, None), (97, 13, 13), (30_000, 1024, 300))
+
+
+def grade_rnn_step(fn):
+    visible.check_rnn_step(fn, CASES)
+
+
+def grade_rnn_forward(fn):
+    visible.check_rnn_forward(fn, CASES)
+
+
+def grade_softmax(fn):
+    visible.check_softmax(fn, CASES)
+    # A 1-D vector and a 4-D array: "the last axis" for any number of dimensions.
+    z = np.random.default_rng(SEED + 20).normal(scale=4, size=(2, 3, 2, 6))
+    from course.checks import call, expect_close
+    from course.checks.keras_reference import softmax as ref
+
+    for arr in (z[0, 0, 0], z):
+        expect_close("softmax", f"softmax of an array of shape {arr.shape}", call("softmax", fn, arr), ref(arr))
+
+
+def grade_next_token_probs(fn):
+    visible.check_next_token_probs(fn, CASES)
+
+
+def grade_teacher_forcing_pairs(fn):
+    visible.check_teacher_forcing_pairs(fn, CASES)
+
+
+def grade_sequence_cross_entropy(fn):
+    visible.check_sequence_cross_entropy(fn, CASES)
+
+
+def grade_rnn_lm_param_count(fn):
+    visible.check_rnn_lm_param_count(fn, PARAM_CASES)
+
+
+def grade_simple_rnn_from_weights(fn, rnn_forward=None):
+    visible.check_simple_rnn_from_weights(fn, rnn_forward, CASES)

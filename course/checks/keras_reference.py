@@ -1,0 +1,61 @@
+"""References that no one in this course wrote: Keras' own layers, ops and losses.
+
+Checks compare students' numpy code with these, in float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..env import import_keras
+
+
+def simple_rnn_layer(W_x, W_h, b=None, *, activation="tanh", return_sequences=True,
+                     return_state=False):
+    """A built ``keras.layers.SimpleRNN`` holding the given weights (float64)."""
+    keras = import_keras()
+    W_x, W_h = np.asarray(W_x, np.float64), np.asarray(W_h, np.float64)
+    layer = keras.layers.SimpleRNN(
+        W_h.shape[0], activation=activation, use_bias=b is not None,
+        return_sequences=return_sequences, return_state=return_state, dtype="float64",
+    )
+    layer.build((None, None, W_x.shape[0]))
+    layer.set_weights([W_x, W_h] + ([np.asarray(b, np.float64)] if b is not None else []))
+    return layer
+
+
+def simple_rnn_states(X, h0, W_x, W_h, b=None, *, activation="tanh"):
+    """All hidden states (batch, T, units) and the last one, from Keras' SimpleRNN."""
+    layer = simple_rnn_layer(W_x, W_h, b, activation=activation, return_state=True)
+    H, last = layer(np.asarray(X, np.float64), initial_state=[np.asarray(h0, np.float64)])
+    return np.asarray(H), np.asarray(last)
+
+
+def simple_rnn_step(x, h, W_x, W_h, b=None, *, activation="tanh"):
+    """One step of Keras' SimpleRNN: a sequence of length 1."""
+    _, last = simple_rnn_states(np.asarray(x)[:, None, :], h, W_x, W_h, b, activation=activation)
+    return last
+
+
+def softmax(z, axis=-1):
+    keras = import_keras()
+    return np.asarray(keras.ops.softmax(np.asarray(z, np.float64), axis=axis))
+
+
+def sparse_cross_entropy(logits, targets):
+    """Mean over every position of -log softmax(logits)[target], from Keras' loss."""
+    keras = import_keras()
+    per_position = keras.losses.sparse_categorical_crossentropy(
+        np.asarray(targets, np.int64), np.asarray(logits, np.float64), from_logits=True
+    )
+    return float(np.mean(np.asarray(per_position)))
+
+
+def rnn_lm_param_count(vocab_size, units, embedding_dim=None):
+    """count_params() of the Keras model: [one-hot | Embedding] -> SimpleRNN -> Dense."""
+    keras = import_keras()
+    if embedding_dim is None:
+        layers = [keras.Input((None, vocab_size))]
+    else:
+        layers = [keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+    layers += [keras.layers.SimpleRNN(units, return_sequences=True), keras.layers.Dense(vocab_size)]
+    return int(keras.Sequential(layers).count_params())
