@@ -1,0 +1,66 @@
+"""The real nbgrader, end to end: solutions earn full marks, blank exercises zero."""
+import json
+
+import pytest
+
+from autograder import demo, pipeline
+from course import syllabus
+
+pytestmark = pytest.mark.nbgrader
+UNITS = [u.id for u in syllabus.load().ready_units]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    results = {}
+    for unit in UNITS:
+        root = tmp_path_factory.mktemp(unit)
+        results[unit] = (root, demo.grade_sample_class(root, unit))
+    return results
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_solution_full_marks_blank_zero(graded, unit):
+    _, result = graded[unit]
+    grades = result["grades"]
+    score, max_score = grades["sample_solution"]
+    assert max_score > 0
+    assert score == max_score, f"the solution of {unit} lost points: {grades}"
+    assert grades["sample_blank"] == (0.0, max_score), f"the blank {unit} earned points: {grades}"
+    print(f"{unit}: timings {result['timings']}")
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_no_stderr_and_no_errors_in_graded_solution(graded, unit):
+    root, _ = graded[unit]
+    u = syllabus.load().unit(unit)
+    nb = json.loads((root / "autograded" / "sample_solution" / unit / u.filename).read_text())
+    noisy = [(c.get("id"), o.get("name") or o.get("ename"), (o.get("text") or o.get("evalue", ""))[:300])
+             for c in nb["cells"] for o in c.get("outputs", [])
+             if o["output_type"] == "error" or (o["output_type"] == "stream" and o["name"] == "stderr")]
+    assert noisy == [], f"the solution notebook wrote errors or stderr (costs points): {noisy}"
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_blank_fails_with_not_implemented_messages(graded, unit):
+    root, _ = graded[unit]
+    u = syllabus.load().unit(unit)
+    nb = json.loads((root / "autograded" / "sample_blank" / unit / u.filename).read_text())
+    tests = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+             and not c["metadata"]["nbgrader"].get("solution")]
+    assert tests
+    for cell in tests:
+        errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
+        assert errors and "not implemented yet" in errors[0]["evalue"], cell["id"]
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_feedback_written_for_each_student(graded, unit):
+    root, _ = graded[unit]
+    for student in demo.SAMPLES:
+        assert list((root / "feedback" / student / unit).glob("*.html")), student
+
+
+def test_exercises_in_step_with_solutions():
+    problems = pipeline.generate(check=True)
+    assert problems == [], "run `python -m autograder generate`:\n" + "\n".join(problems)
