@@ -3,6 +3,7 @@
   generate [UNIT ...] [--check]  regenerate exercises/ from solutions/ (or check they are in step)
   mutants [UNIT ...]             feed every mutant through the graded cells; fail if one survives
   demo                           grade a sample class with the real nbgrader and print the grades
+  times [UNIT ...]               run each solution notebook under the fast budget and print its time
 """
 from __future__ import annotations
 
@@ -51,6 +52,26 @@ def _demo(args) -> int:
     return demo.main(args.root)
 
 
+def _times(args) -> int:
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from . import ROOT, mutate, settings
+
+    for unit in pipeline.ready_units(args.units or None):
+        path = ROOT / "solutions" / unit.id / unit.filename
+        nb = nbformat.read(path, as_version=4)
+        with mutate._grading_environment():
+            start = time.perf_counter()
+            NotebookClient(nb, timeout=settings.CELL_TIMEOUT, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            total = time.perf_counter() - start
+        print(f"{unit.id}: {total:.1f} s for the whole notebook, fast budget, kernel start included")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +86,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("demo", help="grade a sample class with the real nbgrader")
     p.add_argument("--root", default=None, help="course folder to work in (default: .demo/)")
     p.set_defaults(run=_demo)
+    p = sub.add_parser("times", help="fast-budget run time of each solution notebook")
+    p.add_argument("units", nargs="*")
+    p.set_defaults(run=_times)
     args = parser.parse_args(argv)
     return args.run(args)
 

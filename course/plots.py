@@ -48,6 +48,7 @@ def plot_hidden_states(H, ax=None, title="Hidden state over time"):
     image = ax.imshow(H.T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xlabel("time step t")
     ax.set_ylabel("unit")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
     plt.colorbar(image, ax=ax, label="$h_t$ (tanh keeps it in [-1, 1])")
     return ax
@@ -64,7 +65,7 @@ def plot_distribution(probs, labels, ax=None, title="Next-token distribution", h
     ax.bar(range(len(labels)), probs, color=colors)
     ax.axhline(1 / len(labels), color="#888", ls="--", lw=1, label="uniform 1/V")
     ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels([repr(c)[1:-1] or "␣" for c in labels])
+    ax.set_xticklabels(["␣" if c == " " else repr(c)[1:-1] for c in labels])
     ax.set_ylabel("probability")
     ax.set_title(title)
     ax.legend(loc="upper right")

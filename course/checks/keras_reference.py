@@ -9,24 +9,23 @@ import numpy as np
 from ..env import import_keras
 
 
-def simple_rnn_layer(W_x, W_h, b=None, *, activation="tanh", return_sequences=True,
-                     return_state=False):
-    """A built ``keras.layers.SimpleRNN`` holding the given weights (float64)."""
+def simple_rnn_states(X, h0, W_x, W_h, b=None, *, activation="tanh"):
+    """All hidden states (batch, T, units) and the last one, computed by Keras.
+
+    Keras' SimpleRNNCell inside the generic keras.layers.RNN loop, its variables
+    assigned one by one (not a SimpleRNN layer: building one is an exercise).
+    """
     keras = import_keras()
     W_x, W_h = np.asarray(W_x, np.float64), np.asarray(W_h, np.float64)
-    layer = keras.layers.SimpleRNN(
-        W_h.shape[0], activation=activation, use_bias=b is not None,
-        return_sequences=return_sequences, return_state=return_state, dtype="float64",
-    )
-    layer.build((None, None, W_x.shape[0]))
-    layer.set_weights([W_x, W_h] + ([np.asarray(b, np.float64)] if b is not None else []))
-    return layer
-
-
-def simple_rnn_states(X, h0, W_x, W_h, b=None, *, activation="tanh"):
-    """All hidden states (batch, T, units) and the last one, from Keras' SimpleRNN."""
-    layer = simple_rnn_layer(W_x, W_h, b, activation=activation, return_state=True)
-    H, last = layer(np.asarray(X, np.float64), initial_state=[np.asarray(h0, np.float64)])
+    cell = keras.layers.SimpleRNNCell(W_h.shape[0], activation=activation, use_bias=b is not None,
+                                      dtype="float64")
+    rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype="float64")
+    rnn.build((None, None, W_x.shape[0]))
+    cell.kernel.assign(W_x)
+    cell.recurrent_kernel.assign(W_h)
+    if b is not None:
+        cell.bias.assign(np.asarray(b, np.float64))
+    H, last = rnn(np.asarray(X, np.float64), initial_state=[np.asarray(h0, np.float64)])
     return np.asarray(H), np.asarray(last)
 
 

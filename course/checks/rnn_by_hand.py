@@ -76,7 +76,7 @@ def check_rnn_step(rnn_step, cases=VISIBLE) -> None:
             },
         )
         count += 1
-    passed(step, count, "(equal to keras.layers.SimpleRNN on the same weights)")
+    passed(step, count, "(equal to Keras' SimpleRNNCell on the same weights)")
 
 
 # --- rnn_forward --------------------------------------------------------------
@@ -103,7 +103,7 @@ def check_rnn_forward(rnn_forward, cases=VISIBLE) -> None:
                                 "the second-to-last state (one step short)": H_ref[:, -2]
                                 if s.time > 1 else H_ref[:, 0] * np.nan})
         count += 1
-    passed(step, count, "(equal to keras.layers.SimpleRNN, return_sequences and return_state)")
+    passed(step, count, "(every state equal to Keras' SimpleRNNCell run through keras.layers.RNN)")
 
 
 # --- softmax and the output layer ---------------------------------------------

@@ -1,0 +1,55 @@
+# Two environments: .venv (newest releases) and .venvs/colab (Google Colab's pins,
+# course/constraints/colab.txt). Every unit must grade full marks in both.
+PYTHON ?= python3
+VENV   := .venv
+COLAB  := .venvs/colab
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: demo test install install-colab test-newest colab-check generate check-exercises mutants times clean
+
+## demo: set up .venv and grade a sample class through the real nbgrader
+demo: install
+	$(VENV)/bin/python -m autograder demo
+
+## test: the whole suite on the newest packages, then the grading tests under Colab's pins
+test: test-newest colab-check
+
+test-newest: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest
+
+## colab-check: grade every solution (and its mutants) under Colab's versions
+colab-check: install-colab
+	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest -m nbgrader
+	$(COLAB)/bin/python -c "import keras, tensorflow as tf; print('graded under Colab pins: keras', keras.__version__, 'tensorflow', tf.__version__)"
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[instructor]"
+	touch $@
+
+install-colab: $(COLAB)/.installed
+$(COLAB)/.installed: pyproject.toml course/constraints/colab.txt
+	$(PYTHON) -m venv $(COLAB)
+	$(COLAB)/bin/pip install --quiet --upgrade pip
+	$(COLAB)/bin/pip install --quiet -c course/constraints/colab.txt -e ".[instructor]"
+	touch $@
+
+## generate: regenerate exercises/ from solutions/
+generate: install
+	$(VENV)/bin/python -m autograder generate
+
+check-exercises: install
+	$(VENV)/bin/python -m autograder generate --check
+
+## mutants: show which wrong answers each graded step rejects
+mutants: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder mutants
+
+## times: fast-budget run time of every solution notebook
+times: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder times
+
+clean:
+	rm -rf $(VENV) .venvs .demo submitted autograded feedback gradebook.db
