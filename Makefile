@@ -19,8 +19,8 @@ test-newest: install
 
 ## colab-check: grade every solution (and its mutants) under Colab's versions
 colab-check: install-colab
+	$(COLAB)/bin/python -c "import keras, tensorflow as tf; print('grading under Colab pins: keras', keras.__version__, 'tensorflow', tf.__version__)" 2>/dev/null
 	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest -m nbgrader
-	$(COLAB)/bin/python -c "import keras, tensorflow as tf; print('graded under Colab pins: keras', keras.__version__, 'tensorflow', tf.__version__)"
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -1,6 +1,9 @@
 """Project files that must agree with each other."""
 import json
 import re
+import shlex
+import sys
+import types
 import tomllib
 
 import yaml
@@ -62,6 +65,24 @@ def test_exercise_header_badge_and_colab_setup(root):
         source = "".join(setup["source"])
         assert "google.colab" in source and course.pip_spec in source
         exec(compile(source, "setup", "exec"), {})  # would fail on get_ipython() if it ran
+        # On Colab (google.colab imported) it runs `%pip install <the student package>`.
+        calls = []
+
+        class FakeIPython:
+            def run_line_magic(self, magic, line):
+                calls.append((magic, line))
+
+        saved = sys.modules.get("google.colab")
+        sys.modules["google.colab"] = types.ModuleType("google.colab")
+        try:
+            exec(compile(source, "setup", "exec"), {"get_ipython": FakeIPython})
+        finally:
+            if saved is None:
+                del sys.modules["google.colab"]
+            else:
+                sys.modules["google.colab"] = saved
+        assert len(calls) == 1 and calls[0][0] == "pip"
+        assert shlex.split(calls[0][1]) == ["install", "--quiet", course.pip_spec]
 
 
 def test_cell_ids_are_stable_from_source_to_exercise(root):

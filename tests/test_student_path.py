@@ -1,0 +1,40 @@
+"""The student's side: exercises run where the grader does not exist."""
+import os
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course import syllabus
+
+pytestmark = pytest.mark.nbgrader
+
+
+@pytest.mark.parametrize("unit", syllabus.load().ready_units, ids=lambda u: u.id)
+def test_completed_exercise_passes_its_visible_checks_without_the_grader(unit, root, tmp_path, monkeypatch):
+    source = nbformat.read(root / "solutions" / unit.id / unit.filename, as_version=4)
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(root / "exercises" / unit.id / unit.filename, as_version=4)
+    for cell in nb.cells:  # the student fills in every answer
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        "import importlib.util\nassert importlib.util.find_spec('autograder') is None, 'grader importable'"))
+
+    for var in ("NBGRADER_EXECUTION", "PYTHONPATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COURSE_BUDGET", "fast")
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                      if o["output_type"] == "stream")
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]
+    assert printed.count("checks passed") == len(tests), printed
+    assert not [o for c in nb.cells for o in c.get("outputs", [])
+                if o["output_type"] == "stream" and o["name"] == "stderr"]
