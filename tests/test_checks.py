@@ -61,3 +61,32 @@ def test_keras_imports_without_a_word_on_stderr():
             "import numpy as np; keras.layers.SimpleRNN(2)(np.zeros((1, 3, 2), 'float32'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr == "", done.stderr
+
+
+def test_correct_answers_in_float32_pass_visible_and_hidden_checks():
+    # No correct answer may lose points to precision: students may well work in float32.
+    from autograder.hidden import rnn_by_hand as hidden
+    from course.checks import rnn_by_hand as visible
+
+    f32 = np.float32
+
+    def rnn_step(x, h, W_x, W_h, b):
+        return np.tanh(x.astype(f32) @ W_x.astype(f32) + h.astype(f32) @ W_h.astype(f32) + b.astype(f32))
+
+    def softmax(z):
+        z = np.asarray(z, f32)
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def sequence_cross_entropy(logits, targets):
+        z = np.asarray(logits, f32)
+        z = z - z.max(axis=-1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        return float(-np.take_along_axis(log_p, targets[..., None], axis=-1).mean())
+
+    for check in (visible.check_rnn_step, hidden.grade_rnn_step):
+        check(rnn_step)
+    for check in (visible.check_softmax, hidden.grade_softmax):
+        check(softmax)
+    for check in (visible.check_sequence_cross_entropy, hidden.grade_sequence_cross_entropy):
+        check(sequence_cross_entropy)
