@@ -1,5 +1,6 @@
 """The real nbgrader, end to end: solutions earn full marks, blank exercises zero."""
 import json
+import shutil
 
 import pytest
 
@@ -64,3 +65,22 @@ def test_feedback_written_for_each_student(graded, unit):
 def test_exercises_in_step_with_solutions():
     problems = pipeline.generate(check=True)
     assert problems == [], "run `python -m autograder generate`:\n" + "\n".join(problems)
+
+
+def test_out_of_step_exercises_are_reported(root, tmp_path, monkeypatch):
+    # A hand edit, a stale extra file and a missing notebook are each reported.
+    committed = root / "exercises" / UNITS[0]
+    pipeline.generate_into(tmp_path, [UNITS[0]])
+    fresh = tmp_path / "exercises" / UNITS[0]
+    edited = tmp_path / "edited"
+    shutil.copytree(committed, edited)
+    assert pipeline._differences(fresh, edited) == []
+    notebook = next(edited.glob("*.ipynb"))
+    notebook.write_text(notebook.read_text().replace("raise NotImplementedError()", "pass", 1))
+    (edited / "notes.txt").write_text("by hand")
+    monkeypatch.setattr(pipeline, "ROOT", tmp_path)
+    problems = pipeline._differences(fresh, edited)
+    assert any("differs from what solutions/ generates" in p for p in problems), problems
+    assert any("notes.txt: not generated" in p for p in problems), problems
+    notebook.unlink()
+    assert any("missing" in p for p in pipeline._differences(fresh, edited))
