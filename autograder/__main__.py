@@ -63,7 +63,7 @@ def _times(args) -> int:
     for unit in pipeline.ready_units(args.units or None):
         path = ROOT / "solutions" / unit.id / unit.filename
         nb = nbformat.read(path, as_version=4)
-        with mutate._grading_environment():
+        with mutate.grading_environment():
             start = time.perf_counter()
             NotebookClient(nb, timeout=settings.CELL_TIMEOUT, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()

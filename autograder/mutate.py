@@ -83,7 +83,7 @@ def test_cells_by_step(nb) -> dict[str, list]:
 
 
 @contextmanager
-def _grading_environment():
+def grading_environment():
     saved = dict(os.environ)
     settings.prepare_environment(ROOT)
     os.environ["NBGRADER_EXECUTION"] = "autograde"
@@ -137,7 +137,7 @@ def run(unit_id: str, only_step: str | None = None) -> Report:
     client = NotebookClient(nb, timeout=settings.CELL_TIMEOUT, allow_errors=True,
                             kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
     try:
-        with _grading_environment(), client.setup_kernel():
+        with grading_environment(), client.setup_kernel():
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type == "code":
                     client.execute_cell(cell, index)

@@ -25,7 +25,6 @@ _NOISY_MODULES = r"(keras|tensorflow|tf_keras|jax|absl|google\.protobuf)(\.|$)"
 
 def silence_library_warnings() -> None:
     warnings.filterwarnings("ignore", module=_NOISY_MODULES)
-    warnings.filterwarnings("ignore", message=r".*(np\.object|tf\.losses|input_shape|input_dim).*")
 
 
 @contextlib.contextmanager

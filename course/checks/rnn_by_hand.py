@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import call, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail, passed
+from . import (call, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail,
+               passed, to_array)
 from . import keras_reference as ref
 
 
@@ -98,10 +99,10 @@ def check_rnn_forward(rnn_forward, cases=VISIBLE) -> None:
         expect_shape(step, "H (all hidden states)", H, (s.batch, s.time, s.units))
         expect_close(step, f"H for batch={s.batch}, T={s.time}", H, H_ref,
                      diagnoses={"h0 fed to every step (the state is not carried)": stale})
-        expect_close(step, "h_last", last, last_ref,
-                     diagnoses={"the first state instead of the last": H_ref[:, 0],
-                                "the second-to-last state (one step short)": H_ref[:, -2]
-                                if s.time > 1 else H_ref[:, 0] * np.nan})
+        wrong_last = {"the first state instead of the last": H_ref[:, 0]}
+        if s.time > 1:
+            wrong_last["the second-to-last state (one step short)"] = H_ref[:, -2]
+        expect_close(step, "h_last", last, last_ref, diagnoses=wrong_last)
         count += 1
     passed(step, count, "(every state equal to Keras' SimpleRNNCell run through keras.layers.RNN)")
 
@@ -183,7 +184,7 @@ def check_sequence_cross_entropy(sequence_cross_entropy, cases=VISIBLE) -> None:
         want = ref.sparse_cross_entropy(logits, targets)
         log_p = np.log(ref.softmax(logits))
         picked = -np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
-        expect_close(step, f"loss for logits of shape {logits.shape}", np.asarray(got, dtype=float).reshape(()),
+        expect_close(step, f"loss for logits of shape {logits.shape}", to_float(step, got),
                      want, rtol=1e-6,
                      diagnoses={"a sum over time, averaged over the batch only": picked.sum(1).mean(),
                                 "a sum over every position (no average)": picked.sum(),
@@ -207,7 +208,7 @@ def check_sequence_cross_entropy(sequence_cross_entropy, cases=VISIBLE) -> None:
 
 
 def to_float(step, value) -> float:
-    array = np.asarray(value, dtype=np.float64) if not hasattr(value, "numpy") else np.asarray(value.numpy(), np.float64)
+    array = to_array(step, "the loss", value)
     if array.size != 1:
         fail(step, f"should return one number, got an array of shape {array.shape}")
     return float(array.reshape(()))
@@ -226,17 +227,14 @@ def check_rnn_lm_param_count(rnn_lm_param_count, cases=PARAM_CASES) -> None:
         if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
             fail(step, f"should return an int, got {type(got).__name__}")
         want = ref.rnn_lm_param_count(vocab, units, emb)
-        inputs = vocab if emb is None else emb
-        emb_params = 0 if emb is None else vocab * emb
+        mistakes = {"no biases": want - units - vocab,
+                    "the output layer left out": want - units * vocab - vocab,
+                    "the recurrent matrix left out": want - units * units}
+        if emb is not None:
+            mistakes["the embedding table left out"] = want - vocab * emb
+            mistakes["inputs of size vocab instead of embedding_dim"] = want + (vocab - emb) * units
         expect_equal(step, f"parameter count for vocab={vocab}, units={units}, embedding_dim={emb}",
-                     got, want, diagnoses={
-                         "no biases": want - units - vocab,
-                         "the output layer left out": want - units * vocab - vocab,
-                         "the embedding table left out": want - emb_params if emb else -1,
-                         "the recurrent matrix left out": want - units * units,
-                         "inputs of size vocab instead of embedding_dim": want - inputs * units + vocab * units
-                         if emb else -1,
-                     })
+                     got, want, diagnoses=mistakes)
         count += 1
     passed(step, count, "(equal to Keras' count_params())")
 
