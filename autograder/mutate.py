@@ -82,6 +82,19 @@ def test_cells_by_step(nb) -> dict[str, list]:
     return by_step
 
 
+def solution_sources(nb) -> dict[str, str]:
+    """The source notebook's answer to each step, keyed by grade_id."""
+    return {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells if is_solution(c)}
+
+
+def fill_in_answers(nb, answers: dict[str, str], skip: tuple[str, ...] = ()) -> None:
+    """Put answers into a student notebook's solution cells, as a student would."""
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers and gid not in skip:
+            cell.source = answers[gid]
+
+
 @contextmanager
 def grading_environment():
     saved = dict(os.environ)
@@ -124,7 +137,7 @@ def run(unit_id: str, only_step: str | None = None) -> Report:
     source = ROOT / "solutions" / unit.id / unit.filename
     nb = nbformat.read(source, as_version=4)
     tests = test_cells_by_step(nb)
-    solutions = {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells if is_solution(c)}
+    solutions = solution_sources(nb)
     wanted = [m for m in mutants.for_notebook(unit.notebook) if only_step in (None, m.step)]
     unknown = {m.step for m in wanted} - set(tests)
     if unknown:

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from autograder import pipeline
+from autograder.mutate import fill_in_answers, solution_sources
 from course import syllabus
 
 pytestmark = pytest.mark.nbgrader
@@ -36,12 +37,11 @@ def test_release_fetch_submit_collect_autograde_export(root, tmp_path):
     fetched = home / UNIT.id / UNIT.filename
     nb = nbformat.read(fetched, as_version=4)
     solution = nbformat.read(root / "solutions" / UNIT.id / UNIT.filename, as_version=4)
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    answered = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") in answers]
-    # The student answers every step but the last.
-    for cell in answered[:-1]:
-        cell.source = answers[cell.metadata.nbgrader["grade_id"]]
+    answers = solution_sources(solution)
+    steps = [c.metadata.nbgrader["grade_id"] for c in nb.cells
+             if c.metadata.get("nbgrader", {}).get("grade_id") in answers]
+    last_step = steps[-1]
+    fill_in_answers(nb, answers, skip=(last_step,))  # every step answered but the last
     nbformat.write(nb, fetched)
     student_cli("submit", UNIT.id, cwd=home, exchange=exchange)
 
@@ -51,7 +51,6 @@ def test_release_fetch_submit_collect_autograde_export(root, tmp_path):
     pipeline.autograde(course_root, UNIT.id)
     rows = pipeline.export(course_root, course_root / "grades.csv")
     (row,) = [r for r in rows if r["student_id"] == student]
-    last_step = answered[-1].metadata.nbgrader["grade_id"]
     tests = [c for c in solution.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"test_{last_step}"]
     lost = sum(c.metadata.nbgrader["points"] for c in tests)
     assert float(row["raw_score"]) == float(row["max_score"]) - lost, row

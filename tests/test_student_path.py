@@ -6,6 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder.mutate import fill_in_answers, solution_sources
 from course import syllabus
 
 pytestmark = pytest.mark.nbgrader
@@ -14,13 +15,8 @@ pytestmark = pytest.mark.nbgrader
 @pytest.mark.parametrize("unit", syllabus.load().ready_units, ids=lambda u: u.id)
 def test_completed_exercise_passes_its_visible_checks_without_the_grader(unit, root, tmp_path, monkeypatch):
     source = nbformat.read(root / "solutions" / unit.id / unit.filename, as_version=4)
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in source.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
     nb = nbformat.read(root / "exercises" / unit.id / unit.filename, as_version=4)
-    for cell in nb.cells:  # the student fills in every answer
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
+    fill_in_answers(nb, solution_sources(source))  # the student answers every step
     nb.cells.insert(0, nbformat.v4.new_code_cell(
         "import importlib.util\nassert importlib.util.find_spec('autograder') is None, 'grader importable'"))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import (call, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail,
+from . import (CheckFailed, call, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail,
                passed, to_array)
 from . import keras_reference as ref
 
@@ -254,7 +254,7 @@ def check_simple_rnn_from_weights(simple_rnn_from_weights, rnn_forward=None, cas
         try:
             out = layer(w["X"].astype(layer.compute_dtype), initial_state=[w["h0"].astype(layer.compute_dtype)])
         except Exception as err:
-            raise AssertionError(f"{step}: calling your layer on X of shape {w['X'].shape} raised "
+            raise CheckFailed(f"{step}: calling your layer on X of shape {w['X'].shape} raised "
                                  f"{type(err).__name__}: {err}") from err
         if isinstance(out, (list, tuple)):
             fail(step, "the layer returns a list: build it with return_state=False")
