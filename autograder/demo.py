@@ -1,7 +1,7 @@
 """The main job, end to end: grade a small sample class with the real nbgrader.
 
-Two sample students submit unit 01: one hands in the instructor's solution,
-one hands in the exercise untouched. The demo runs nbgrader's own commands
+Two sample students submit every ready unit: one hands in the instructor's
+solution, one hands in the exercise untouched. The demo runs nbgrader's own commands
 (generate_assignment, autograde, generate_feedback, export) in a separate
 course folder, so a real gradebook is never touched, and prints the grades.
 """
@@ -47,17 +47,20 @@ def main(course_root: Path | None = None) -> int:
     shutil.rmtree(course_root, ignore_errors=True)
     course_root.mkdir(parents=True)
     print(f"Grading a sample class in {course_root} (your own gradebook is not touched)\n")
-    result = grade_sample_class(course_root)
-    print("\nGrades (from nbgrader export):")
-    for student, (score, max_score) in result["grades"].items():
-        print(f"  {student:<18} {score:5g} / {max_score:g}")
-    print("\nTimings:")
-    for step, seconds in result["timings"].items():
-        print(f"  {step:<28} {seconds:6.1f} s")
-    print(f"\nGrades CSV: {result['csv']}\nFeedback:   {result['feedback']}/<student>/<unit>/*.html")
-    expected = {"sample_solution": "full marks", "sample_blank": "zero"}
-    ok = (result["grades"]["sample_solution"][0] == result["grades"]["sample_solution"][1]
-          and result["grades"]["sample_blank"][0] == 0)
-    print("\n" + ("OK: the solution earns full marks and the blank exercise zero." if ok
-                  else f"UNEXPECTED: expected {expected}"))
+    ok = True
+    rows = []
+    for unit in pipeline.ready_units():
+        result = grade_sample_class(course_root, unit.id)
+        solution, blank = result["grades"]["sample_solution"], result["grades"]["sample_blank"]
+        unit_ok = solution[0] == solution[1] and blank[0] == 0
+        ok &= unit_ok
+        rows.append((unit.id, solution, blank, result["timings"]["autograde (2 submissions)"], unit_ok))
+    print("\nGrades (from nbgrader export), and the time nbgrader autograde took for both:")
+    print(f"  {'unit':<28} {'sample_solution':>16} {'sample_blank':>13} {'autograde':>10}")
+    for unit_id, solution, blank, seconds, unit_ok in rows:
+        print(f"  {unit_id:<28} {solution[0]:>9g} / {solution[1]:<4g} {blank[0]:>6g} / {blank[1]:<4g} "
+              f"{seconds:8.1f} s{'' if unit_ok else '   UNEXPECTED'}")
+    print(f"\nGrades CSV: {course_root / 'grades.csv'}\nFeedback:   {course_root / 'feedback'}/<student>/<unit>/*.html")
+    print("\n" + ("OK: every solution earns full marks and every blank exercise zero." if ok
+                  else "UNEXPECTED: a solution lost points or a blank exercise earned some (see above)."))
     return 0 if ok else 1
