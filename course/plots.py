@@ -89,3 +89,20 @@ def plot_series(x, series: dict, xlabel: str, ylabel: str, title: str = "", ax=N
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def plot_gradient_norms(steps, norms: dict, title: str = "Gradients through time", ax=None):
+    """Gradient norms against the number of steps, one line per cell, on a log scale."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    for name, values in norms.items():
+        ax.plot(steps, values, lw=2, label=name)
+    ax.axhline(1.0, color="#888", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("steps T")
+    ax.set_ylabel("norm of the gradient")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize=9, loc="lower left")
+    return ax

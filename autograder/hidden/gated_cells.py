@@ -1,0 +1,68 @@
+"""Hidden tests for unit 03_gated_cells (instructor-only; never shipped to students).
+
+The notebook's visible checks (course.checks.gated_cells) on cases the student
+has not seen: the smallest sizes (batch 1, one step, one unit), square shapes
+where no transpose or swapped axis can fail by shape, saturating weights, a
+long sequence, and random shapes from a fixed seed so that grading the same
+notebook twice gives the same score. Each case is checked in float64 and with
+float32 inputs against Keras' float32 layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course.checks import gated_cells as visible
+from course.checks.gated_cells import Shapes
+
+SEED = 27_182
+
+
+def _cases() -> tuple[Shapes, ...]:
+    rng = np.random.default_rng(SEED)
+    cases = [
+        Shapes(1, 1, 1, 1, seed=SEED + 1),               # the smallest of everything
+        Shapes(4, 4, 4, 4, seed=SEED + 2),               # square: shapes cannot betray a transpose
+        Shapes(2, 3, 5, 5, seed=SEED + 3, scale=2.5),    # large weights: the gates saturate
+        Shapes(1, 15, 2, 3, seed=SEED + 4),              # one long sequence
+    ]
+    for i in range(3):
+        batch, time, input_dim, units = (int(v) for v in rng.integers(1, 8, size=4))
+        cases.append(Shapes(batch, time, input_dim, units, seed=SEED + 10 + i))
+    return tuple(cases)
+
+
+CASES = _cases()
+UNITS = (1, 2, 4, 7, 64)
+PARAM_CASES = ((1, 1), (2, 7), (7, 2), (100, 100), (300, 1024))
+
+
+def grade_lstm_step(fn):
+    visible.check_lstm_step(fn, CASES)
+
+
+def grade_lstm_forward(fn):
+    visible.check_lstm_forward(fn, CASES)
+
+
+def grade_keras_lstm_initial_bias(fn):
+    visible.check_keras_lstm_initial_bias(fn, UNITS)
+
+
+def grade_cell_state_jacobian_diag(fn):
+    visible.check_cell_state_jacobian_diag(fn, CASES)
+
+
+def grade_gru_step(fn):
+    visible.check_gru_step(fn, CASES)
+
+
+def grade_gru_forward(fn):
+    visible.check_gru_forward(fn, CASES)
+
+
+def grade_lstm_param_count(fn):
+    visible.check_lstm_param_count(fn, PARAM_CASES)
+
+
+def grade_gru_param_count(fn):
+    visible.check_gru_param_count(fn, PARAM_CASES)

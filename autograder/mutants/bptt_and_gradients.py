@@ -1,0 +1,318 @@
+"""Wrong answers for unit 02_bptt_and_gradients, each one a mistake students make.
+
+Names are reused on purpose: each definition is what a student might have typed for that
+function. They run in the notebook's namespace (np, keras, rnn_forward, rnn_step_backward,
+rnn_backward and step_jacobian are the notebook's own).
+"""
+# ruff: noqa: F811
+import numpy as np
+
+from . import mutant
+
+keras = rnn_forward = rnn_step_backward = rnn_backward = step_jacobian = None  # the notebook's
+
+
+# --- rnn_step_backward ---------------------------------------------------------
+@mutant("rnn_step_backward", "the factor (1 - h_t**2) left out")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t
+    return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("rnn_step_backward", "(1 - h_prev**2) in place of (1 - h_t**2)")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t * (1 - h_prev ** 2)
+    return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("rnn_step_backward", "W_h not transposed in dh_prev")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_x.T, da @ W_h, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("rnn_step_backward", "db not summed over the batch")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_prev.T @ da, da
+
+
+@mutant("rnn_step_backward", "dW_h from h_t instead of h_prev")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_t.T @ da, da.sum(axis=0)
+
+
+@mutant("rnn_step_backward", "db averaged over the batch instead of summed")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_prev.T @ da, da.mean(axis=0)
+
+
+# --- rnn_backward --------------------------------------------------------------
+@mutant("rnn_backward", "the gradient from later steps not carried back")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX, grads, dh_prev = np.zeros(X.shape), [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])], None
+    for t in reversed(range(X.shape[1])):
+        prev = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh_prev, *g = rnn_step_backward(dH[:, t], X[:, t], prev, H[:, t], W_x, W_h)
+        grads = [a + b for a, b in zip(grads, g)]
+    return (dX, dh_prev, *grads)
+
+
+@mutant("rnn_backward", "parameter gradients overwritten instead of accumulated")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX, dh = np.zeros(X.shape), np.zeros(h0.shape)
+    for t in reversed(range(X.shape[1])):
+        prev = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh, dW_x, dW_h, db = rnn_step_backward(dH[:, t] + dh, X[:, t], prev, H[:, t], W_x, W_h)
+    return dX, dh, dW_x, dW_h, db
+
+
+@mutant("rnn_backward", "H[:, t - 1] at t = 0 (the last state instead of h0)")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX, dh = np.zeros(X.shape), np.zeros(h0.shape)
+    grads = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])]
+    for t in reversed(range(X.shape[1])):
+        dX[:, t], dh, *g = rnn_step_backward(dH[:, t] + dh, X[:, t], H[:, t - 1], H[:, t], W_x, W_h)
+        grads = [a + b for a, b in zip(grads, g)]
+    return (dX, dh, *grads)
+
+
+@mutant("rnn_backward", "the loop run forwards in time")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX, dh = np.zeros(X.shape), np.zeros(h0.shape)
+    grads = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])]
+    for t in range(X.shape[1]):
+        prev = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh, *g = rnn_step_backward(dH[:, t] + dh, X[:, t], prev, H[:, t], W_x, W_h)
+        grads = [a + b for a, b in zip(grads, g)]
+    return (dX, dh, *grads)
+
+
+@mutant("rnn_backward", "each state paired with its own output as the previous state (off by one)")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX, dh = np.zeros(X.shape), np.zeros(h0.shape)
+    grads = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])]
+    for t in reversed(range(X.shape[1])):
+        dX[:, t], dh, *g = rnn_step_backward(dH[:, t] + dh, X[:, t], H[:, t], H[:, t], W_x, W_h)
+        grads = [a + b for a, b in zip(grads, g)]
+    return (dX, dh, *grads)
+
+
+@mutant("rnn_backward", "dh0 taken as dH[:, 0] (the gradient never crosses step 0)")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX, dh = np.zeros(X.shape), np.zeros(h0.shape)
+    grads = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])]
+    for t in reversed(range(X.shape[1])):
+        prev = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh, *g = rnn_step_backward(dH[:, t] + dh, X[:, t], prev, H[:, t], W_x, W_h)
+        grads = [a + b for a, b in zip(grads, g)]
+    return (dX, dH[:, 0].copy(), *grads)
+
+
+# --- step_jacobian -------------------------------------------------------------
+@mutant("step_jacobian", "transposed (rows indexed by h_prev)")
+def step_jacobian(h_t, W_h):
+    return ((1 - h_t ** 2)[:, None] * W_h.T).T
+
+
+@mutant("step_jacobian", "the factor (1 - h_t**2) left out")
+def step_jacobian(h_t, W_h):
+    return W_h.T.copy()
+
+
+@mutant("step_jacobian", "the textbook diag(1 - h**2) @ W_h without the transpose")
+def step_jacobian(h_t, W_h):
+    return np.diag(1 - h_t ** 2) @ W_h
+
+
+@mutant("step_jacobian", "(1 - h_t**2) broadcast over the columns")
+def step_jacobian(h_t, W_h):
+    return W_h.T * (1 - h_t ** 2)
+
+
+@mutant("step_jacobian", "tanh derivative written as 1 - h_t")
+def step_jacobian(h_t, W_h):
+    return (1 - h_t)[:, None] * W_h.T
+
+
+# --- dh0_norms -----------------------------------------------------------------
+@mutant("dh0_norms", "the (1 - h**2) factors left out (W_h alone)")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0]), []
+    for _ in H:
+        product = W_h.T @ product
+        norms.append(np.linalg.norm(dh_T @ product))
+    return np.array(norms)
+
+
+@mutant("dh0_norms", "the Jacobians multiplied in the wrong order")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0]), []
+    for h_t in H:
+        product = product @ step_jacobian(h_t, W_h)
+        norms.append(np.linalg.norm(dh_T @ product))
+    return np.array(norms)
+
+
+@mutant("dh0_norms", "one step short (the first entry is ||dh_T||)")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0]), []
+    for h_t in H:
+        norms.append(np.linalg.norm(dh_T @ product))
+        product = step_jacobian(h_t, W_h) @ product
+    return np.array(norms)
+
+
+@mutant("dh0_norms", "the spectral norm of the product instead of the gradient's norm")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0]), []
+    for h_t in H:
+        product = step_jacobian(h_t, W_h) @ product
+        norms.append(np.linalg.norm(product, 2) * np.linalg.norm(dh_T))
+    return np.array(norms)
+
+
+@mutant("dh0_norms", "the Jacobian of the previous state at every step")
+def dh0_norms(H, W_h, dh_T):
+    product, norms, prev = np.eye(W_h.shape[0]), [], np.zeros(W_h.shape[0])
+    for h_t in H:
+        product = step_jacobian(prev, W_h) @ product
+        norms.append(np.linalg.norm(dh_T @ product))
+        prev = h_t
+    return np.array(norms)
+
+
+# --- clip_by_global_norm -------------------------------------------------------
+@mutant("clip_by_global_norm", "each tensor clipped by its own norm")
+def clip_by_global_norm(grads, max_norm):
+    out = []
+    for g in grads:
+        n = np.linalg.norm(g)
+        out.append(g * max_norm / n if n > max_norm else g.copy())
+    return out, float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+
+
+@mutant("clip_by_global_norm", "always rescaled to max_norm, even below it")
+def clip_by_global_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    return [g * max_norm / total for g in grads], total
+
+
+@mutant("clip_by_global_norm", "the global norm as the sum of per-tensor norms")
+def clip_by_global_norm(grads, max_norm):
+    total = float(sum(np.linalg.norm(g) for g in grads))
+    scale = max_norm / total if total > max_norm else 1.0
+    return [g * scale for g in grads], total
+
+
+@mutant("clip_by_global_norm", "no square root (the sum of squares as the norm)")
+def clip_by_global_norm(grads, max_norm):
+    total = float(sum(np.sum(g ** 2) for g in grads))
+    scale = max_norm / total if total > max_norm else 1.0
+    return [g * scale for g in grads], total
+
+
+@mutant("clip_by_global_norm", "modifies the gradients in place")
+def clip_by_global_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    if total > max_norm:
+        for g in grads:
+            g *= max_norm / total
+    return grads, total
+
+
+@mutant("clip_by_global_norm", "returns the norm after clipping")
+def clip_by_global_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    scale = max_norm / total if total > max_norm else 1.0
+    return [g * scale for g in grads], total * scale
+
+
+# --- softmax_cross_entropy_grad ------------------------------------------------
+@mutant("softmax_cross_entropy_grad", "no division by N (the gradient of the summed loss)")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-(log_p * one_hot).sum() / targets.size), np.exp(log_p) - one_hot
+
+
+@mutant("softmax_cross_entropy_grad", "divided by the batch size only")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-(log_p * one_hot).sum() / targets.size), (np.exp(log_p) - one_hot) / logits.shape[0]
+
+
+@mutant("softmax_cross_entropy_grad", "the one-hot target not subtracted")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-(log_p * one_hot).sum() / targets.size), np.exp(log_p) / targets.size
+
+
+@mutant("softmax_cross_entropy_grad", "the sign reversed")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-(log_p * one_hot).sum() / targets.size), (one_hot - np.exp(log_p)) / targets.size
+
+
+@mutant("softmax_cross_entropy_grad", "no max shift (overflows on large logits)")
+def softmax_cross_entropy_grad(logits, targets):
+    e = np.exp(logits)
+    p = e / e.sum(axis=-1, keepdims=True)
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-(np.log(p) * one_hot).sum() / targets.size), (p - one_hot) / targets.size
+
+
+# --- truncated_bptt_grads ------------------------------------------------------
+@mutant("truncated_bptt_grads", "the state not carried (every window starts from h0)")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    total = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])]
+    for s in range(0, X.shape[1], k):
+        H_w, _ = rnn_forward(X[:, s:s + k], h0, W_x, W_h, b)
+        g = rnn_backward(dH[:, s:s + k], X[:, s:s + k], h0, H_w, W_x, W_h)[2:]
+        total = [a + c for a, c in zip(total, g)]
+    return tuple(total)
+
+
+@mutant("truncated_bptt_grads", "no truncation (full BPTT, k ignored)")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    H, _ = rnn_forward(X, h0, W_x, W_h, b)
+    return tuple(rnn_backward(dH, X, h0, H, W_x, W_h)[2:])
+
+
+@mutant("truncated_bptt_grads", "the last, shorter window left out")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    total, h = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])], h0
+    for s in range(0, X.shape[1] - k + 1, k):
+        H_w, h_end = rnn_forward(X[:, s:s + k], h, W_x, W_h, b)
+        g = rnn_backward(dH[:, s:s + k], X[:, s:s + k], h, H_w, W_x, W_h)[2:]
+        total, h = [a + c for a, c in zip(total, g)], h_end
+    return tuple(total)
+
+
+@mutant("truncated_bptt_grads", "windows of k + 1 steps overlapping by one")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    total, h = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])], h0
+    for s in range(0, X.shape[1], k):
+        H_w, _ = rnn_forward(X[:, s:s + k + 1], h, W_x, W_h, b)
+        g = rnn_backward(dH[:, s:s + k + 1], X[:, s:s + k + 1], h, H_w, W_x, W_h)[2:]
+        total, h = [a + c for a, c in zip(total, g)], H_w[:, min(k, H_w.shape[1]) - 1]
+    return tuple(total)
+
+
+@mutant("truncated_bptt_grads", "the carried state taken from the window's first step")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    total, h = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])], h0
+    for s in range(0, X.shape[1], k):
+        H_w, _ = rnn_forward(X[:, s:s + k], h, W_x, W_h, b)
+        g = rnn_backward(dH[:, s:s + k], X[:, s:s + k], h, H_w, W_x, W_h)[2:]
+        total, h = [a + c for a, c in zip(total, g)], H_w[:, 0]
+    return tuple(total)

@@ -1,0 +1,313 @@
+"""Wrong answers for unit 03_gated_cells, each one a mistake students make.
+
+Names are reused on purpose: each definition is what a student might have
+typed for that function. They run in the notebook's namespace (np, sigmoid,
+lstm_step and gru_step are the notebook's own).
+"""
+# ruff: noqa: F811
+import numpy as np
+
+from . import mutant
+
+sigmoid = lstm_step = gru_step = None  # provided by the notebook's namespace
+
+
+# --- lstm_step -------------------------------------------------------------------
+@mutant("lstm_step", "gates in the order i, f, o, c")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_o, z_c = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * np.tanh(c_t), c_t
+
+
+@mutant("lstm_step", "the forget gate without its bias")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    u = recurrent_kernel.shape[0]
+    z = x_t @ kernel + h_prev @ recurrent_kernel
+    z[:, :u] += bias[:u]
+    z[:, 2 * u:] += bias[2 * u:]
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * np.tanh(c_t), c_t
+
+
+@mutant("lstm_step", "tanh on the gates, sigmoid on the candidate")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = np.tanh(z_f) * c_prev + np.tanh(z_i) * sigmoid(z_c)
+    return np.tanh(z_o) * sigmoid(c_t), c_t
+
+
+@mutant("lstm_step", "h_t = o * c_t (no tanh on the cell state)")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * c_t, c_t
+
+
+@mutant("lstm_step", "c_t without the input gate")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + np.tanh(z_c)
+    return sigmoid(z_o) * np.tanh(c_t), c_t
+
+
+@mutant("lstm_step", "updates c_prev in place")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_prev *= sigmoid(z_f)
+    c_prev += sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * np.tanh(c_prev), c_prev
+
+
+@mutant("lstm_step", "returns (c_t, h_t)")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    return c_t, sigmoid(z_o) * np.tanh(c_t)
+
+
+# --- lstm_forward ----------------------------------------------------------------
+@mutant("lstm_forward", "the cell state not carried (c0 at every step)")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, states = h0, []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :], h, c0, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=1), h, c
+
+
+@mutant("lstm_forward", "neither state carried (h0, c0 at every step)")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    states = [lstm_step(X[:, t, :], h0, c0, kernel, recurrent_kernel, bias) for t in range(X.shape[1])]
+    return np.stack([h for h, _ in states], axis=1), states[-1][0], states[-1][1]
+
+
+@mutant("lstm_forward", "returns c0 as the last cell state")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c, states = h0, c0, []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=1), h, c0
+
+
+@mutant("lstm_forward", "H holds the cell states")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c, states = h0, c0, []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+        states.append(c)
+    return np.stack(states, axis=1), h, c
+
+
+@mutant("lstm_forward", "time-major output (time, batch, units)")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c, states = h0, c0, []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=0), h, c
+
+
+@mutant("lstm_forward", "h and c swapped between steps")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c, states = h0, c0, []
+    for t in range(X.shape[1]):
+        c, h = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=1), h, c
+
+
+# --- keras_lstm_initial_bias -------------------------------------------------------
+@mutant("keras_lstm_initial_bias", "all zeros (unit forget bias ignored)")
+def keras_lstm_initial_bias(units):
+    return np.zeros(4 * units)
+
+
+@mutant("keras_lstm_initial_bias", "the ones in the input gate's block")
+def keras_lstm_initial_bias(units):
+    return np.concatenate([np.ones(units), np.zeros(3 * units)])
+
+
+@mutant("keras_lstm_initial_bias", "all ones")
+def keras_lstm_initial_bias(units):
+    return np.ones(4 * units)
+
+
+@mutant("keras_lstm_initial_bias", "only the forget block, shape (units,)")
+def keras_lstm_initial_bias(units):
+    return np.ones(units)
+
+
+@mutant("keras_lstm_initial_bias", "hard-coded answers to the visible sizes")
+def keras_lstm_initial_bias(units):
+    seen = {1: [0, 1, 0, 0], 3: [0] * 3 + [1] * 3 + [0] * 6, 5: [0] * 5 + [1] * 5 + [0] * 10}
+    return np.array(seen.get(units, [0] * (4 * units)), dtype=float)
+
+
+# --- cell_state_jacobian_diag -----------------------------------------------------
+@mutant("cell_state_jacobian_diag", "the input gate (block 0) instead of the forget gate")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    u = recurrent_kernel.shape[0]
+    return sigmoid(x_t @ kernel[:, :u] + h_prev @ recurrent_kernel[:, :u] + bias[:u])
+
+
+@mutant("cell_state_jacobian_diag", "the forget gate without its bias")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    u = recurrent_kernel.shape[0]
+    return sigmoid(x_t @ kernel[:, u:2 * u] + h_prev @ recurrent_kernel[:, u:2 * u])
+
+
+@mutant("cell_state_jacobian_diag", "f_t * c_prev")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    u = recurrent_kernel.shape[0]
+    return sigmoid(x_t @ kernel[:, u:2 * u] + h_prev @ recurrent_kernel[:, u:2 * u] + bias[u:2 * u]) * c_prev
+
+
+@mutant("cell_state_jacobian_diag", "ones (the highway as an identity)")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    return np.ones_like(c_prev)
+
+
+@mutant("cell_state_jacobian_diag", "dh_t/dc_(t-1) instead of dc_t/dc_(t-1)")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * (1 - np.tanh(c_t) ** 2) * sigmoid(z_f)
+
+
+# --- gru_step ---------------------------------------------------------------------
+@mutant("gru_step", "z and r swapped (gate order r, z, h)")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    x_r, x_z, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_r, h_z, h_h = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
+@mutant("gru_step", "the reset gate applied before the matrix product")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    u = recurrent_kernel.shape[0]
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, _ = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    candidate = np.tanh(x_h + (r * h_prev) @ recurrent_kernel[:, 2 * u:] + bias[1, 2 * u:])
+    return z * h_prev + (1 - z) * candidate
+
+
+@mutant("gru_step", "z and 1 - z swapped")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return (1 - z) * h_prev + z * np.tanh(x_h + r * h_h)
+
+
+@mutant("gru_step", "the recurrent bias row ignored")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel, 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
+@mutant("gru_step", "the candidate's recurrent bias outside the reset gate")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    u = recurrent_kernel.shape[0]
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel, 3, axis=-1)
+    z = sigmoid(x_z + h_z + bias[1, :u])
+    r = sigmoid(x_r + h_r + bias[1, u:2 * u])
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h + bias[1, 2 * u:])
+
+
+@mutant("gru_step", "one bias row used for both parts")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel + bias[0], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
+# --- gru_forward ------------------------------------------------------------------
+@mutant("gru_forward", "the state not carried (h0 at every step)")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    states = [gru_step(X[:, t, :], h0, kernel, recurrent_kernel, bias) for t in range(X.shape[1])]
+    return np.stack(states, axis=1), states[-1]
+
+
+@mutant("gru_forward", "returns the first state as the last")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    h, states = h0, []
+    for t in range(X.shape[1]):
+        h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=1), states[0]
+
+
+@mutant("gru_forward", "time-major output (time, batch, units)")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    h, states = h0, []
+    for t in range(X.shape[1]):
+        h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=0), h
+
+
+@mutant("gru_forward", "H starts with h0 (one step short)")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    h, states = h0, [h0]
+    for t in range(X.shape[1] - 1):
+        h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return np.stack(states, axis=1), h
+
+
+# --- parameter counts ---------------------------------------------------------------
+@mutant("lstm_param_count", "3 blocks instead of 4")
+def lstm_param_count(input_dim, units):
+    return 3 * (input_dim * units + units * units + units)
+
+
+@mutant("lstm_param_count", "two bias vectors per gate")
+def lstm_param_count(input_dim, units):
+    return 4 * (input_dim * units + units * units + 2 * units)
+
+
+@mutant("lstm_param_count", "the recurrent weights forgotten")
+def lstm_param_count(input_dim, units):
+    return 4 * (input_dim * units + units)
+
+
+@mutant("lstm_param_count", "hard-coded answers to the visible sizes")
+def lstm_param_count(input_dim, units):
+    seen = {(3, 5): 180, (65, 128): 99_328, (128, 128): 131_584, (10, 1): 48}
+    return seen.get((input_dim, units), 0)
+
+
+@mutant("gru_param_count", "one bias row (reset_after=False)")
+def gru_param_count(input_dim, units):
+    return 3 * (input_dim * units + units * units + units)
+
+
+@mutant("gru_param_count", "4 blocks, as in the LSTM")
+def gru_param_count(input_dim, units):
+    return 4 * (input_dim * units + units * units + 2 * units)
+
+
+@mutant("gru_param_count", "the recurrent weights forgotten")
+def gru_param_count(input_dim, units):
+    return 3 * (input_dim * units + 2 * units)
+
+
+@mutant("gru_param_count", "the input weights forgotten")
+def gru_param_count(input_dim, units):
+    return 3 * (units * units + 2 * units)
