@@ -111,6 +111,11 @@ def expect_equal(step: str, what: str, actual: Any, expected: Any,
         fail(step, message)
 
 
+def snapshot(*arrays) -> list[np.ndarray]:
+    """Copies of the inputs, to compare with :func:`expect_unchanged` after the call."""
+    return [np.array(a, copy=True) for a in arrays]
+
+
 def expect_unchanged(step: str, name: str, before: np.ndarray, after: np.ndarray) -> None:
     if not np.array_equal(before, after):
         fail(step, f"the function changed its input `{name}` in place; work on a copy instead")

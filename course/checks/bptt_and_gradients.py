@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import call, expect_close, expect_finite, expect_shape, expect_unchanged, fail, passed, to_array
+from . import call, expect_close, expect_finite, expect_shape, expect_unchanged, fail, passed, snapshot, to_array
 
 REL_TOL = 1e-7   # float64 analytic gradient against a central difference
 EPS = 1e-5       # the central difference's step
@@ -136,9 +136,6 @@ def expect_gradient(step, what, actual, numeric, *, diagnoses=None, hint="", tol
     fail(step, message)
 
 
-def _snapshot(*arrays):
-    return [np.array(a, copy=True) for a in arrays]
-
 
 def _unpack(step, result, names):
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
@@ -212,7 +209,7 @@ def check_rnn_step_backward(rnn_step_backward, cases=VISIBLE) -> None:
         x, h_prev, W_x, W_h, b = p.X[:, 0].copy(), p.h0.copy(), p.W_x.copy(), p.W_h.copy(), p.b.copy()
         h_t = states(x[:, None], h_prev, W_x, W_h, b)[:, 0]
         dh = p.dH[:, 0].copy()
-        before = _snapshot(dh, x, h_prev, h_t, W_x, W_h)
+        before = snapshot(dh, x, h_prev, h_t, W_x, W_h)
         out = _unpack(step, call(step, rnn_step_backward, dh, x, h_prev, h_t, W_x, W_h), STEP_NAMES)
         for name, old, new in zip(("dh_t", "x_t", "h_prev", "h_t", "W_x", "W_h"), before,
                                   (dh, x, h_prev, h_t, W_x, W_h)):
@@ -248,7 +245,7 @@ def check_rnn_backward(rnn_backward, cases=VISIBLE) -> None:
         p = problem(s)
         X, h0, W_x, W_h, b, dH = (a.copy() for a in (p.X, p.h0, p.W_x, p.W_h, p.b, p.dH))
         H = states(X, h0, W_x, W_h, b)
-        before = _snapshot(dH, X, h0, H, W_x, W_h)
+        before = snapshot(dH, X, h0, H, W_x, W_h)
         out = _unpack(step, call(step, rnn_backward, dH, X, h0, H, W_x, W_h), BPTT_NAMES)
         for name, old, new in zip(("dH", "X", "h0", "H", "W_x", "W_h"), before, (dH, X, h0, H, W_x, W_h)):
             expect_unchanged(step, name, old, new)
@@ -291,7 +288,7 @@ def check_step_jacobian(step_jacobian, cases=VISIBLE) -> None:
         x, h_prev = p.X[:1, 0].copy(), p.h0[:1].copy()   # one example, kept 2-D for states()
         h_t = states(x[:, None], h_prev, p.W_x, p.W_h, p.b)[0, 0]
         W_h = p.W_h.copy()
-        before = _snapshot(h_t, W_h)
+        before = snapshot(h_t, W_h)
         got = call(step, step_jacobian, h_t, W_h)
         expect_unchanged(step, "h_t", before[0], h_t)
         expect_unchanged(step, "W_h", before[1], W_h)
@@ -372,7 +369,7 @@ def check_dh0_norms(dh0_norms, cases=VISIBLE, closed_forms=((0.9, 100), (1.0, 30
     for s in cases:
         X, h0, g, H, p = _norm_case(s)
         W_h = p.W_h.copy()
-        before = _snapshot(H, W_h, g)
+        before = snapshot(H, W_h, g)
         got = call(step, dh0_norms, H, W_h, g)
         for name, old, new in zip(("H", "W_h", "dh_T"), before, (H, W_h, g)):
             expect_unchanged(step, name, old, new)
@@ -468,7 +465,7 @@ def check_clip_by_global_norm(clip_by_global_norm, cases=CLIP_VISIBLE) -> None:
     step, count = "clip_by_global_norm", 0
     for c in cases:
         grads = clip_grads(c)
-        before = _snapshot(*grads)
+        before = snapshot(*grads)
         result = call(step, clip_by_global_norm, grads, c.max_norm)
         for i, (old, new) in enumerate(zip(before, grads)):
             expect_unchanged(step, f"grads[{i}]", old, new)
@@ -526,7 +523,7 @@ def check_softmax_cross_entropy_grad(softmax_cross_entropy_grad, cases=VISIBLE, 
     problems = [ce_case(s) for s in cases] + list(extra)
     for logits, targets in problems:
         logits, targets = np.array(logits, np.float64), np.array(targets)
-        before = _snapshot(logits, targets)
+        before = snapshot(logits, targets)
         result = call(step, softmax_cross_entropy_grad, logits, targets)
         expect_unchanged(step, "logits", before[0], logits)
         expect_unchanged(step, "targets", before[1], targets)
@@ -601,7 +598,7 @@ def check_truncated_bptt_grads(truncated_bptt_grads, cases=VISIBLE, ks=tbptt_ks)
         p = problem(s)
         for k in ks(s):
             X, h0, W_x, W_h, b, dH = (a.copy() for a in (p.X, p.h0, p.W_x, p.W_h, p.b, p.dH))
-            before = _snapshot(dH, X, h0, W_x, W_h, b)
+            before = snapshot(dH, X, h0, W_x, W_h, b)
             out = _unpack(step, call(step, truncated_bptt_grads, dH, X, h0, W_x, W_h, b, k), TBPTT_NAMES)
             for name, old, new in zip(("dH", "X", "h0", "W_x", "W_h", "b"), before, (dH, X, h0, W_x, W_h, b)):
                 expect_unchanged(step, name, old, new)

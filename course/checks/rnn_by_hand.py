@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import (CheckFailed, call, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail,
-               passed, to_array)
+               passed, snapshot, to_array)
 from . import keras_reference as ref
 
 
@@ -48,9 +48,6 @@ def weights(s: Shapes):
     )
 
 
-def _snapshot(*arrays):
-    return [np.array(a, copy=True) for a in arrays]
-
 
 # --- rnn_step -----------------------------------------------------------------
 
@@ -59,7 +56,7 @@ def check_rnn_step(rnn_step, cases=VISIBLE) -> None:
     for s in cases:
         w = weights(s)
         x, h = w["X"][:, 0, :], w["h0"]
-        before = _snapshot(x, h, w["W_x"], w["W_h"], w["b"])
+        before = snapshot(x, h, w["W_x"], w["W_h"], w["b"])
         out = call(step, rnn_step, x, h, w["W_x"], w["W_h"], w["b"])
         for name, old, new in zip(("x_t", "h_prev", "W_x", "W_h", "b"), before,
                                   (x, h, w["W_x"], w["W_h"], w["b"])):
@@ -86,7 +83,7 @@ def check_rnn_forward(rnn_forward, cases=VISIBLE) -> None:
     step, count = "rnn_forward", 0
     for s in cases:
         w = weights(s)
-        before = _snapshot(w["X"], w["h0"])
+        before = snapshot(w["X"], w["h0"])
         result = call(step, rnn_forward, w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])
         if not isinstance(result, tuple) or len(result) != 2:
             fail(step, f"should return a pair (H, h_last), got {type(result).__name__}")
