@@ -5,7 +5,7 @@ VENV   := .venv
 COLAB  := .venvs/colab
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: demo test install install-colab test-newest colab-check generate check-exercises mutants times clean
+.PHONY: demo test install install-colab test-newest colab-check generate check-exercises mutants times bench clean
 
 ## demo: set up .venv and grade a sample class through the real nbgrader
 demo: install
@@ -20,7 +20,7 @@ test-newest: install
 ## colab-check: grade every solution (and its mutants) under Colab's versions
 colab-check: install-colab
 	$(COLAB)/bin/python -c "import keras, tensorflow as tf; print('grading under Colab pins: keras', keras.__version__, 'tensorflow', tf.__version__)" 2>/dev/null
-	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest -m nbgrader
+	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest -m "nbgrader and not classroom"
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -50,6 +50,10 @@ mutants: install
 ## times: fast-budget run time of every solution notebook
 times: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder times
+
+## bench: parallel grade-class against serial `nbgrader autograde` on the same submissions (prints figures)
+bench: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder bench --students 8
 
 clean:
 	rm -rf $(VENV) .venvs .demo submitted autograded feedback gradebook.db

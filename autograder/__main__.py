@@ -4,6 +4,8 @@
   mutants [UNIT ...]             feed every mutant through the graded cells; fail if one survives
   demo                           grade a sample class with the real nbgrader and print the grades
   times [UNIT ...]               run each solution notebook under the fast budget and print its time
+  grade-class INPUT ...          grade a class (folders, zips, files) in parallel into one nbgrader gradebook
+  bench [--students N]           time grade-class against serial `nbgrader autograde` on the same submissions
 """
 from __future__ import annotations
 
@@ -72,6 +74,52 @@ def _times(args) -> int:
     return 0
 
 
+def _read_roster(path) -> list[str]:
+    """Student ids, one a line (blank lines and # comments skipped), or a CSV with a student_id column."""
+    import csv
+
+    from pathlib import Path
+
+    lines = [l.strip() for l in Path(path).read_text(encoding="utf-8").splitlines()]
+    lines = [l for l in lines if l and not l.startswith("#")]
+    if lines and "student_id" in [h.strip() for h in lines[0].split(",")]:
+        return [row["student_id"].strip() for row in csv.DictReader(lines) if row["student_id"].strip()]
+    return lines
+
+
+def _grade_class(args) -> int:
+    from pathlib import Path
+
+    from . import ROOT, classroom, sandbox
+
+    given = {"cell_seconds": args.cell_timeout, "notebook_seconds": args.notebook_timeout,
+             "memory_mb": args.memory_mb}
+    try:
+        report = classroom.grade_class(
+            [Path(p) for p in args.inputs], Path(args.course_root or ROOT), unit_ids=args.unit or None,
+            roster=_read_roster(args.roster) if args.roster else None, workers=args.workers,
+            db_url=args.db_url, limits=sandbox.Limits(**{k: v for k, v in given.items() if v is not None}))
+    except Exception as error:  # the grader itself could not run (bad database URL, missing unit, ...)
+        print(f"grade-class could not run: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    print(report.summary)
+    for warning in report.warnings:
+        print("warning: " + warning)
+    print(f"\nGradebook:  {report.db_url}\nGrades CSV: {report.grades_csv}\n"
+          f"Rejected:   {report.rejected_csv} ({len(report.rejected)} files)\n"
+          f"Feedback:   {report.feedback_dir}/<student>/<unit>/<notebook>.html\n"
+          f"Autograded: {report.course_root / 'autograded'}/<student>/<unit>/")
+    return 0
+
+
+def _bench(args) -> int:
+    from . import bench
+
+    figures = bench.run(args.students, args.workers, args.root)
+    print(bench.report(figures))
+    return 0 if figures["agree"] else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,6 +137,25 @@ def main(argv=None) -> int:
     p = sub.add_parser("times", help="fast-budget run time of each solution notebook")
     p.add_argument("units", nargs="*")
     p.set_defaults(run=_times)
+    p = sub.add_parser("grade-class", help="grade a class in parallel into one nbgrader gradebook")
+    p.add_argument("inputs", nargs="+", help="folders, zip files or notebooks as the submissions arrived")
+    p.add_argument("--unit", action="append", help="grade only this unit (repeatable; default: every unit found)")
+    p.add_argument("--roster", help="file of student ids (one a line, or a CSV with a student_id column)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
+    p.add_argument("--db-url", default=None,
+                   help="nbgrader gradebook URL (default: sqlite:///<course-root>/gradebook.db; "
+                        "postgresql+psycopg2://user@host/db for several graders)")
+    p.add_argument("--course-root", default=None,
+                   help="where gradebook.db, autograded/, feedback/ and the CSVs go (default: the repository root)")
+    p.add_argument("--cell-timeout", type=int, default=None, help="seconds one cell may run")
+    p.add_argument("--notebook-timeout", type=int, default=None, help="seconds one whole notebook may take")
+    p.add_argument("--memory-mb", type=int, default=None, help="memory limit of each grading kernel")
+    p.set_defaults(run=_grade_class)
+    p = sub.add_parser("bench", help="time grade-class against serial nbgrader autograde")
+    p.add_argument("--students", type=int, default=6, help="submissions to grade (default: 6)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
+    p.add_argument("--root", default=None, help="scratch folder (default: a new temporary folder)")
+    p.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     return args.run(args)
 

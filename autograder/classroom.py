@@ -1,0 +1,383 @@
+"""Grade a whole class: intake, parallel sandboxed grading, one nbgrader gradebook, feedback, CSV.
+
+nbgrader stays the engine and the record: every submission is graded by the
+real ``nbgrader autograde`` inside :func:`autograder.sandbox.grade_one`, each in
+its own scratch course (so workers never share a database), and only this
+process writes the one gradebook the instructor keeps (``nbgrader export``,
+formgrader and manual grading read it as if ``nbgrader autograde`` had written
+it). Workers are started with ``spawn`` because forking a process that has
+imported TensorFlow can hang, and a worker that dies costs only the submission
+it was grading.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course import syllabus
+
+from . import ROOT, pipeline
+from .records import GRADED, GRADER_ERROR, Outcome, Rejected, Submission
+
+
+@dataclass
+class ClassReport:
+    outcomes: list[Outcome]
+    rejected: list[Rejected]
+    seconds: float
+    workers: int
+    course_root: Path
+    db_url: str
+    grades_csv: Path
+    rejected_csv: Path
+    feedback_dir: Path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        """The table an instructor reads first: one row per (student, unit)."""
+        rows = [f"{'student':<24} {'unit':<24} {'status':<16} {'score':>11}  reason"]
+        for o in self.outcomes:
+            rows.append(f"{o.student_id:<24} {o.unit_id:<24} {o.status:<16} "
+                        f"{o.score:>5g} / {o.max_score:<3g}  {_first_line(o.reason)}")
+        counts = Counter(o.status for o in self.outcomes)
+        rows.append(f"{len(self.outcomes)} submissions graded in {self.seconds:.1f} s with {self.workers} "
+                    f"workers: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
+                    f"; {len(self.rejected)} files not matched (rejected.csv)")
+        return "\n".join(rows)
+
+
+def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=None, workers: int | None = None,
+                db_url: str | None = None, limits=None, progress: bool = True) -> ClassReport:
+    """Grade every submission found in `inputs`; write gradebook, autograded/, feedback/, CSVs."""
+    from . import export, intake, sandbox
+
+    start = time.perf_counter()
+    course_root = Path(course_root).resolve()
+    course_root.mkdir(parents=True, exist_ok=True)
+    db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
+    limits = limits if limits is not None else sandbox.Limits()
+    _check_gradebook(db_url)
+    with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch:
+        scratch = Path(scratch)
+        found = intake.scan([Path(p) for p in inputs], scratch / "staging", unit_ids=unit_ids, roster=roster)
+        submissions, duplicates = _one_per_student_and_unit(found.submissions)
+        rejected = [*found.rejected, *duplicates]
+        units = sorted({s.unit_id for s in submissions})
+        workers = max(1, min(workers or os.cpu_count() or 1, len(submissions) or 1))
+        definitions = _Background(record_units, units, db_url)
+        outcomes = []
+        if submissions:
+            template = sandbox.prepare_template(units, scratch / "template")
+            outcomes = grade_in_pool(submissions, template, scratch / "work", limits, workers, progress=progress)
+        definitions.join()
+        problems = write_gradebook(outcomes, db_url, roster=roster)
+        _publish(outcomes, course_root)
+    grades_csv = export.write_csv(outcomes, course_root / "grades.csv", roster=roster, units=unit_ids)
+    rejected_csv = export.write_rejected_csv(rejected, course_root / "rejected.csv")
+    return ClassReport(outcomes, rejected, time.perf_counter() - start, workers, course_root, db_url,
+                       Path(grades_csv), Path(rejected_csv), course_root / "feedback", problems)
+
+
+def _one_per_student_and_unit(submissions: list[Submission]) -> tuple[list[Submission], list[Rejected]]:
+    """Keep the first file per (student, unit): the gradebook holds one submission for each pair."""
+    kept: dict[tuple[str, str], Submission] = {}
+    duplicates = []
+    for sub in submissions:
+        first = kept.setdefault((sub.student_id, sub.unit_id), sub)
+        if first is not sub:
+            duplicates.append(Rejected(str(sub.path), f"a second file for student {sub.student_id} and unit "
+                                                      f"{sub.unit_id}; graded {first.original_name} instead"))
+    return sorted(kept.values(), key=lambda s: (s.student_id, s.unit_id)), duplicates
+
+
+# ---------------------------------------------------------------- parallel grading
+
+def _grade_task(sub: Submission, template: Path, work: Path, limits) -> Outcome:
+    """What a worker process runs (importable by name, as `spawn` requires)."""
+    from . import sandbox
+
+    return sandbox.grade_one(sub, template, work, limits)
+
+
+def grade_in_pool(submissions: list[Submission], template: Path, work: Path, limits, workers: int,
+                  task=_grade_task, progress: bool = True) -> list[Outcome]:
+    """Grade in `workers` spawned processes; a dead worker costs only its own submission.
+
+    At most `workers` submissions are in flight, so when the pool breaks the
+    suspects are few; each is then re-graded alone in a fresh pool, and only
+    one that breaks its own pool becomes GRADER_ERROR. The rest go on in a new pool.
+    """
+    bar = _Progress(len(submissions), enabled=progress)
+    jobs = [(sub, Path(work) / f"{i:04d}_{sub.student_id}_{sub.unit_id}") for i, sub in enumerate(submissions)]
+    results: dict[int, Outcome] = {}
+
+    def done(index: int, outcome: Outcome) -> None:
+        results[index] = outcome
+        bar.update(outcome)
+
+    queue = list(range(len(jobs)))
+    while queue:
+        suspects = _run_until_broken(queue, jobs, template, limits, workers, task, done)
+        for index in suspects:
+            if len(suspects) == 1 or _run_until_broken([index], jobs, template, limits, 1, task, done):
+                done(index, _worker_died(jobs[index][0]))
+    bar.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _run_until_broken(queue: list[int], jobs, template, limits, workers, task, done) -> list[int]:
+    """Feed `queue` (consumed in place) to a fresh pool; return the jobs in flight if the pool broke."""
+    running: dict = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while queue or running:
+            while queue and len(running) < workers:
+                index = queue.pop(0)
+                sub, work = jobs[index]
+                running[pool.submit(task, sub, template, work, limits)] = index
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            indexes = [(f, running.pop(f)) for f in finished]
+            broken = [index for f, index in indexes if not _collect(f, index, jobs, done)]
+            if broken:  # every other future of a broken pool fails too; keep those that finished first
+                wait(running)
+                return broken + [index for f, index in running.items() if not _collect(f, index, jobs, done)]
+    return []
+
+
+def _collect(future, index: int, jobs, done) -> bool:
+    """Hand a finished job's outcome to `done`; False when its worker process died."""
+    try:
+        done(index, future.result())
+    except BrokenProcessPool:
+        return False
+    except Exception as error:  # noqa: BLE001 (a bug in grade_one must not stop the class)
+        done(index, _grader_error(jobs[index][0], error))
+    return True
+
+
+def _worker_died(sub: Submission) -> Outcome:
+    return _failed(sub, "the grading worker process died while grading this submission "
+                        "(it was regraded alone and died again); regrade it after a fix")
+
+
+def _grader_error(sub: Submission, error: BaseException) -> Outcome:
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return _failed(sub, f"the grader failed: {last}")
+
+
+def _failed(sub: Submission, reason: str) -> Outcome:
+    return Outcome(sub.student_id, sub.unit_id, GRADER_ERROR, 0.0, _max_score(sub.unit_id), reason=reason,
+                   original_name=sub.original_name)
+
+
+def _max_score(unit_id: str) -> float:
+    """Total points of a unit, from its release notebook (what nbgrader's gradebook also holds)."""
+    from nbgrader.utils import is_grade
+
+    import nbformat
+
+    unit = syllabus.load().unit(unit_id)
+    nb = nbformat.read(ROOT / "exercises" / unit.id / unit.filename, as_version=4)
+    return float(sum(c.metadata.nbgrader.get("points", 0) for c in nb.cells if is_grade(c)))
+
+
+class _Progress:
+    """done/total on stderr, with the running count of every status but GRADED."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.count, self.problems = total, enabled, 0, Counter()
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, desc="grading", unit="nb", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, outcome: Outcome) -> None:
+        self.count += 1
+        if outcome.status != GRADED:
+            self.problems[outcome.status] += 1
+        note = ", ".join(f"{s} {n}" for s, n in sorted(self.problems.items())) or "all graded"
+        if self.bar is not None:
+            self.bar.set_postfix_str(note, refresh=False)
+            self.bar.update(1)
+        elif self.enabled:
+            print(f"grading: {self.count}/{self.total} done ({note})", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------- the one gradebook
+
+def _check_gradebook(db_url: str) -> None:
+    """Open the gradebook once before grading: a wrong URL or a server that is down fails in
+    seconds, not after the whole class has been graded."""
+    from nbgrader.api import Gradebook
+
+    Gradebook(db_url, syllabus.load().id).close()
+
+
+def record_units(units: list[str], db_url: str) -> None:
+    """Record each unit's assignment, notebook and cells exactly as nbgrader does: by running
+    `nbgrader generate_assignment UNIT --force` against `db_url` (in a scratch course, so the
+    committed exercises/ are never rewritten). Idempotent: a regrade finds the same cells."""
+    if not units:
+        return
+    with tempfile.TemporaryDirectory(prefix="record-units-") as tmp:
+        for unit in pipeline.ready_units(units):
+            shutil.copytree(ROOT / "solutions" / unit.id, Path(tmp) / "solutions" / unit.id,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            pipeline.nbgrader("generate_assignment", unit.id, "--force", f"--CourseDirectory.db_url={db_url}",
+                              root=Path(tmp), echo=False)
+
+
+class _Background(threading.Thread):
+    """Run fn(*args) beside the grading (nbgrader's start-up costs seconds); join() re-raises its error."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self.fn, self.args, self.error = fn, args, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn(*self.args)
+        except BaseException as error:  # noqa: BLE001 (handed to the caller by join)
+            self.error = error
+
+    def join(self, timeout=None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
+def write_gradebook(outcomes: list[Outcome], db_url: str, roster=None) -> list[str]:
+    """Write every outcome into nbgrader's gradebook as `nbgrader autograde` would, updating in place.
+
+    Per grade cell: auto_score (from the graded notebook, like nbgrader's SaveAutoGrades; 0 for every
+    cell when the status is not GRADED). Per solution cell: nbgrader's "No response." for an untouched
+    answer, else the step's failure message. The first solution cell's comment also carries the
+    status and reason of a submission that was not graded, and the repairs made to one that was.
+    Returns warnings (a graded notebook whose cells disagree with the outcome's score).
+    """
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    problems = []
+    with Gradebook(db_url, syllabus.load().id) as gb, warnings.catch_warnings():
+        # nbgrader's add_submission builds rows before adding them to the session; SQLAlchemy
+        # warns about that on every new submission (nbgrader autograde hides it in its own log).
+        warnings.filterwarnings("ignore", message=".*not in session.*", category=SAWarning)
+        for student in roster or ():
+            gb.update_or_create_student(student)
+        for outcome in outcomes:
+            gb.update_or_create_student(outcome.student_id)
+            gb.update_or_create_submission(outcome.unit_id, outcome.student_id)
+            problems += _write_scores(gb, outcome)
+            _write_comments(gb, outcome)
+            gb.db.commit()
+    return problems
+
+
+def _graded_cells(outcome: Outcome) -> dict[str, object]:
+    """grade_id -> cell of the autograded notebook ({} when there is none to read)."""
+    import nbformat
+
+    if outcome.autograded is None or not Path(outcome.autograded).is_file():
+        return {}
+    nb = nbformat.read(outcome.autograded, as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def _write_scores(gb, outcome: Outcome) -> list[str]:
+    from nbgrader.utils import determine_grade
+
+    unit = syllabus.load().unit(outcome.unit_id)
+    cells = _graded_cells(outcome) if outcome.status == GRADED else {}
+    total = 0.0
+    for grade_cell in gb.find_notebook(unit.notebook, unit.id).grade_cells:
+        grade = gb.find_grade(grade_cell.name, unit.notebook, unit.id, outcome.student_id)
+        cell = cells.get(grade_cell.name)
+        grade.auto_score = float(determine_grade(cell)[0] or 0.0) if cell is not None else 0.0
+        grade.needs_manual_grade = grade.manual_score is not None
+        total += grade.auto_score
+    if outcome.status == GRADED and abs(total - outcome.score) > 1e-9:
+        return [f"{outcome.student_id}/{outcome.unit_id}: the graded cells sum to {total:g}, "
+                f"the grader reported {outcome.score:g} (the gradebook holds the cells' scores)"]
+    return []
+
+
+def _write_comments(gb, outcome: Outcome) -> None:
+    from nbgrader.utils import compute_checksum
+
+    unit = syllabus.load().unit(outcome.unit_id)
+    cells = _graded_cells(outcome)
+    messages = {s.step: s.message for s in outcome.steps if s.message}
+    header = _header_comment(outcome)
+    for position, name in enumerate(_solution_cell_order(unit)):
+        comment = gb.find_comment(name, unit.notebook, unit.id, outcome.student_id)
+        cell = cells.get(name)
+        untouched = cell is not None and cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
+        parts = [header] if position == 0 and header else []
+        parts += ["No response."] if untouched else [messages[name]] if name in messages else []
+        comment.auto_comment = "\n".join(parts) or None
+
+
+def _header_comment(outcome: Outcome) -> str:
+    if outcome.status != GRADED:
+        return f"Not graded ({outcome.status}): {outcome.reason}"
+    return "Autograder notes: " + "; ".join(outcome.notes) if outcome.notes else ""
+
+
+def _solution_cell_order(unit) -> list[str]:
+    """Solution cells in notebook order (the gradebook keeps no order), from the release."""
+    import nbformat
+    from nbgrader.utils import is_solution
+
+    nb = nbformat.read(ROOT / "exercises" / unit.id / unit.filename, as_version=4)
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells if is_solution(c)]
+
+
+# ---------------------------------------------------------------- files beside the gradebook
+
+def _publish(outcomes: list[Outcome], course_root: Path) -> None:
+    """Copy graded notebooks to autograded/ (as nbgrader does) and write feedback/ HTML.
+
+    A submission that has no graded notebook this time loses any stale one from
+    an earlier run, so autograded/ never disagrees with the gradebook.
+    """
+    from . import feedback
+
+    title = syllabus.load().title
+    for outcome in outcomes:
+        unit = syllabus.load().unit(outcome.unit_id)
+        dest = course_root / "autograded" / outcome.student_id / unit.id / unit.filename
+        dest.unlink(missing_ok=True)
+        if outcome.autograded is not None and Path(outcome.autograded).is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(outcome.autograded, dest)
+            outcome.autograded = dest
+        else:
+            outcome.autograded = None
+        html = course_root / "feedback" / outcome.student_id / unit.id / f"{unit.notebook}.html"
+        html.parent.mkdir(parents=True, exist_ok=True)
+        feedback.write_feedback(outcome, html, course_title=title)
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0][:80] if (text or "").strip() else ""

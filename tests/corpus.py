@@ -1,0 +1,209 @@
+"""A corpus of unit-01 submissions as they really arrive, each with the outcome it must get.
+
+Built from the release (exercises/) and the instructor's answers (solutions/)
+the way a student would make them: answers typed into solution cells, cells
+added, edited, deleted or moved, a Colab download, and files that are no
+notebook at all. Other tests reuse these builders (intake, the class runner).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder import ROOT, records
+from autograder.mutants import for_notebook
+from autograder.mutate import fill_in_answers, solution_sources
+from course import syllabus
+
+UNIT = syllabus.load().unit("01_rnn_by_hand")
+MAX_SCORE = 13.0
+POINTS = {"rnn_step": 2, "rnn_forward": 2, "softmax": 2, "next_token_probs": 1, "teacher_forcing_pairs": 1,
+          "sequence_cross_entropy": 2, "rnn_lm_param_count": 1, "simple_rnn_from_weights": 2}
+
+
+@dataclass
+class Case:
+    name: str
+    status: str
+    score: float
+    content: bytes                              # the file as submitted
+    notes: list[str] = field(default_factory=list)    # substrings expected among Outcome.notes
+    reason: str = ""                            # substring expected in Outcome.reason
+    messages: dict[str, str] = field(default_factory=dict)   # step -> substring of its message
+    filename: str = UNIT.filename
+
+    def write(self, folder: Path) -> Path:
+        path = Path(folder) / self.name / self.filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.content)
+        return path
+
+
+def release() -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "exercises" / UNIT.id / UNIT.filename, as_version=4)
+
+
+def answers() -> dict[str, str]:
+    return solution_sources(nbformat.read(ROOT / "solutions" / UNIT.id / UNIT.filename, as_version=4))
+
+
+def answered(skip: tuple[str, ...] = (), **replace: str) -> nbformat.NotebookNode:
+    """The release with the instructor's answers typed in (but ``skip``), some replaced by ``replace``."""
+    nb = release()
+    fill_in_answers(nb, {**answers(), **replace}, skip=skip)
+    return nb
+
+
+def dump(nb) -> bytes:
+    return nbformat.writes(nb).encode()
+
+
+def index_of(nb, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def with_cell(nb, after: str, source: str) -> nbformat.NotebookNode:
+    """A student's own code cell right after the cell ``after``."""
+    nb.cells.insert(index_of(nb, after) + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def mutant_source(step: str, description_part: str) -> str:
+    return next(m.source for m in for_notebook(UNIT.notebook) if m.step == step and description_part in m.description)
+
+
+def colab_download(nb) -> bytes:
+    """What "File > Download .ipynb" gives from Colab: its metadata, its kernelspec, outputs, no cell ids."""
+    nb = copy.deepcopy(nb)
+    nb.metadata["colab"] = {"provenance": [], "name": "Copy of rnn_by_hand.ipynb", "gpuType": "T4"}
+    nb.metadata["accelerator"] = "GPU"
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    data = json.loads(nbformat.writes(nb))
+    data["nbformat_minor"] = 0
+    for i, cell in enumerate(data["cells"]):
+        cell.pop("id", None)
+        cell["metadata"]["id"] = f"colabcell{i:03d}"
+        if cell["cell_type"] == "code":
+            cell["metadata"]["colab"] = {"base_uri": "https://localhost:8080/"}
+            cell["execution_count"] = i
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["✓ ran on Colab\n"]}]
+    return json.dumps(data, indent=2).encode()
+
+
+# --- the cases -----------------------------------------------------------------------------------
+
+def good_cases() -> list[Case]:
+    wrong_softmax = mutant_source("softmax", "no max shift")
+    return [
+        Case("solution", records.GRADED, MAX_SCORE, dump(answered())),
+        Case("blank", records.GRADED, 0.0, dump(release()),
+             messages={"rnn_step": "not implemented yet"}),
+        Case("partial", records.GRADED, 6.0,
+             dump(answered(skip=("next_token_probs", "teacher_forcing_pairs", "sequence_cross_entropy",
+                                 "rnn_lm_param_count", "simple_rnn_from_weights")))),
+        Case("wrong_softmax", records.GRADED, MAX_SCORE - POINTS["softmax"],
+             dump(answered(softmax=wrong_softmax)), messages={"softmax": "softmax"}),
+        Case("colab_copy", records.GRADED, MAX_SCORE, colab_download(answered()),
+             filename="Copy of rnn_by_hand.ipynb"),
+    ]
+
+
+def bad_file_cases() -> list[Case]:
+    return [
+        Case("empty", records.INVALID_NOTEBOOK, 0.0, b"", reason="empty"),
+        Case("invalid_json", records.INVALID_NOTEBOOK, 0.0, dump(answered())[:-200], reason="not valid JSON"),
+        Case("not_a_notebook", records.INVALID_NOTEBOOK, 0.0, json.dumps({"cells": "none", "name": "x"}).encode(),
+             reason="not a Jupyter notebook"),
+        Case("wrong_unit", records.WRONG_UNIT, 0.0,
+             (ROOT / "exercises" / "02_bptt_and_gradients" / "bptt_and_gradients.ipynb").read_bytes(),
+             reason="02_bptt_and_gradients"),
+    ]
+
+
+def repaired_cases() -> list[Case]:
+    mangled = answered()
+    mangled.cells[index_of(mangled, "test_next_token_probs")].source = "print('✓ next_token_probs: 9 checks passed')"
+    test_forward = mangled.cells.pop(index_of(mangled, "test_rnn_forward"))
+    mangled.cells.append(test_forward)                                   # moved to the end
+    duplicate = copy.deepcopy(mangled.cells[index_of(mangled, "test_rnn_step")])
+    duplicate.id = "copy-of-test-rnn-step"                               # Jupyter gives a copy its own id
+    mangled.cells.insert(index_of(mangled, "test_rnn_step"), duplicate)
+    del mangled.cells[index_of(mangled, "test_softmax")]                 # deleted
+    no_solution = answered()
+    del no_solution.cells[index_of(no_solution, "teacher_forcing_pairs")]
+    return [
+        Case("test_cells_mangled", records.GRADED, MAX_SCORE, dump(mangled),
+             notes=["test cell test_next_token_probs was edited: restored", "test cell test_softmax was missing: "
+                    "put back", "test cell test_rnn_step appears 2 times", "out of order"]),
+        Case("solution_cell_deleted", records.GRADED, MAX_SCORE - POINTS["teacher_forcing_pairs"], dump(no_solution),
+             notes=["solution cell teacher_forcing_pairs was missing: put back blank"],
+             messages={"teacher_forcing_pairs": "not implemented yet"}),
+    ]
+
+
+def runaway_cases() -> list[Case]:
+    """Code that does not stop, kills its kernel, eats memory or floods output."""
+    return [
+        Case("infinite_loop", records.TIMEOUT, 0.0,
+             dump(with_cell(answered(), "rnn_lm_param_count", "while True:\n    pass")),
+             reason="ran past the time limit"),
+        Case("sys_exit", records.GRADED, MAX_SCORE,
+             dump(with_cell(answered(), "softmax", "import sys\nsys.exit('bye')"))),
+        Case("os_exit", records.KERNEL_DIED, 0.0,
+             dump(with_cell(answered(), "rnn_step", "import os\nos._exit(1)")), reason="os._exit"),
+        Case("segfault", records.KERNEL_DIED, 0.0,
+             dump(with_cell(answered(), "rnn_step", "import ctypes\nctypes.string_at(0)")), reason="ctypes"),
+        Case("memory_hog", records.MEMORY_LIMIT, 0.0,
+             dump(with_cell(answered(), "rnn_step", "import numpy as np\nx = np.ones((40_000, 40_000))")),
+             reason="memory limit"),
+        Case("output_flood", records.GRADED, MAX_SCORE,
+             dump(with_cell(with_cell(answered(), "rnn_step", "for i in range(10**6):\n    print('x' * 100)"),
+                            "softmax", "print('y' * 10**8)\n'z' * 10**7"))),
+    ]
+
+
+def notebook_timeout_case() -> Case:
+    """A loop that never lets a cell time out on its own terms: the whole run is killed."""
+    return Case("notebook_timeout", records.TIMEOUT, 0.0,
+                dump(with_cell(answered(), "rnn_step", "import time\nwhile True:\n    time.sleep(0.1)")),
+                reason="notebook ran past its time limit")
+
+
+def tampering_cases() -> list[Case]:
+    always_equal = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+                    "    __hash__ = object.__hash__\n\n"
+                    "def rnn_lm_param_count(vocab_size, units, embedding_dim=None):\n    return Anything()\n")
+    fake_success = ("def teacher_forcing_pairs(tokens):\n"
+                    "    print('✓ teacher_forcing_pairs: 12 checks passed')\n    return tokens, tokens\n"
+                    "print('✓ teacher_forcing_pairs: 12 checks passed')\n")
+    hidden_patch = ("b = __import__('built' + 'ins')\n"
+                    "getattr(b, 'set' + 'attr')(np, 'allclose', lambda *a, **k: True)\n")
+    return [
+        Case("patch_allclose", records.TAMPERING, 0.0,
+             dump(answered(softmax="np.allclose = lambda *a, **k: True\n" + mutant_source("softmax", "no max shift"))),
+             reason="cell softmax, line 1: assigns to numpy.allclose"),
+        Case("patch_at_runtime", records.TAMPERING, 0.0,
+             dump(with_cell(answered(sequence_cross_entropy="def sequence_cross_entropy(logits, targets):\n"
+                                                            "    return 0.0\n"),
+                            "sequence_cross_entropy", hidden_patch)),
+             reason="numpy.allclose was replaced"),
+        Case("always_equal_and_fake_success", records.GRADED,
+             MAX_SCORE - POINTS["rnn_lm_param_count"] - POINTS["teacher_forcing_pairs"],
+             dump(answered(rnn_lm_param_count=always_equal, teacher_forcing_pairs=fake_success)),
+             messages={"rnn_lm_param_count": "rnn_lm_param_count", "teacher_forcing_pairs": "teacher_forcing_pairs"}),
+    ]
+
+
+def all_cases() -> list[Case]:
+    return (good_cases() + bad_file_cases() + repaired_cases() + runaway_cases() + [notebook_timeout_case()]
+            + tampering_cases())
+
+
+def submission(case: Case, folder: Path, student: str | None = None) -> records.Submission:
+    path = case.write(folder)
+    return records.Submission(student or case.name, UNIT.id, path, "folder", case.filename)

@@ -1,0 +1,213 @@
+"""The sandbox grades one submission safely: every case of the corpus gets its status and exact score."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import records, sandbox, tamper
+
+import corpus
+
+pytestmark = pytest.mark.classroom  # instructor side: newest packages only (see Makefile)
+
+LIMITS = sandbox.Limits(cell_seconds=20, notebook_seconds=60)
+# The notebook limit must stop a run whose every cell stays inside the cell limit.
+SHORT = sandbox.Limits(cell_seconds=30, notebook_seconds=20)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return sandbox.prepare_template([corpus.UNIT.id], tmp_path_factory.mktemp("sandbox"))
+
+
+@pytest.fixture(scope="module")
+def graded(template, tmp_path_factory):
+    """Every corpus case graded, two at a time (each runs its own nbgrader and kernel)."""
+    folder, work = tmp_path_factory.mktemp("corpus"), tmp_path_factory.mktemp("work")
+    cases = corpus.all_cases()
+
+    def grade(case):
+        limits = SHORT if case.name == "notebook_timeout" else LIMITS
+        return case, sandbox.grade_one(corpus.submission(case, folder), template, work, limits)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = {case.name: (case, outcome) for case, outcome in pool.map(grade, cases)}
+    for name, (_, o) in results.items():   # shown with pytest -s: the corpus at a glance
+        print(f"{name:<32} {o.status:<16} {o.score:>4g}/{o.max_score:<4g} {o.seconds:5.1f} s  {o.reason[:90]}")
+    return results
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("name", [c.name for c in corpus.all_cases()])
+def test_case_gets_its_status_and_exact_score(graded, name):
+    case, outcome = graded[name]
+    summary = f"{outcome.status} {outcome.score}/{outcome.max_score} {outcome.reason!r} notes={outcome.notes}"
+    assert outcome.status == case.status, summary
+    assert outcome.score == case.score, summary
+    assert outcome.max_score == corpus.MAX_SCORE, summary
+    assert outcome.student_id == name and outcome.original_name == case.filename
+    assert case.reason in outcome.reason, summary
+    for note in case.notes:
+        assert any(note in n for n in outcome.notes), (note, outcome.notes)
+    if case.status != records.GRADED:
+        assert outcome.reason, "every status but GRADED says why"
+    assert outcome.seconds < LIMITS.notebook_seconds + 15
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("name", [c.name for c in corpus.all_cases() if c.status == records.GRADED])
+def test_graded_steps_add_up_and_name_failures(graded, name):
+    case, outcome = graded[name]
+    assert [s.step for s in outcome.steps] == list(corpus.POINTS)
+    assert sum(s.points for s in outcome.steps) == outcome.score
+    assert {s.step: s.max_points for s in outcome.steps} == corpus.POINTS
+    for step in outcome.steps:
+        assert (step.message == "") == (step.points == step.max_points), step
+    messages = {s.step: s.message for s in outcome.steps}
+    for step, text in case.messages.items():
+        assert text in messages[step], (step, messages[step])
+    assert outcome.autograded is not None and outcome.autograded.is_file()
+
+
+@pytest.mark.nbgrader
+def test_cell_scores_match_the_steps(graded, tmp_path):
+    case, outcome = graded["partial"]
+    scores = sandbox.cell_scores(outcome.autograded.parents[3], corpus.UNIT, outcome.student_id)
+    assert scores["test_rnn_step"] == (2.0, 2.0) and scores["test_next_token_probs"] == (0.0, 1.0)
+    assert sum(s for s, _ in scores.values()) == outcome.score
+
+
+@pytest.mark.nbgrader
+def test_names_the_cell_that_failed(graded):
+    reasons = {name: outcome.reason for name, (_, outcome) in graded.items()}
+    assert "cell #" in reasons["infinite_loop"] and "'while True:'" in reasons["infinite_loop"]
+    assert "'import os'" in reasons["os_exit"] and "'import ctypes'" in reasons["segfault"]
+    assert "'import numpy as np'" in reasons["memory_hog"] and "Unable to allocate" in reasons["memory_hog"]
+    assert "'import time'" in reasons["notebook_timeout"]
+    assert "b = __import__" in reasons["patch_at_runtime"]
+
+
+@pytest.mark.nbgrader
+def test_output_flood_is_truncated_in_the_graded_notebook(graded):
+    _, outcome = graded["output_flood"]
+    assert outcome.autograded.stat().st_size < 2_000_000
+    nb = nbformat.read(outcome.autograded, as_version=4)
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                   for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "truncated" in text
+
+
+@pytest.mark.nbgrader
+def test_the_kernel_of_a_killed_run_is_gone(graded):
+    work = graded["solution"][1].autograded.parents[4]
+    (scratch,) = [p for p in work.iterdir() if "--notebook_timeout--" in p.name]
+    pids = [e["pid"] for e in sandbox.read_journal(scratch / "journal.jsonl") if e.get("event") == "kernel"]
+    assert pids
+    for pid in pids:
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        assert not (cmdline.exists() and b"autograder.kernel" in cmdline.read_bytes()), pid
+
+
+# --- no nbgrader needed ------------------------------------------------------------------------------
+
+def test_repair_restores_order_and_reports_every_change():
+    nb = corpus.answered()
+    cells = nb.cells
+    i = corpus.index_of(nb, "test_rnn_forward")
+    cells.insert(i + 1, nbformat.v4.new_code_cell("print('my own cell')"))
+    cells[corpus.index_of(nb, "test_rnn_step")].source = "pass"
+    cells.append(cells.pop(corpus.index_of(nb, "test_rnn_forward")))
+    del cells[corpus.index_of(nb, "softmax")]
+    fixed = sandbox.repair(nb, corpus.release())
+    release_ids = [c.metadata.nbgrader["grade_id"] for c in corpus.release().cells if "nbgrader" in c.metadata]
+    assert [c.metadata.nbgrader["grade_id"] for c in fixed.nb.cells if "nbgrader" in c.metadata] == release_ids
+    sources = [c.source for c in fixed.nb.cells]
+    own = sources.index("print('my own cell')")
+    # it followed rnn_forward once test_rnn_forward had been moved away, and stays there
+    assert fixed.nb.cells[own - 1].metadata.nbgrader["grade_id"] == "rnn_forward"
+    assert any("test_rnn_step was edited" in n for n in fixed.notes)
+    assert any("solution cell softmax was missing: put back blank" in n for n in fixed.notes)
+    assert any("out of order" in n for n in fixed.notes)
+    nbformat.validate(fixed.nb)
+
+
+def test_duplicate_solution_cell_grades_the_last_copy():
+    nb = corpus.answered()
+    first = nb.cells[corpus.index_of(nb, "softmax")]
+    copy_ = nbformat.from_dict(dict(first, source="def softmax(z):\n    return z"))
+    nb.cells.insert(corpus.index_of(nb, "softmax"), copy_)
+    fixed = sandbox.repair(nb, corpus.release())
+    graded = [c for c in fixed.nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "softmax"]
+    assert len(graded) == 1 and graded[0].source == first.source
+    assert "def softmax(z):\n    return z" in [c.source for c in fixed.nb.cells]
+    assert any("softmax appears 2 times" in n for n in fixed.notes)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("np.allclose = lambda *a, **k: True", "assigns to numpy.allclose"),
+    ("import course.checks\ncourse.checks.expect_close = lambda *a, **k: None", "course.checks.expect_close"),
+    ("checks.check_rnn_step = lambda f: None", "course.checks.rnn_by_hand.check_rnn_step"),
+    ("setattr(np, 'allclose', len)", "setattr on numpy"),
+    ("import importlib\nsetattr(importlib.import_module('course.checks'), 'fail', print)", "setattr on course.checks"),
+    ("import sys\nsys.modules['course.checks'] = object()", "sys.modules"),
+    ("import sys\nsys.modules.update(numpy=None)", "update on sys.modules"),
+    ("exec('np.allclose = len')", "exec"),
+    ("eval(compile('1', 'x', 'eval'))", "eval"),
+    ("vars(np)['allclose'] = len", "numpy.__dict__"),
+    ("import builtins\nbuiltins.isinstance = lambda *a: True", "builtins.isinstance"),
+    ("from unittest import mock\nmock.patch('numpy.allclose', len).start()", "patches numpy.allclose"),
+    ("get_ipython().run_cell('np.allclose = len')", "run_cell"),
+    ("object.__setattr__(np, 'allclose', len)", "__setattr__ on numpy"),
+    ("del np.allclose", "deletes numpy.allclose"),
+    ("__import__('numpy').allclose = len", "numpy.allclose"),
+    ("checks.check_rnn_step.__code__ = (lambda f: None).__code__", "check_rnn_step.__code__"),
+    ("import keras\nkeras.ops.softmax = len", "keras.ops.softmax"),
+])
+def test_tamper_scan_flags(source, expected):
+    context = [c.source for c in corpus.release().cells if c.metadata.get("nbgrader", {}).get("locked")]
+    findings = tamper.scan([("rnn_step", source)], context)
+    assert findings and expected in str(findings[0]), findings
+    assert str(findings[0]).startswith("cell rnn_step, line ")
+
+
+@pytest.mark.parametrize("source", [
+    "plt.rcParams['figure.dpi'] = 120",
+    "np.random.seed(0)\nnp.set_printoptions(precision=3)",
+    "x = np.zeros(3)\nx[0] = 1\nimport re\nre.compile('a+')",
+    "%timeit np.zeros(3)\n!echo hi",
+    "def rnn_step(x, h, W_x, W_h, b):\n    out = np.tanh(x @ W_x + h @ W_h + b)\n    out[0] += 0\n    return out",
+    "class Layer:\n    def __init__(self):\n        self.units = 3\n        setattr(self, 'bias', None)",
+    "def broken(:\n    pass",
+])
+def test_tamper_scan_leaves_ordinary_code_alone(source):
+    context = [c.source for c in corpus.release().cells if c.metadata.get("nbgrader", {}).get("locked")]
+    assert tamper.scan([("rnn_step", source)], context) == []
+
+
+@pytest.mark.parametrize("case", corpus.bad_file_cases()[:3], ids=lambda c: c.name)
+def test_bad_files_are_rejected_without_running_anything(case, tmp_path):
+    outcome = sandbox.grade_one(corpus.submission(case, tmp_path), tmp_path / "no-template", tmp_path)
+    assert (outcome.status, outcome.score) == (case.status, 0.0)
+    assert case.reason in outcome.reason
+
+
+def test_our_own_failure_is_a_grader_error(tmp_path, monkeypatch):
+    case = corpus.good_cases()[0]
+    monkeypatch.setattr(sandbox, "repair", lambda nb, release: 1 / 0)
+    outcome = sandbox.grade_one(corpus.submission(case, tmp_path), tmp_path / "no-template", tmp_path)
+    assert outcome.status == records.GRADER_ERROR
+    assert "ZeroDivisionError" in outcome.reason
+
+
+@pytest.mark.nbgrader
+def test_auto_scores_for_the_real_gradebook(graded):
+    work = graded["solution"][1].autograded.parents[4]
+    folder = graded["partial"][1].autograded.parents[5] / "corpus0"
+    for name, expected in (("partial", 6.0), ("patch_allclose", 0.0), ("os_exit", 0.0)):
+        case, outcome = graded[name]
+        sub = records.Submission(name, corpus.UNIT.id, folder / name / case.filename, "folder", case.filename)
+        scores = sandbox.auto_scores(sub, outcome, work)
+        assert len(scores) == 8 and sum(scores.values()) == expected, (name, scores)
