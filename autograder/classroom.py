@@ -65,6 +65,11 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
     from . import export, intake, sandbox
 
     start = time.perf_counter()
+    # nbgrader's Gradebook runs `alembic` from PATH when it creates a database: this interpreter's,
+    # so that `.venv/bin/python -m autograder grade-class` works without activating the environment.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
     course_root = Path(course_root).resolve()
     course_root.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
