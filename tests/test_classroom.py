@@ -208,3 +208,17 @@ def test_cli_grade_class(root, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "s_solution" in out and str(course / "grades.csv") in out
     assert main(["grade-class", str(inbox), "--course-root", str(course), "--db-url", "nosuchdb://x"]) == 2
+
+
+def test_cli_works_without_the_environment_on_path(root, tmp_path):
+    # nbgrader's Gradebook runs `alembic` from PATH when it creates a database; an instructor who calls
+    # .venv/bin/python -m autograder without activating .venv must not get "No such file: 'alembic'".
+    import subprocess
+    import sys
+
+    (tmp_path / "inbox").mkdir()
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(tmp_path / "inbox"),
+                           "--course-root", str(tmp_path / "course")], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "course" / "gradebook.db").is_file()
