@@ -69,14 +69,15 @@ def expect_close(
     *,
     rtol: float = 1e-5,   # loose enough for a correct answer computed in float32
     atol: float = 1e-6,
-    diagnoses: Mapping[str, Any] | None = None,
+    diagnoses: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     hint: str = "",
 ) -> np.ndarray:
     """``actual`` equals ``expected`` to tolerance, or a failure that explains.
 
     ``diagnoses`` maps a known mistake ("sigmoid instead of tanh") to the value
     that mistake would produce; when the wrong answer matches one, the message
-    names it.
+    names it. A callable is called only once the answer is wrong, for
+    diagnoses that are costly to compute (each may run a Keras layer).
     """
     expected = np.asarray(expected, dtype=np.float64)
     actual = expect_shape(step, what, actual, expected.shape)
@@ -84,6 +85,8 @@ def expect_close(
     if np.allclose(actual, expected, rtol=rtol, atol=atol):
         return actual
     message = f"{what} is wrong: {_describe_difference(actual, expected)}"
+    if callable(diagnoses):
+        diagnoses = diagnoses()
     for mistake, wrong in (diagnoses or {}).items():
         wrong = np.asarray(wrong, dtype=np.float64)
         if wrong.shape == actual.shape and np.allclose(actual, wrong, rtol=rtol, atol=atol):

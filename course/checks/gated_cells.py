@@ -12,12 +12,12 @@ The same functions run at grading time on cases you do not see.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import CheckFailed, call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed
+from . import call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed
 from . import keras_gated as ref
 
 
@@ -72,14 +72,6 @@ def _snapshot(arrays: Mapping):
 def _unchanged(step, before: Mapping, after: Mapping):
     for name, old in before.items():
         expect_unchanged(step, name, old, after[name])
-
-
-def _close(step, what, actual, expected, mistakes: Callable[[], Mapping] = dict, **tolerance):
-    """expect_close, computing the (Keras-costly) diagnoses only once the answer is wrong."""
-    try:
-        return expect_close(step, what, actual, expected, **tolerance)
-    except CheckFailed:
-        expect_close(step, what, actual, expected, diagnoses=mistakes(), **tolerance)
 
 
 def _pair(step, result, names):
@@ -156,17 +148,17 @@ def check_lstm_step(lstm_step, cases=VISIBLE) -> None:
         where = f"batch={s.batch}, input_dim={s.input_dim}, units={s.units}"
         mistakes = lambda: _lstm_mistakes(*args.values())  # noqa: E731
         expect_shape(step, f"h_t ({where})", h_t, h_ref.shape)
-        _close(step, f"h_t ({where})", h_t, h_ref, lambda: {
+        expect_close(step, f"h_t ({where})", h_t, h_ref, diagnoses=lambda: {
             "c_t returned first: return (h_t, c_t), in that order": c_ref,
             **{k: v[0] for k, v in mistakes().items()}})
-        _close(step, f"c_t ({where})", c_t, c_ref, lambda: {
+        expect_close(step, f"c_t ({where})", c_t, c_ref, diagnoses=lambda: {
             "h_t returned second: return (h_t, c_t), in that order": h_ref,
             **{k: v[1] for k, v in mistakes().items()}})
         # float32 inputs against Keras' float32 layer
         out32 = _pair(step, call(step, lstm_step, *_f32(*args.values())), ("h_t", "c_t"))
         h32, c32 = ref.lstm_step(*args.values(), dtype="float32")
-        _close(step, f"h_t from float32 inputs ({where})", out32[0], h32, **F32)
-        _close(step, f"c_t from float32 inputs ({where})", out32[1], c32, **F32)
+        expect_close(step, f"h_t from float32 inputs ({where})", out32[0], h32, **F32)
+        expect_close(step, f"c_t from float32 inputs ({where})", out32[1], c32, **F32)
         count += 2
     passed(step, count, "(equal to keras.layers.LSTM on the same weights, in float64 and float32)")
 
@@ -219,7 +211,7 @@ def check_lstm_forward(lstm_forward, cases=VISIBLE) -> None:
         where = f"batch={s.batch}, T={s.time}, units={s.units}"
         _expect_time_major_hint(step, "H", H, s)
         expect_shape(step, f"H, all hidden states ({where})", H, H_ref.shape)
-        _close(step, f"H ({where})", H, H_ref, lambda: {
+        expect_close(step, f"H ({where})", H, H_ref, diagnoses=lambda: {
             "h0 and c0 fed to every step (the states are not carried)": wrong((False, False))[0],
             "c0 fed to every step (the cell state is not carried)": wrong((True, False))[0],
             "h0 fed to every step (the hidden state is not carried)": wrong((False, True))[0],
@@ -231,14 +223,14 @@ def check_lstm_forward(lstm_forward, cases=VISIBLE) -> None:
         last = {"the first state instead of the last": H_ref[:, 0], "the last cell state c_T": c_ref}
         if s.time > 1:
             last["the second-to-last state (one step short)"] = H_ref[:, -2]
-        _close(step, "h_last", h_last, h_ref, lambda: last)
-        _close(step, "c_last", c_last, c_ref, lambda: {
+        expect_close(step, "h_last", h_last, h_ref, diagnoses=lambda: last)
+        expect_close(step, "c_last", c_last, c_ref, diagnoses=lambda: {
             "the last hidden state h_T": h_ref, "c0 returned (the cell state is not carried)": w["c0"],
             "the cell state after the first step": wrong((True, True))[1][:, 0]})
         out32 = _pair(step, call(step, lstm_forward, *_f32(*args.values())), ("H", "h_last", "c_last"))
         refs32 = ref.lstm_states(*args.values(), dtype="float32")
         for name, got, want in zip(("H", "h_last", "c_last"), out32, refs32):
-            _close(step, f"{name} from float32 inputs ({where})", got, want, **F32)
+            expect_close(step, f"{name} from float32 inputs ({where})", got, want, **F32)
         count += 2
     passed(step, count, "(every state equal to keras.layers.LSTM, in float64 and float32)")
 
@@ -299,8 +291,8 @@ def check_cell_state_jacobian_diag(cell_state_jacobian_diag, cases=VISIBLE) -> N
 
         where = f"batch={s.batch}, units={s.units}"
         expect_shape(step, f"dc_t/dc_(t-1) ({where})", got, numeric.shape)
-        _close(step, f"dc_t/dc_(t-1) ({where}) against a numeric derivative of Keras' LSTM",
-               got, numeric, mistakes, rtol=1e-5, atol=1e-7)
+        expect_close(step, f"dc_t/dc_(t-1) ({where}) against a numeric derivative of Keras' LSTM",
+               got, numeric, diagnoses=mistakes, rtol=1e-5, atol=1e-7)
         count += 1
     passed(step, count, "(equal to central differences of keras.layers.LSTM's c_t with h_(t-1) held fixed)")
 
@@ -360,9 +352,9 @@ def check_gru_step(gru_step, cases=VISIBLE) -> None:
         if isinstance(got, tuple):
             fail(step, f"should return h_t alone (one array), got a tuple of {len(got)}")
         expect_shape(step, f"h_t ({where})", got, want.shape)
-        _close(step, f"h_t ({where})", got, want, lambda: _gru_mistakes(*args.values()))
+        expect_close(step, f"h_t ({where})", got, want, diagnoses=lambda: _gru_mistakes(*args.values()))
         got32 = call(step, gru_step, *_f32(*args.values()))
-        _close(step, f"h_t from float32 inputs ({where})", got32, ref.gru_step(*args.values(), dtype="float32"),
+        expect_close(step, f"h_t from float32 inputs ({where})", got32, ref.gru_step(*args.values(), dtype="float32"),
                **F32)
         count += 2
     passed(step, count, "(equal to keras.layers.GRU with reset_after=True, in float64 and float32)")
@@ -388,17 +380,17 @@ def check_gru_forward(gru_forward, cases=VISIBLE) -> None:
         where = f"batch={s.batch}, T={s.time}, units={s.units}"
         _expect_time_major_hint(step, "H", H, s)
         expect_shape(step, f"H, all hidden states ({where})", H, H_ref.shape)
-        _close(step, f"H ({where})", H, H_ref, lambda: {
+        expect_close(step, f"H ({where})", H, H_ref, diagnoses=lambda: {
             "h0 fed to every step (the state is not carried)": stale(),
             "h0 stored first (H one step behind)": np.concatenate([w["h0"][:, None], H_ref[:, :-1]], axis=1)})
         last = {"the first state instead of the last": H_ref[:, 0]}
         if s.time > 1:
             last["the second-to-last state (one step short)"] = H_ref[:, -2]
-        _close(step, "h_last", h_last, h_ref, lambda: last)
+        expect_close(step, "h_last", h_last, h_ref, diagnoses=lambda: last)
         out32 = _pair(step, call(step, gru_forward, *_f32(*args.values())), ("H", "h_last"))
         refs32 = ref.gru_states(*args.values(), dtype="float32")
         for name, got, want in zip(("H", "h_last"), out32, refs32):
-            _close(step, f"{name} from float32 inputs ({where})", got, want, **F32)
+            expect_close(step, f"{name} from float32 inputs ({where})", got, want, **F32)
         count += 2
     passed(step, count, "(every state equal to keras.layers.GRU, in float64 and float32)")
 
