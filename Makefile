@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 COLAB  := .venvs/colab
 export TF_CPP_MIN_LOG_LEVEL := 3
+# pytest-xdist workers: each unit's grading and mutant runs go to one worker (tests/conftest.py)
+WORKERS ?= 2
+PYTEST_X := -n $(WORKERS) --dist loadgroup
 
 .PHONY: demo test install install-colab test-newest colab-check generate check-exercises mutants times bench clean
 
@@ -15,13 +18,13 @@ demo: install
 test: test-newest colab-check
 
 test-newest: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest $(PYTEST_X)
 
 ## colab-check: grade every solution and blank exercise under Colab's versions (the mutants run on the newest:
 ## a mutant is rejected by the checks' logic, which the versions do not change once the solutions pass)
 colab-check: install-colab
 	$(COLAB)/bin/python -c "import keras, tensorflow as tf; print('grading under Colab pins: keras', keras.__version__, 'tensorflow', tf.__version__)" 2>/dev/null
-	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest -m "nbgrader and not classroom" --ignore=tests/test_mutants.py
+	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest $(PYTEST_X) -m "nbgrader and not classroom" --ignore=tests/test_mutants.py
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -1,7 +1,8 @@
 """The main job, end to end: grade a small sample class with the real nbgrader.
 
-Two sample students submit every ready unit: one hands in the instructor's
-solution, one hands in the exercise untouched. The demo runs nbgrader's own commands
+Two sample students submit every ready unit: one hands in the exercise with
+every step answered (the source notebook's answers typed into the student's
+notebook, as a student would), one hands in the exercise untouched. The demo runs nbgrader's own commands
 (generate_assignment, autograde, generate_feedback, export) in a separate
 course folder, so a real gradebook is never touched, and prints the grades.
 """
@@ -15,7 +16,21 @@ from course import syllabus
 
 from . import ROOT, pipeline
 
-SAMPLES = {"sample_solution": "solutions", "sample_blank": "exercises"}
+SAMPLES = {"sample_solution": "exercise with the solution's answers", "sample_blank": "exercise untouched"}
+
+
+def answered_exercise(course_root: Path, unit_id: str, dest: Path) -> Path:
+    """The released notebook with the source notebook's answer in every solution cell."""
+    import nbformat
+
+    from .mutate import fill_in_answers, solution_sources
+
+    unit = syllabus.load().unit(unit_id)
+    nb = nbformat.read(course_root / "exercises" / unit.id / unit.filename, as_version=4)
+    fill_in_answers(nb, solution_sources(nbformat.read(ROOT / "solutions" / unit.id / unit.filename, as_version=4)))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+    return dest
 
 
 def grade_sample_class(course_root: Path, unit_id: str = "01_rnn_by_hand") -> dict:
@@ -26,9 +41,9 @@ def grade_sample_class(course_root: Path, unit_id: str = "01_rnn_by_hand") -> di
     start = time.perf_counter()
     pipeline.generate_into(course_root, [unit.id])
     timings["generate_assignment"] = time.perf_counter() - start
-    for student, folder in SAMPLES.items():
-        source = (ROOT / folder if folder == "solutions" else course_root / folder) / unit.id / unit.filename
-        pipeline.submit(course_root, student, unit.id, source)
+    answered = answered_exercise(course_root, unit.id, course_root / ".answered" / unit.id / unit.filename)
+    pipeline.submit(course_root, "sample_solution", unit.id, answered)
+    pipeline.submit(course_root, "sample_blank", unit.id, course_root / "exercises" / unit.id / unit.filename)
     start = time.perf_counter()
     pipeline.autograde(course_root, unit.id)
     timings["autograde (2 submissions)"] = time.perf_counter() - start

@@ -11,18 +11,16 @@ pytestmark = pytest.mark.nbgrader
 UNITS = [u.id for u in syllabus.load().ready_units]
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    results = {}
-    for unit in UNITS:
-        root = tmp_path_factory.mktemp(unit)
-        results[unit] = (root, demo.grade_sample_class(root, unit))
-    return results
+@pytest.fixture(scope="module", params=UNITS)
+def graded(request, tmp_path_factory):
+    """(unit, course root, result) of grading the two sample students of one unit."""
+    unit = request.param
+    root = tmp_path_factory.mktemp(unit)
+    return unit, root, demo.grade_sample_class(root, unit)
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_solution_full_marks_blank_zero(graded, unit):
-    _, result = graded[unit]
+def test_solution_full_marks_blank_zero(graded):
+    unit, _, result = graded
     grades = result["grades"]
     score, max_score = grades["sample_solution"]
     assert max_score > 0
@@ -31,9 +29,8 @@ def test_solution_full_marks_blank_zero(graded, unit):
     print(f"{unit}: timings {result['timings']}")
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_no_stderr_and_no_errors_in_graded_solution(graded, unit):
-    root, _ = graded[unit]
+def test_no_stderr_and_no_errors_in_graded_solution(graded):
+    unit, root, _ = graded
     u = syllabus.load().unit(unit)
     nb = json.loads((root / "autograded" / "sample_solution" / unit / u.filename).read_text())
     noisy = [(c.get("id"), o.get("name") or o.get("ename"), (o.get("text") or o.get("evalue", ""))[:300])
@@ -42,9 +39,8 @@ def test_no_stderr_and_no_errors_in_graded_solution(graded, unit):
     assert noisy == [], f"the solution notebook wrote errors or stderr (costs points): {noisy}"
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_blank_fails_with_not_implemented_messages(graded, unit):
-    root, _ = graded[unit]
+def test_blank_fails_with_not_implemented_messages(graded):
+    unit, root, _ = graded
     u = syllabus.load().unit(unit)
     nb = json.loads((root / "autograded" / "sample_blank" / unit / u.filename).read_text())
     tests = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")
@@ -55,9 +51,8 @@ def test_blank_fails_with_not_implemented_messages(graded, unit):
         assert errors and "not implemented yet" in errors[0]["evalue"], cell["id"]
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_feedback_written_for_each_student(graded, unit):
-    root, _ = graded[unit]
+def test_feedback_written_for_each_student(graded):
+    unit, root, _ = graded
     for student in demo.SAMPLES:
         assert list((root / "feedback" / student / unit).glob("*.html")), student
 

@@ -1,4 +1,13 @@
-"""The student's side: exercises run where the grader does not exist."""
+"""The student's side: exercises run where the grader does not exist.
+
+Every unit's answered exercise is graded through the real nbgrader in
+tests/test_pipeline.py (in both environments); what that run cannot show is
+that the notebook needs nothing from the instructor's side. Here: no exercise
+names the grader anywhere, and one unit's answered exercise runs from start to
+end, with its visible checks passing, in a kernel where `autograder` cannot be
+imported and nbgrader is not executing it.
+"""
+import json
 import os
 import sys
 
@@ -9,10 +18,21 @@ from nbclient import NotebookClient
 from autograder.mutate import fill_in_answers, solution_sources
 from course import syllabus
 
-pytestmark = pytest.mark.nbgrader
+UNITS = syllabus.load().ready_units
 
 
-@pytest.mark.parametrize("unit", syllabus.load().ready_units, ids=lambda u: u.id)
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.id)
+def test_exercise_code_never_names_the_grader(unit, root):
+    nb = json.loads((root / "exercises" / unit.id / unit.filename).read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code
+    naming = [c.get("id") for c in code if "autograder" in "".join(c["source"])
+              or "HIDDEN TESTS" in "".join(c["source"])]
+    assert naming == [], f"cells of {unit.id} that need the instructor's side: {naming}"
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("unit", [UNITS[0]], ids=lambda u: u.id)
 def test_completed_exercise_passes_its_visible_checks_without_the_grader(unit, root, tmp_path, monkeypatch):
     source = nbformat.read(root / "solutions" / unit.id / unit.filename, as_version=4)
     nb = nbformat.read(root / "exercises" / unit.id / unit.filename, as_version=4)

@@ -17,20 +17,21 @@ from dataclasses import dataclass
 class Mutant:
     step: str          # the graded function's name (the solution cell's grade_id)
     description: str   # the mistake, in words
-    source: str        # a definition of `step` that makes that mistake
+    source: str        # a definition of `step` (a def or a class) that makes that mistake
 
 
 _REGISTRY: dict[str, list[Mutant]] = {}
 
 
 def mutant(step: str, description: str):
-    """Register the decorated function as a wrong implementation of ``step``."""
+    """Register the decorated function (or class, for a graded Keras layer) as a wrong
+    implementation of ``step``."""
 
     def register(fn):
         if fn.__name__ != step:
             raise ValueError(f"mutant {description!r} must be named {step!r}, not {fn.__name__!r}")
         lines = textwrap.dedent(inspect.getsource(fn)).splitlines()
-        while not lines[0].startswith("def "):  # drop the decorator
+        while not lines[0].startswith(("def ", "class ")):  # drop the decorator
             lines.pop(0)
         _REGISTRY.setdefault(fn.__module__, []).append(Mutant(step, description, "\n".join(lines)))
         return fn
