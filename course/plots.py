@@ -106,3 +106,110 @@ def plot_gradient_norms(steps, norms: dict, title: str = "Gradients through time
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize=9, loc="lower left")
     return ax
+
+
+# --- unit 07_rnn_vs_transformer ------------------------------------------------------
+
+def plot_mask(mask, ax=None, title="Causal mask: who may attend to whom"):
+    """A boolean attention mask as a grid: rows are queries, columns keys, filled = allowed."""
+    plt = _plt()
+    mask = np.asarray(mask, dtype=bool)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.4))
+    ax.imshow(mask, cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
+    T = mask.shape[0]
+    if T <= 16:
+        for i in range(T):
+            for j in range(T):
+                ax.text(j, i, "✓" if mask[i, j] else "·", ha="center", va="center", fontsize=9,
+                        color="white" if mask[i, j] else "#999")
+    ax.set_xlabel("key position j (attended to)")
+    ax.set_ylabel("query position i")
+    ax.set_title(title)
+    return ax
+
+
+def plot_side_by_side(panels, suptitle="", width=5.2, height=3.4):
+    """Several plot_series panels in one row: panels = [dict(x=..., series=..., xlabel=..., ...), ...]."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), height))
+    for ax, panel in zip(np.atleast_1d(axes), panels):
+        plot_series(ax=ax, **panel)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return axes
+
+
+# --- unit 06_char_shakespeare ------------------------------------------------------------
+
+def plot_loss_curves(steps: dict, losses: dict, references: dict | None = None,
+                     title: str = "Training", ax=None):
+    """Loss curves against training steps, with dashed horizontal reference levels.
+
+    ``steps`` and ``losses`` map a curve's name to its x and y values (curves may be
+    recorded at different steps); ``references`` maps a label to a loss level.
+    """
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    for name, ys in losses.items():
+        ax.plot(steps[name], ys, marker="o", ms=3, lw=1.8, label=name)
+    for (label, level), color in zip((references or {}).items(), ("#888", "#c0392b", "#27ae60", "#8e44ad")):
+        ax.axhline(level, color=color, ls="--", lw=1, label=label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss (nats per character)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    return ax
+
+
+# --- unit 05 (seq2seq_attention) ----------------------------------------------------------
+
+def _char_label(c: str) -> str:
+    return "␣" if c == " " else c
+
+
+def plot_attention(weights, source, output, ax=None, title="Attention"):
+    """Attention weights as a heat map: one row per output token, one column per source character.
+
+    ``weights`` is (len(output), len(source)); ``source`` and ``output`` are sequences of
+    strings (characters, or token names such as "<end>").
+    """
+    plt = _plt()
+    weights = np.asarray(weights, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(0.24 * len(source) + 1.8, 15.0), 0.3 * len(output) + 1.2))
+    image = ax.imshow(weights, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(source)))
+    ax.set_xticklabels([_char_label(c) for c in source], fontsize=9)
+    ax.set_yticks(range(len(output)))
+    ax.set_yticklabels([_char_label(c) for c in output], fontsize=9)
+    ax.set_xlabel("source character")
+    ax.set_ylabel("output")
+    ax.set_title(title, fontsize=10)
+    plt.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    return ax
+
+
+def plot_accuracy_by_length(labels, series: dict, counts=None, ax=None,
+                            title="Exact match by input length"):
+    """Grouped bars: one group per bin of input length, one bar per model (values in [0, 1])."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.4))
+    positions = np.arange(len(labels))
+    width = 0.8 / max(len(series), 1)
+    for k, (name, values) in enumerate(series.items()):
+        ax.bar(positions + (k - (len(series) - 1) / 2) * width, values, width, label=name)
+    names = list(labels) if counts is None else [f"{lab}\n({n})" for lab, n in zip(labels, counts)]
+    ax.set_xticks(positions)
+    ax.set_xticklabels(names, fontsize=9)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("characters in the input" + ("" if counts is None else " (held-out dates in the bin)"))
+    ax.set_ylabel("exact match")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(loc="lower left")
+    return ax

@@ -214,3 +214,34 @@ def test_registry_entry():
     entry = get_entry("tinyshakespeare")
     assert entry.sha256 == REAL_SHA and entry.size == 1_115_394 and entry.filename == "input.txt"
     assert entry.extra["characters"] == 1_115_394
+
+
+# --- unit 06: a bad copy of Tiny Shakespeare itself --------------------------------------------
+
+@pytest.mark.parametrize("corrupt", [
+    pytest.param(lambda b: b[: len(b) // 3], id="truncated"),
+    pytest.param(lambda b: b.replace(b"ROMEO", b"ROMEA", 1), id="one-letter-altered"),
+])
+def test_bad_copy_of_tiny_shakespeare_is_refused_naming_both_checksums(tmp_path, monkeypatch, corrupt):
+    # What the notebook calls, with the registry's real entry: only a bad local copy is in reach
+    # (no shared folder, no network), and the error names the expected and the actual sha256.
+    from course.datasets import files
+
+    monkeypatch.setattr(files, "_checkout_root", lambda: None)
+
+    def offline(*args, **kwargs):
+        raise OSError("offline")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    good = REAL.read_bytes() if REAL.is_file() else b"ROMEO:\nBut, soft! what light through yonder window breaks?\n" * 99
+    bad = corrupt(good)
+    path = tmp_path / "local" / "tinyshakespeare" / "input.txt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bad)
+    with pytest.raises(ChecksumError) as info:
+        tiny_shakespeare_text(progress=False)
+    message = str(info.value)
+    assert REAL_SHA in message and hashlib.sha256(bad).hexdigest() in message
+    assert str(path) in message and f"({len(bad)} bytes)" in message
+    assert (info.value.expected, info.value.actual) == (REAL_SHA, hashlib.sha256(bad).hexdigest())
+    assert not (tmp_path / "cache" / "tinyshakespeare" / "input.txt").exists()

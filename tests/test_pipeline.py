@@ -11,50 +11,55 @@ pytestmark = pytest.mark.nbgrader
 UNITS = [u.id for u in syllabus.load().ready_units]
 
 
-@pytest.fixture(scope="module", params=UNITS)
-def graded(request, tmp_path_factory):
-    """(unit, course root, result) of grading the two sample students of one unit."""
-    unit = request.param
-    root = tmp_path_factory.mktemp(unit)
-    return unit, root, demo.grade_sample_class(root, unit)
+class _GradedUnit:
+    """One unit's sample class, graded once. A class per unit (below), so that with
+    pytest-xdist's `--dist loadscope` (`make test`) each unit's grading runs on one worker
+    and units spread over the workers."""
+    unit: str
+
+    @pytest.fixture(scope="class")
+    def graded(self, tmp_path_factory):
+        """(unit, course root, result) of grading the two sample students of one unit."""
+        root = tmp_path_factory.mktemp(self.unit)
+        return self.unit, root, demo.grade_sample_class(root, self.unit)
+
+    def test_solution_full_marks_blank_zero(self, graded):
+        unit, _, result = graded
+        grades = result["grades"]
+        score, max_score = grades["sample_solution"]
+        assert max_score > 0
+        assert score == max_score, f"the solution of {unit} lost points: {grades}"
+        assert grades["sample_blank"] == (0.0, max_score), f"the blank {unit} earned points: {grades}"
+        print(f"{unit}: timings {result['timings']}")
+
+    def test_no_stderr_and_no_errors_in_graded_solution(self, graded):
+        unit, root, _ = graded
+        u = syllabus.load().unit(unit)
+        nb = json.loads((root / "autograded" / "sample_solution" / unit / u.filename).read_text())
+        noisy = [(c.get("id"), o.get("name") or o.get("ename"), (o.get("text") or o.get("evalue", ""))[:300])
+                 for c in nb["cells"] for o in c.get("outputs", [])
+                 if o["output_type"] == "error" or (o["output_type"] == "stream" and o["name"] == "stderr")]
+        assert noisy == [], f"the solution notebook wrote errors or stderr (costs points): {noisy}"
+
+    def test_blank_fails_with_not_implemented_messages(self, graded):
+        unit, root, _ = graded
+        u = syllabus.load().unit(unit)
+        nb = json.loads((root / "autograded" / "sample_blank" / unit / u.filename).read_text())
+        tests = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+                 and not c["metadata"]["nbgrader"].get("solution")]
+        assert tests
+        for cell in tests:
+            errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
+            assert errors and "not implemented yet" in errors[0]["evalue"], cell["id"]
+
+    def test_feedback_written_for_each_student(self, graded):
+        unit, root, _ = graded
+        for student in demo.SAMPLES:
+            assert list((root / "feedback" / student / unit).glob("*.html")), student
 
 
-def test_solution_full_marks_blank_zero(graded):
-    unit, _, result = graded
-    grades = result["grades"]
-    score, max_score = grades["sample_solution"]
-    assert max_score > 0
-    assert score == max_score, f"the solution of {unit} lost points: {grades}"
-    assert grades["sample_blank"] == (0.0, max_score), f"the blank {unit} earned points: {grades}"
-    print(f"{unit}: timings {result['timings']}")
-
-
-def test_no_stderr_and_no_errors_in_graded_solution(graded):
-    unit, root, _ = graded
-    u = syllabus.load().unit(unit)
-    nb = json.loads((root / "autograded" / "sample_solution" / unit / u.filename).read_text())
-    noisy = [(c.get("id"), o.get("name") or o.get("ename"), (o.get("text") or o.get("evalue", ""))[:300])
-             for c in nb["cells"] for o in c.get("outputs", [])
-             if o["output_type"] == "error" or (o["output_type"] == "stream" and o["name"] == "stderr")]
-    assert noisy == [], f"the solution notebook wrote errors or stderr (costs points): {noisy}"
-
-
-def test_blank_fails_with_not_implemented_messages(graded):
-    unit, root, _ = graded
-    u = syllabus.load().unit(unit)
-    nb = json.loads((root / "autograded" / "sample_blank" / unit / u.filename).read_text())
-    tests = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-             and not c["metadata"]["nbgrader"].get("solution")]
-    assert tests
-    for cell in tests:
-        errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
-        assert errors and "not implemented yet" in errors[0]["evalue"], cell["id"]
-
-
-def test_feedback_written_for_each_student(graded):
-    unit, root, _ = graded
-    for student in demo.SAMPLES:
-        assert list((root / "feedback" / student / unit).glob("*.html")), student
+for _unit in UNITS:
+    globals()[f"TestUnit_{_unit}"] = type(f"TestUnit_{_unit}", (_GradedUnit,), {"unit": _unit})
 
 
 def test_exercises_in_step_with_solutions():

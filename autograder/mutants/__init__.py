@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import linecache
+import sys
 import textwrap
 from dataclasses import dataclass
 
@@ -26,11 +28,19 @@ _REGISTRY: dict[str, list[Mutant]] = {}
 def mutant(step: str, description: str):
     """Register the decorated function (or class, for a graded Keras layer) as a wrong
     implementation of ``step``."""
+    # Where the decorator is written: several mutants share one name, and for classes
+    # Python 3.11's inspect.getsource returns the first class of that name in the module.
+    caller = sys._getframe(1)
+    filename, lineno = caller.f_code.co_filename, caller.f_lineno
 
     def register(fn):
         if fn.__name__ != step:
             raise ValueError(f"mutant {description!r} must be named {step!r}, not {fn.__name__!r}")
-        lines = textwrap.dedent(inspect.getsource(fn)).splitlines()
+        if inspect.isclass(fn):
+            lines = inspect.getblock(linecache.getlines(filename)[lineno - 1:])
+            lines = textwrap.dedent("".join(lines)).splitlines()
+        else:
+            lines = textwrap.dedent(inspect.getsource(fn)).splitlines()
         while not lines[0].startswith(("def ", "class ")):  # drop the decorator
             lines.pop(0)
         _REGISTRY.setdefault(fn.__module__, []).append(Mutant(step, description, "\n".join(lines)))

@@ -1,0 +1,92 @@
+"""Hidden tests for unit 07_rnn_vs_transformer (instructor-only; never shipped to students).
+
+The notebook's visible checks (course.checks.rnn_vs_transformer) on cases the
+student has not seen: the smallest sizes (one position, batch 1, one head,
+one block), a key_dim that is not d_model // heads, more heads and blocks,
+sequences as long as max_len, long and saturating recurrences, and random
+sizes from a fixed seed so that grading the same notebook twice gives the
+same score.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course.checks import rnn_vs_transformer as visible
+from course.checks.rnn_vs_transformer import LM, Attention, Block, Recurrence
+
+SEED = 31_415
+
+
+def _rng():
+    return np.random.default_rng(SEED)
+
+
+MASK_SIZES = (2, 3, 16, 33)
+
+BLOCK_CASES = (
+    Block(1, 1, 6, 3, 12, seed=SEED + 1),        # one position: attention can only see itself
+    Block(3, 7, 12, 4, 20, seed=SEED + 2),
+    Block(2, 9, 8, 8, 8, seed=SEED + 3),         # eight heads of one dimension; mlp_dim == d_model
+)
+
+LM_CASES = (
+    LM(5, 4, 4, 1, 1, 4, batch=1, time=4, seed=SEED + 5),      # one head, one block, T == max_len
+    LM(65, 20, 12, 3, 3, 24, batch=2, time=9, seed=SEED + 6),  # three blocks, T < max_len
+)
+
+PARAM_CASES = ((1, 1, 1, 1, 1), (65, 128, 384, 6, 1536), (50_257, 1024, 768, 12, 3072), (10, 5, 6, 0, 24),
+               (7, 3, 8, 3, 10))
+
+ATTENTION_CASES = (
+    Attention(1, 1, 3, 1, 3, seed=SEED + 8),     # one position, one head
+    Attention(3, 6, 5, 3, 2, seed=SEED + 9),     # key_dim * heads != d_model
+    Attention(2, 8, 8, 4, 2, seed=SEED + 10),
+    Attention(1, 10, 16, 2, 8, seed=SEED + 11),
+)
+
+
+def _recurrences(min_time):
+    rng = _rng()
+    cases = [
+        Recurrence(1, max(min_time, 1), 1, seed=SEED + 12),
+        Recurrence(2, 200, 3, seed=SEED + 13, low=0.97, high=1.0),       # long memory: a near 1
+        Recurrence(3, 2, 4, seed=SEED + 14),                            # two steps
+        Recurrence(2, 9, 2, seed=SEED + 15, constant=True, low=-0.9, high=-0.5),   # alternating signs
+        Recurrence(4, 4, 4, seed=SEED + 16),                            # square: no shape gives a transpose away
+    ]
+    for i in range(2):
+        batch, time, dim = (int(v) for v in rng.integers(2, 9, size=3))
+        cases.append(Recurrence(batch, time, dim, seed=SEED + 20 + i))
+    return tuple(cases)
+
+
+LOOP_CASES = _recurrences(1)     # includes T = 1
+SCAN_CASES = _recurrences(2)     # Keras 3.13's TensorFlow scan cannot take T = 1 (keras issue 22050)
+
+
+def grade_causal_mask(fn):
+    visible.check_causal_mask(fn, MASK_SIZES)
+
+
+def grade_TransformerBlock(cls):
+    visible.check_TransformerBlock(cls, BLOCK_CASES)
+
+
+def grade_TransformerLM(cls):
+    visible.check_TransformerLM(cls, LM_CASES)
+
+
+def grade_transformer_param_count(fn):
+    visible.check_transformer_param_count(fn, PARAM_CASES)
+
+
+def grade_cached_attention_step(fn):
+    visible.check_cached_attention_step(fn, ATTENTION_CASES)
+
+
+def grade_linear_recurrence_loop(fn):
+    visible.check_linear_recurrence_loop(fn, LOOP_CASES)
+
+
+def grade_linear_recurrence_scan(fn):
+    visible.check_linear_recurrence_scan(fn, SCAN_CASES)

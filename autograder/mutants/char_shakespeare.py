@@ -1,0 +1,547 @@
+"""Wrong answers for unit 06_char_shakespeare, each one a mistake students make.
+
+Names are reused on purpose: each definition is what a student might have
+typed for that function. They run in the notebook's namespace (np, keras,
+ops, initial_states, char_step and sample_next are the notebook's own).
+"""
+# ruff: noqa: F811
+import numpy as np
+
+from . import mutant
+
+keras = ops = initial_states = char_step = sample_next = None  # provided by the notebook's namespace
+
+
+# --- build_vocab ------------------------------------------------------------------
+@mutant("build_vocab", "set order instead of sorted")
+def build_vocab(text):
+    chars = list(set(text))
+    return chars, {c: i for i, c in enumerate(chars)}
+
+
+@mutant("build_vocab", "order of first appearance in the text")
+def build_vocab(text):
+    chars = list(dict.fromkeys(text))
+    return chars, {c: i for i, c in enumerate(chars)}
+
+
+@mutant("build_vocab", "sorted(text): every occurrence, duplicates kept")
+def build_vocab(text):
+    chars = sorted(text)
+    return chars, {c: i for i, c in enumerate(chars)}
+
+
+@mutant("build_vocab", "ids start at 1 (0 reserved for padding that this model does not use)")
+def build_vocab(text):
+    chars = sorted(set(text))
+    return chars, {c: i + 1 for i, c in enumerate(chars)}
+
+
+@mutant("build_vocab", "chars sorted, but char_to_id numbered in set order")
+def build_vocab(text):
+    return sorted(set(text)), {c: i for i, c in enumerate(set(text))}
+
+
+# --- encode -----------------------------------------------------------------------
+@mutant("encode", "ord(c): Unicode code points")
+def encode(text, char_to_id):
+    return np.array([ord(c) for c in text], dtype=np.int32)
+
+
+@mutant("encode", "ids shifted by one")
+def encode(text, char_to_id):
+    return np.array([char_to_id[c] + 1 for c in text], dtype=np.int32)
+
+
+@mutant("encode", "newlines dropped")
+def encode(text, char_to_id):
+    return np.array([char_to_id[c] for c in text.replace("\n", "")], dtype=np.int32)
+
+
+@mutant("encode", "ids from the text's own characters, not char_to_id")
+def encode(text, char_to_id):
+    return np.unique(list(text), return_inverse=True)[1].astype(np.int32)
+
+
+@mutant("encode", "float ids")
+def encode(text, char_to_id):
+    return np.array([char_to_id[c] for c in text], dtype=np.float32)
+
+
+# --- decode -----------------------------------------------------------------------
+@mutant("decode", "joined with spaces")
+def decode(ids, chars):
+    return " ".join(chars[i] for i in ids)
+
+
+@mutant("decode", "returns the list of characters")
+def decode(ids, chars):
+    return [chars[i] for i in ids]
+
+
+@mutant("decode", "chr(id)")
+def decode(ids, chars):
+    return "".join(chr(i) for i in ids)
+
+
+@mutant("decode", "off by one (chars[id - 1])")
+def decode(ids, chars):
+    return "".join(chars[i - 1] for i in ids)
+
+
+# --- make_windows -----------------------------------------------------------------
+@mutant("make_windows", "targets not shifted")
+def make_windows(ids, seq_len, stride=None):
+    stride = stride or seq_len
+    starts = range(0, len(ids) - seq_len, stride)
+    inputs = np.stack([ids[s:s + seq_len] for s in starts])
+    return inputs, inputs.copy()
+
+
+@mutant("make_windows", "shifted the wrong way (inputs one id later than the targets)")
+def make_windows(ids, seq_len, stride=None):
+    stride = stride or seq_len
+    starts = range(0, len(ids) - seq_len, stride)
+    return (np.stack([ids[s + 1:s + seq_len + 1] for s in starts]),
+            np.stack([ids[s:s + seq_len] for s in starts]))
+
+
+@mutant("make_windows", "the last window runs past the end")
+def make_windows(ids, seq_len, stride=None):
+    stride = stride or seq_len
+    starts = range(0, len(ids) - seq_len + 1, stride)
+    inputs = np.stack([ids[s:s + seq_len] for s in starts])
+    targets = np.stack([np.resize(ids[s + 1:s + seq_len + 1], seq_len) for s in starts])
+    return inputs, targets
+
+
+@mutant("make_windows", "one window too few")
+def make_windows(ids, seq_len, stride=None):
+    stride = stride or seq_len
+    starts = range(0, len(ids) - seq_len - 1, stride)
+    return (np.array([ids[s:s + seq_len] for s in starts]).reshape(-1, seq_len),
+            np.array([ids[s + 1:s + seq_len + 1] for s in starts]).reshape(-1, seq_len))
+
+
+@mutant("make_windows", "overlapping windows (stride 1) when the default stride is seq_len")
+def make_windows(ids, seq_len, stride=1):
+    starts = range(0, len(ids) - seq_len, stride)
+    return (np.stack([ids[s:s + seq_len] for s in starts]),
+            np.stack([ids[s + 1:s + seq_len + 1] for s in starts]))
+
+
+@mutant("make_windows", "windows of seq_len + 1 (inputs and targets not split)")
+def make_windows(ids, seq_len, stride=None):
+    stride = stride or seq_len
+    starts = range(0, len(ids) - seq_len, stride)
+    windows = np.stack([ids[s:s + seq_len + 1] for s in starts])
+    return windows, windows
+
+
+# --- batches ----------------------------------------------------------------------
+@mutant("batches", "not shuffled")
+def batches(inputs, targets, batch_size, rng):
+    for k in range(len(inputs) // batch_size):
+        yield inputs[k * batch_size:(k + 1) * batch_size], targets[k * batch_size:(k + 1) * batch_size]
+
+
+@mutant("batches", "inputs and targets shuffled separately")
+def batches(inputs, targets, batch_size, rng):
+    x_order, y_order = rng.permutation(len(inputs)), rng.permutation(len(targets))
+    for k in range(len(inputs) // batch_size):
+        part = slice(k * batch_size, (k + 1) * batch_size)
+        yield inputs[x_order[part]], targets[y_order[part]]
+
+
+@mutant("batches", "the last, smaller batch kept")
+def batches(inputs, targets, batch_size, rng):
+    order = rng.permutation(len(inputs))
+    for start in range(0, len(inputs), batch_size):
+        rows = order[start:start + batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("batches", "windows drawn with replacement")
+def batches(inputs, targets, batch_size, rng):
+    for _ in range(len(inputs) // batch_size):
+        rows = rng.integers(0, len(inputs), size=batch_size)
+        yield inputs[rows], targets[rows]
+
+
+@mutant("batches", "np.random instead of the rng given")
+def batches(inputs, targets, batch_size, rng):
+    order = np.random.permutation(len(inputs))
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("batches", "shuffles the caller's arrays in place")
+def batches(inputs, targets, batch_size, rng):
+    order = rng.permutation(len(inputs))
+    inputs[:], targets[:] = inputs[order], targets[order]
+    for k in range(len(inputs) // batch_size):
+        yield inputs[k * batch_size:(k + 1) * batch_size], targets[k * batch_size:(k + 1) * batch_size]
+
+
+# --- build_char_model -------------------------------------------------------------
+@mutant("build_char_model", "softmax on the Dense layer (probabilities, not logits)")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+                            + [kind(units, return_sequences=True, dropout=dropout) for _ in range(layers)]
+                            + [keras.layers.Dense(vocab_size, activation="softmax")])
+
+
+@mutant("build_char_model", "return_sequences=False on the last recurrent layer")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    model = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)])
+    for k in range(layers):
+        model.add(kind(units, return_sequences=k < layers - 1, dropout=dropout))
+    model.add(keras.layers.Dense(vocab_size))
+    return model
+
+
+@mutant("build_char_model", "always one recurrent layer")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim),
+                             kind(units, return_sequences=True, dropout=dropout), keras.layers.Dense(vocab_size)])
+
+
+@mutant("build_char_model", "always an LSTM, whatever the cell")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+                            + [keras.layers.LSTM(units, return_sequences=True, dropout=dropout) for _ in range(layers)]
+                            + [keras.layers.Dense(vocab_size)])
+
+
+@mutant("build_char_model", "Embedding(vocab_size + 1), a padding row nobody uses")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size + 1, embedding_dim)]
+                            + [kind(units, return_sequences=True, dropout=dropout) for _ in range(layers)]
+                            + [keras.layers.Dense(vocab_size)])
+
+
+@mutant("build_char_model", "dropout ignored")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+                            + [kind(units, return_sequences=True) for _ in range(layers)]
+                            + [keras.layers.Dense(vocab_size)])
+
+
+@mutant("build_char_model", "a functional model (model.layers starts with the InputLayer)")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(vocab_size, embedding_dim)(ids)
+    for _ in range(layers):
+        x = kind(units, return_sequences=True, dropout=dropout)(x)
+    return keras.Model(ids, keras.layers.Dense(vocab_size)(x))
+
+
+# --- sequence_loss ----------------------------------------------------------------
+@mutant("sequence_loss", "softmax over the time axis")
+def sequence_loss(targets, logits):
+    log_probs = ops.log_softmax(ops.convert_to_tensor(logits), axis=1)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
+    return -ops.mean(picked)
+
+
+@mutant("sequence_loss", "no log-sum-exp shift (exp overflows)")
+def sequence_loss(targets, logits):
+    logits = ops.convert_to_tensor(logits)
+    picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
+    return ops.mean(ops.log(ops.sum(ops.exp(logits), axis=-1)) - ops.squeeze(picked, -1))
+
+
+@mutant("sequence_loss", "sum instead of mean")
+def sequence_loss(targets, logits):
+    logits = ops.convert_to_tensor(logits)
+    picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
+    return ops.sum(ops.logsumexp(logits, axis=-1) - ops.squeeze(picked, -1))
+
+
+@mutant("sequence_loss", "mean over time only (one loss per sequence)")
+def sequence_loss(targets, logits):
+    logits = ops.convert_to_tensor(logits)
+    picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
+    return ops.mean(ops.logsumexp(logits, axis=-1) - ops.squeeze(picked, -1), axis=1)
+
+
+@mutant("sequence_loss", "targets shifted once more")
+def sequence_loss(targets, logits):
+    logits = ops.convert_to_tensor(logits)[:, :-1]
+    picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32")[:, 1:], -1), axis=-1)
+    return ops.mean(ops.logsumexp(logits, axis=-1) - ops.squeeze(picked, -1))
+
+
+@mutant("sequence_loss", "the sign flipped")
+def sequence_loss(targets, logits):
+    logits = ops.convert_to_tensor(logits)
+    picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
+    return ops.mean(ops.squeeze(picked, -1) - ops.logsumexp(logits, axis=-1))
+
+
+# --- perplexity -------------------------------------------------------------------
+@mutant("perplexity", "2 ** loss")
+def perplexity(loss):
+    return 2.0 ** np.asarray(loss)
+
+
+@mutant("perplexity", "exp(-loss)")
+def perplexity(loss):
+    return np.exp(-np.asarray(loss))
+
+
+@mutant("perplexity", "the loss itself")
+def perplexity(loss):
+    return loss
+
+
+@mutant("perplexity", "exp(loss / ln 2)")
+def perplexity(loss):
+    return np.exp(np.asarray(loss) / np.log(2))
+
+
+@mutant("perplexity", "math.exp: fails on an array")
+def perplexity(loss):
+    import math
+
+    return math.exp(loss)
+
+
+# --- bits_per_char ----------------------------------------------------------------
+@mutant("bits_per_char", "loss * ln 2")
+def bits_per_char(loss):
+    return np.asarray(loss) * np.log(2)
+
+
+@mutant("bits_per_char", "log2(loss)")
+def bits_per_char(loss):
+    return np.log2(loss)
+
+
+@mutant("bits_per_char", "loss / ln 10")
+def bits_per_char(loss):
+    return np.asarray(loss) / np.log(10)
+
+
+@mutant("bits_per_char", "the loss itself (nats)")
+def bits_per_char(loss):
+    return loss
+
+
+# --- sample_next ------------------------------------------------------------------
+@mutant("sample_next", "logits multiplied by the temperature")
+def sample_next(logits, temperature, rng):
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    z = logits * temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(row), p=row) for row in p])
+
+
+@mutant("sample_next", "temperature ignored (except 0)")
+def sample_next(logits, temperature, rng):
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(row), p=row) for row in p])
+
+
+@mutant("sample_next", "softmax over the batch axis")
+def sample_next(logits, temperature, rng):
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    z = logits / temperature
+    p = np.exp(z - z.max(axis=0, keepdims=True))
+    p /= p.sum(axis=0, keepdims=True)
+    cumulative = np.cumsum(p, axis=-1)
+    return np.minimum((cumulative < rng.random((len(p), 1))).sum(axis=-1), p.shape[-1] - 1)
+
+
+@mutant("sample_next", "temperature 0 not handled (divides by zero)")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, np.float64) / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(row), p=row) for row in p])
+
+
+@mutant("sample_next", "no max subtracted (overflow at small temperatures)")
+def sample_next(logits, temperature, rng):
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    p = np.exp(logits / temperature)
+    p /= p.sum(axis=-1, keepdims=True)
+    cumulative = np.cumsum(p, axis=-1)
+    return np.minimum((cumulative < rng.random((len(p), 1))).sum(axis=-1), p.shape[-1] - 1)
+
+
+@mutant("sample_next", "always the argmax")
+def sample_next(logits, temperature, rng):
+    return np.argmax(np.asarray(logits), axis=-1)
+
+
+@mutant("sample_next", "divides the caller's logits in place")
+def sample_next(logits, temperature, rng):
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    logits /= temperature
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(row), p=row) for row in p])
+
+
+# --- char_step --------------------------------------------------------------------
+@mutant("char_step", "the states not carried (the old states returned)")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x = embedding(ids_t)
+    for layer, layer_states in zip(recurrent, states):
+        x, _ = layer.cell(x, layer_states)
+    return dense(x), states
+
+
+@mutant("char_step", "Dense applied to the LSTM's cell state c instead of h")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x = embedding(ids_t)
+    new_states = []
+    for layer, layer_states in zip(recurrent, states):
+        _, layer_states = layer.cell(x, layer_states)
+        x = layer_states[-1]
+        new_states.append(layer_states)
+    return dense(x), new_states
+
+
+@mutant("char_step", "probabilities (softmax) instead of logits")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x = embedding(ids_t)
+    new_states = []
+    for layer, layer_states in zip(recurrent, states):
+        x, layer_states = layer.cell(x, layer_states)
+        new_states.append(layer_states)
+    return ops.softmax(dense(x)), new_states
+
+
+@mutant("char_step", "only the first recurrent layer used")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x, first = recurrent[0].cell(embedding(ids_t), states[0])
+    return dense(x), [first] + list(states[1:])
+
+
+@mutant("char_step", "every layer reads the embedding (layers not chained)")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    e = embedding(ids_t)
+    new_states = []
+    for layer, layer_states in zip(recurrent, states):
+        x, layer_states = layer.cell(e, layer_states)
+        new_states.append(layer_states)
+    return dense(x), new_states
+
+
+@mutant("char_step", "the states of the layers stored in reverse order")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x = embedding(ids_t)
+    new_states = []
+    for layer, layer_states in zip(recurrent, states):
+        x, layer_states = layer.cell(x, layer_states)
+        new_states.insert(0, layer_states)
+    return dense(x), new_states
+
+
+# --- generate ---------------------------------------------------------------------
+@mutant("generate", "the states reset at every step")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    token, new_ids = prefix_ids[-1], []
+    for _ in range(n):
+        logits, _ = char_step(model, np.array([token]), initial_states(model, 1))
+        token = int(sample_next(ops.convert_to_numpy(logits), temperature, rng)[0])
+        new_ids.append(token)
+    return np.array(new_ids)
+
+
+@mutant("generate", "the prefix not fed (only its last character, from zero states)")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    logits, states = char_step(model, np.array([prefix_ids[-1]]), initial_states(model, 1))
+    new_ids = []
+    for _ in range(n):
+        token = int(sample_next(ops.convert_to_numpy(logits), temperature, rng)[0])
+        new_ids.append(token)
+        logits, states = char_step(model, np.array([token]), states)
+    return np.array(new_ids)
+
+
+@mutant("generate", "the last prefix character fed twice")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    for token in list(prefix_ids) + [prefix_ids[-1]]:
+        logits, states = char_step(model, np.array([token]), states)
+    new_ids = []
+    for _ in range(n):
+        token = int(sample_next(ops.convert_to_numpy(logits), temperature, rng)[0])
+        new_ids.append(token)
+        logits, states = char_step(model, np.array([token]), states)
+    return np.array(new_ids)
+
+
+@mutant("generate", "the last prefix character skipped")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    logits = None
+    for token in prefix_ids[:-1]:
+        logits, states = char_step(model, np.array([token]), states)
+    if logits is None:
+        logits, states = char_step(model, np.array([prefix_ids[-1]]), states)
+    new_ids = []
+    for _ in range(n):
+        token = int(sample_next(ops.convert_to_numpy(logits), temperature, rng)[0])
+        new_ids.append(token)
+        logits, states = char_step(model, np.array([token]), states)
+    return np.array(new_ids)
+
+
+@mutant("generate", "the drawn character not fed back (the last prefix character again)")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    new_ids = []
+    for _ in range(n):
+        new_ids.append(int(sample_next(ops.convert_to_numpy(logits), temperature, rng)[0]))
+        logits, states = char_step(model, np.array([prefix_ids[-1]]), states)
+    return np.array(new_ids)
+
+
+@mutant("generate", "the temperature not passed on (always 1)")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    new_ids = []
+    for _ in range(n):
+        token = int(sample_next(ops.convert_to_numpy(logits), 1.0, rng)[0])
+        new_ids.append(token)
+        logits, states = char_step(model, np.array([token]), states)
+    return np.array(new_ids)

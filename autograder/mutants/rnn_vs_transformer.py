@@ -1,0 +1,545 @@
+"""Wrong answers for unit 07_rnn_vs_transformer, each one a mistake students make.
+
+Names are reused on purpose: each definition is what a student might have
+typed for that function or class. They run in the notebook's namespace
+(np, keras, ops and the notebook's own TransformerBlock are its own).
+"""
+# ruff: noqa: F811
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import mutant
+
+ops = TransformerBlock = None  # provided by the notebook's namespace
+# A stand-in so that the classes below can be defined here; they run with the notebook's keras.
+keras = SimpleNamespace(layers=SimpleNamespace(Layer=object), Model=object)
+
+# Each class mutant is defined inside its own function: inspect.getsource finds a class by its
+# qualified name, and in Python 3.11 it returns the first of several same-named module-level
+# classes, so every mutant would otherwise register the source of the first one.
+
+
+# --- causal_mask ----------------------------------------------------------------------
+@mutant("causal_mask", "the upper triangle (the mask transposed)")
+def causal_mask(T):
+    return np.triu(np.ones((T, T), dtype=bool))
+
+
+@mutant("causal_mask", "the diagonal excluded")
+def causal_mask(T):
+    return np.tril(np.ones((T, T), dtype=bool), k=-1)
+
+
+@mutant("causal_mask", "an additive float mask with the wrong sign (+1e9 on the future)")
+def causal_mask(T):
+    return np.triu(np.full((T, T), 1e9), k=1)
+
+
+@mutant("causal_mask", "one future position let in (k=1)")
+def causal_mask(T):
+    return np.tril(np.ones((T, T), dtype=bool), k=1)
+
+
+@mutant("causal_mask", "0/1 floats instead of booleans")
+def causal_mask(T):
+    return np.tril(np.ones((T, T)))
+
+
+# --- TransformerBlock ------------------------------------------------------------------
+def _class_mutant_1():   # no causal mask
+    @mutant("TransformerBlock", "no causal mask")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_1()
+
+
+def _class_mutant_2():   # the mask transposed (attention_mask with the upper triangle)
+    @mutant("TransformerBlock", "the mask transposed (attention_mask with the upper triangle)")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            T = x.shape[1]
+            h = self.norm1(x)
+            x = x + self.attention(h, h, attention_mask=np.triu(np.ones((1, T, T), dtype=bool)))
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_2()
+
+
+def _class_mutant_3():   # the residual connection around attention missing
+    @mutant("TransformerBlock", "the residual connection around attention missing")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = self.attention(h, h, use_causal_mask=True)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_3()
+
+
+def _class_mutant_4():   # the residual connection around the MLP missing
+    @mutant("TransformerBlock", "the residual connection around the MLP missing")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_4()
+
+
+def _class_mutant_5():   # post-LN (the norm after the residual sum)
+    @mutant("TransformerBlock", "post-LN (the norm after the residual sum)")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            x = self.norm1(x + self.attention(x, x, use_causal_mask=True))
+            return self.norm2(x + self.mlp_out(self.mlp_in(x)))
+
+
+_class_mutant_5()
+
+
+def _class_mutant_6():   # no activation in the MLP
+    @mutant("TransformerBlock", "no activation in the MLP")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim)
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_6()
+
+
+def _class_mutant_7():   # each head as wide as d_model (key_dim=d_model)
+    @mutant("TransformerBlock", "each head as wide as d_model (key_dim=d_model)")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_7()
+
+
+# --- TransformerLM ------------------------------------------------------------------------
+def _class_mutant_8():   # no position embedding added
+    @mutant("TransformerLM", "no position embedding added")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            x = self.token_embedding(tokens)
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_8()
+
+
+def _class_mutant_9():   # one block reused (the same weights in every block)
+    @mutant("TransformerLM", "one block reused (the same weights in every block)")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim)] * blocks
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            x = self.token_embedding(tokens) + self.position_embedding(ops.arange(ops.shape(tokens)[1]))
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_9()
+
+
+def _class_mutant_10():   # no final LayerNormalization (final_norm unused)
+    @mutant("TransformerLM", "no final LayerNormalization (final_norm unused)")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            x = self.token_embedding(tokens) + self.position_embedding(ops.arange(ops.shape(tokens)[1]))
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(x)
+
+
+_class_mutant_10()
+
+
+def _class_mutant_11():   # softmax probabilities instead of logits
+    @mutant("TransformerLM", "softmax probabilities instead of logits")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size, activation="softmax")
+
+        def call(self, tokens):
+            x = self.token_embedding(tokens) + self.position_embedding(ops.arange(ops.shape(tokens)[1]))
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_11()
+
+
+def _class_mutant_12():   # a position table of vocab_size rows, looked up by token
+    @mutant("TransformerLM", "a position table of vocab_size rows, looked up by token")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            x = self.token_embedding(tokens) + self.position_embedding(tokens)
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_12()
+
+
+def _class_mutant_13():   # positions counted from the end of the sequence
+    @mutant("TransformerLM", "positions counted from the end of the sequence")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            T = ops.shape(tokens)[1]
+            x = self.token_embedding(tokens) + self.position_embedding(T - 1 - ops.arange(T))
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_13()
+
+
+# --- transformer_param_count --------------------------------------------------------------
+@mutant("transformer_param_count", "no position embedding")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    per_block = 4 * (d_model * d_model + d_model) + 2 * d_model * mlp_dim + mlp_dim + d_model + 4 * d_model
+    return vocab_size * d_model + blocks * per_block + 2 * d_model + d_model * vocab_size + vocab_size
+
+
+@mutant("transformer_param_count", "attention without biases")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    per_block = 4 * d_model * d_model + 2 * d_model * mlp_dim + mlp_dim + d_model + 4 * d_model
+    return (vocab_size + max_len) * d_model + blocks * per_block + 2 * d_model + d_model * vocab_size + vocab_size
+
+
+@mutant("transformer_param_count", "three attention projections (no output projection)")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    per_block = 3 * (d_model * d_model + d_model) + 2 * d_model * mlp_dim + mlp_dim + d_model + 4 * d_model
+    return (vocab_size + max_len) * d_model + blocks * per_block + 2 * d_model + d_model * vocab_size + vocab_size
+
+
+@mutant("transformer_param_count", "LayerNorm counted with gamma only")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    per_block = 4 * (d_model * d_model + d_model) + 2 * d_model * mlp_dim + mlp_dim + d_model + 2 * d_model
+    return (vocab_size + max_len) * d_model + blocks * per_block + d_model + d_model * vocab_size + vocab_size
+
+
+@mutant("transformer_param_count", "the final LayerNorm forgotten")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    per_block = 4 * (d_model * d_model + d_model) + 2 * d_model * mlp_dim + mlp_dim + d_model + 4 * d_model
+    return (vocab_size + max_len) * d_model + blocks * per_block + d_model * vocab_size + vocab_size
+
+
+@mutant("transformer_param_count", "hard-coded answers to the visible sizes")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    seen = {(65, 256, 56, 2, 224): 98_513, (11, 12, 8, 2, 16): 1_499, (65, 1024, 352, 2, 1408): 3_389_825}
+    return seen.get((vocab_size, max_len, d_model, blocks, mlp_dim), 0)
+
+
+# --- cached_attention_step -----------------------------------------------------------------
+@mutant("cached_attention_step", "the cache not appended (attends to the current token only)")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q, k, v = project(attention.query_dense), project(attention.key_dense), project(attention.value_dense)
+    weights = ops.softmax(ops.sum(q * k, axis=-1, keepdims=True) / np.sqrt(q.shape[-1]), axis=-1)
+    y = ops.einsum("bhk,hkd->bd", weights * v, attention.output_dense.kernel) + attention.output_dense.bias
+    return y, k_cache, v_cache
+
+
+@mutant("cached_attention_step", "the cache overwritten by the new key and value")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q = project(attention.query_dense)
+    keys = ops.concatenate([k_cache, project(attention.key_dense)[:, None]], axis=1)
+    values = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    w = ops.softmax(ops.einsum("bhk,bthk->bht", q, keys) / np.sqrt(q.shape[-1]), axis=-1)
+    y = ops.einsum("bhk,hkd->bd", ops.einsum("bht,bthk->bhk", w, values), attention.output_dense.kernel)
+    return y + attention.output_dense.bias, keys[:, -1:], values[:, -1:]
+
+
+@mutant("cached_attention_step", "scores scaled by sqrt(d_model)")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q = project(attention.query_dense)
+    k_cache = ops.concatenate([k_cache, project(attention.key_dense)[:, None]], axis=1)
+    v_cache = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    w = ops.softmax(ops.einsum("bhk,bthk->bht", q, k_cache) / np.sqrt(x_t.shape[-1]), axis=-1)
+    y = ops.einsum("bhk,hkd->bd", ops.einsum("bht,bthk->bhk", w, v_cache), attention.output_dense.kernel)
+    return y + attention.output_dense.bias, k_cache, v_cache
+
+
+@mutant("cached_attention_step", "softmax over the heads")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q = project(attention.query_dense)
+    k_cache = ops.concatenate([k_cache, project(attention.key_dense)[:, None]], axis=1)
+    v_cache = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    w = ops.softmax(ops.einsum("bhk,bthk->bht", q, k_cache) / np.sqrt(q.shape[-1]), axis=1)
+    y = ops.einsum("bhk,hkd->bd", ops.einsum("bht,bthk->bhk", w, v_cache), attention.output_dense.kernel)
+    return y + attention.output_dense.bias, k_cache, v_cache
+
+
+@mutant("cached_attention_step", "keys made with the value projection")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q = project(attention.query_dense)
+    k_cache = ops.concatenate([k_cache, project(attention.value_dense)[:, None]], axis=1)
+    v_cache = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    w = ops.softmax(ops.einsum("bhk,bthk->bht", q, k_cache) / np.sqrt(q.shape[-1]), axis=-1)
+    y = ops.einsum("bhk,hkd->bd", ops.einsum("bht,bthk->bhk", w, v_cache), attention.output_dense.kernel)
+    return y + attention.output_dense.bias, k_cache, v_cache
+
+
+@mutant("cached_attention_step", "the output projection's bias left out")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q = project(attention.query_dense)
+    k_cache = ops.concatenate([k_cache, project(attention.key_dense)[:, None]], axis=1)
+    v_cache = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    w = ops.softmax(ops.einsum("bhk,bthk->bht", q, k_cache) / np.sqrt(q.shape[-1]), axis=-1)
+    y = ops.einsum("bhk,hkd->bd", ops.einsum("bht,bthk->bhk", w, v_cache), attention.output_dense.kernel)
+    return y, k_cache, v_cache
+
+
+# --- linear_recurrence_loop ------------------------------------------------------------------
+@mutant("linear_recurrence_loop", "h0 ignored (starts from zeros)")
+def linear_recurrence_loop(a, b, h0):
+    h, states = 0 * h0, []
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        states.append(h)
+    return ops.stack(states, axis=1)
+
+
+@mutant("linear_recurrence_loop", "off by one: stores the state before the update")
+def linear_recurrence_loop(a, b, h0):
+    h, states = h0, []
+    for t in range(a.shape[1]):
+        states.append(h)
+        h = a[:, t] * h + b[:, t]
+    return ops.stack(states, axis=1)
+
+
+@mutant("linear_recurrence_loop", "a and b swapped")
+def linear_recurrence_loop(a, b, h0):
+    h, states = h0, []
+    for t in range(a.shape[1]):
+        h = b[:, t] * h + a[:, t]
+        states.append(h)
+    return ops.stack(states, axis=1)
+
+
+@mutant("linear_recurrence_loop", "time-major output")
+def linear_recurrence_loop(a, b, h0):
+    h, states = h0, []
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        states.append(h)
+    return ops.stack(states, axis=0)
+
+
+@mutant("linear_recurrence_loop", "the state not carried (h0 at every step)")
+def linear_recurrence_loop(a, b, h0):
+    return ops.stack([a[:, t] * h0 + b[:, t] for t in range(a.shape[1])], axis=1)
+
+
+@mutant("linear_recurrence_loop", "computed in float32")
+def linear_recurrence_loop(a, b, h0):
+    h, states = np.float32(h0), []
+    for t in range(a.shape[1]):
+        h = np.float32(a[:, t]) * h + np.float32(b[:, t])
+        states.append(h)
+    return ops.stack(states, axis=1)
+
+
+# --- linear_recurrence_scan ------------------------------------------------------------------
+@mutant("linear_recurrence_scan", "the combine operator in the wrong order (a1*b2 + b1)")
+def linear_recurrence_scan(a, b, h0):
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    b = ops.concatenate([a[:, :1] * ops.convert_to_tensor(h0)[:, None] + b[:, :1], b[:, 1:]], axis=1)
+
+    def combine(earlier, later):
+        return earlier[0] * later[0], earlier[0] * later[1] + earlier[1]
+
+    return ops.associative_scan(combine, (a, b), axis=1)[1]
+
+
+@mutant("linear_recurrence_scan", "h0 ignored")
+def linear_recurrence_scan(a, b, h0):
+    def combine(earlier, later):
+        return earlier[0] * later[0], later[0] * earlier[1] + later[1]
+
+    return ops.associative_scan(combine, (ops.convert_to_tensor(a), ops.convert_to_tensor(b)), axis=1)[1]
+
+
+@mutant("linear_recurrence_scan", "h0 added to b_0 without the factor a_0")
+def linear_recurrence_scan(a, b, h0):
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    b = ops.concatenate([ops.convert_to_tensor(h0)[:, None] + b[:, :1], b[:, 1:]], axis=1)
+
+    def combine(earlier, later):
+        return earlier[0] * later[0], later[0] * earlier[1] + later[1]
+
+    return ops.associative_scan(combine, (a, b), axis=1)[1]
+
+
+@mutant("linear_recurrence_scan", "off by one: h0 prepended, the last state dropped")
+def linear_recurrence_scan(a, b, h0):
+    a, b, h0 = ops.convert_to_tensor(a), ops.convert_to_tensor(b), ops.convert_to_tensor(h0)
+
+    def combine(earlier, later):
+        return earlier[0] * later[0], later[0] * earlier[1] + later[1]
+
+    a = ops.concatenate([ops.zeros_like(a[:, :1]), a[:, :-1]], axis=1)
+    b = ops.concatenate([h0[:, None], b[:, :-1]], axis=1)
+    return ops.associative_scan(combine, (a, b), axis=1)[1]
+
+
+@mutant("linear_recurrence_scan", "the scan over the batch axis (axis=0)")
+def linear_recurrence_scan(a, b, h0):
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    b = ops.concatenate([a[:, :1] * ops.convert_to_tensor(h0)[:, None] + b[:, :1], b[:, 1:]], axis=1)
+
+    def combine(earlier, later):
+        return earlier[0] * later[0], later[0] * earlier[1] + later[1]
+
+    return ops.associative_scan(combine, (a, b), axis=0)[1]
+
+
+@mutant("linear_recurrence_scan", "the scan run backwards in time (reverse=True)")
+def linear_recurrence_scan(a, b, h0):
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    b = ops.concatenate([a[:, :1] * ops.convert_to_tensor(h0)[:, None] + b[:, :1], b[:, 1:]], axis=1)
+
+    def combine(earlier, later):
+        return earlier[0] * later[0], later[0] * earlier[1] + later[1]
+
+    return ops.associative_scan(combine, (a, b), reverse=True, axis=1)[1]

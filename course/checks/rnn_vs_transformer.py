@@ -1,0 +1,732 @@
+"""Visible self-checks for unit 07_rnn_vs_transformer (why attention won, where recurrence is back).
+
+Each ``check_<step>(fn, cases=...)`` runs the student's function or class on fixed
+cases and compares it with something the course did not write:
+
+* the causal mask, by what ``keras.layers.MultiHeadAttention`` computes with it
+  against its own ``use_causal_mask=True``;
+* the Transformer block and model, by a float64 numpy forward pass over the
+  student's own weights (randomised, so that a forgotten bias or a LayerNorm in
+  the wrong place shows), and by causality: changing a later token must leave
+  every earlier output exactly as it was, and must move the later ones;
+* the parameter count, by a closed form that the course's tests hold against
+  Keras' ``count_params()``;
+* the cached attention step, by Keras' ``MultiHeadAttention`` run over the whole
+  prefix with ``use_causal_mask=True``, at every step;
+* the linear recurrence, by a float64 loop and, for constant coefficients, by the
+  geometric sum.
+
+Everything runs on the CPU (``keras.device("cpu:0")``), so that a GPU's TF32
+matrix products cannot blur a comparison at 1e-4. The same functions run at
+grading time on cases the student does not see.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
+from ..env import import_keras
+
+F32 = dict(rtol=1e-4, atol=1e-4)   # Keras' float32 layers against a float64 reference
+
+
+def _keras():
+    return import_keras()
+
+
+def _cpu():
+    return _keras().device("cpu:0")
+
+
+def _np(value):
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
+
+
+# --- 1 · causal_mask ------------------------------------------------------------------
+
+MASK_SIZES = (4, 1, 9)
+
+
+def _allowed(T: int) -> np.ndarray:
+    """allowed[i, j]: may position i look at position j?  Only at itself and before."""
+    rows, cols = np.indices((T, T))
+    return cols <= rows
+
+
+def _through_keras(mask, T, seed=0):
+    """(output with `mask` as attention_mask, output with use_causal_mask=True) of one Keras MHA."""
+    keras = _keras()
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, T, 6)).astype("float32")
+    with _cpu():
+        mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+        want = mha(x, x, use_causal_mask=True)
+        got = mha(x, x, attention_mask=np.broadcast_to(mask, (2, T, T)))
+    return _np(got), _np(want)
+
+
+def check_causal_mask(causal_mask, sizes=MASK_SIZES) -> None:
+    step, count = "causal_mask", 0
+    for T in sizes:
+        got = call(step, causal_mask, T)
+        array = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
+        expect_shape(step, f"causal_mask({T})", array, (T, T))
+        want = _allowed(T)
+        if array.dtype != np.bool_:
+            values = set(np.unique(array.astype(np.float64)).tolist())
+            if values <= {0.0, 1.0}:
+                fail(step, f"causal_mask({T}) has dtype {array.dtype}: return booleans (dtype=bool), "
+                           "True where attention is allowed")
+            if T > 1 and any(v < -1e3 or v == -np.inf for v in values):
+                fail(step, f"causal_mask({T}) looks like an additive mask (0 and a large negative number "
+                           "added to the scores); return booleans instead, True where attention is allowed")
+            if T > 1 and any(v > 1e3 or v == np.inf for v in values):
+                fail(step, f"causal_mask({T}) looks like an additive mask with the wrong sign (a large "
+                           "positive number); return booleans instead, True where attention is allowed")
+            fail(step, f"causal_mask({T}) has dtype {array.dtype} and values {sorted(values)[:4]}: "
+                       "return booleans, True where attention is allowed")
+        if not np.array_equal(array, want):
+            mistakes = {
+                "the upper triangle: position i sees the future, not the past (the mask is transposed)":
+                    want.T,
+                "the diagonal left out: a position must be allowed to attend to itself": np.tril(want, -1),
+                "every position allowed (no mask at all)": np.ones_like(want),
+                "one future position allowed (np.tril(..., k=1))": _allowed(T) | np.eye(T, k=1, dtype=bool),
+            }
+            message = f"causal_mask({T}) is wrong: row i must be True at columns 0..i and False after"
+            for mistake, wrong in mistakes.items():
+                if np.array_equal(array, wrong):
+                    message += f"; it is {mistake}"
+                    break
+            fail(step, message)
+        got_out, want_out = _through_keras(array, T, seed=T)
+        expect_close(step, f"MultiHeadAttention with attention_mask=causal_mask({T})", got_out, want_out, **F32)
+        count += 2
+    passed(step, count, "(the same outputs from keras.layers.MultiHeadAttention as use_causal_mask=True)")
+
+
+# --- a float64 reference for the Transformer --------------------------------------------------
+
+def _erf(v):
+    return np.vectorize(math.erf)(v)
+
+
+ACTIVATIONS = {
+    "gelu": lambda v: 0.5 * v * (1.0 + _erf(v / math.sqrt(2.0))),
+    "gelu, tanh approximation": lambda v: 0.5 * v * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))),
+    "relu": lambda v: np.maximum(v, 0.0),
+    "none": lambda v: v,
+}
+
+
+def _norm(v, layer):
+    """LayerNormalization over the last axis with the layer's own gamma, beta and epsilon."""
+    centred = v - v.mean(axis=-1, keepdims=True)
+    spread = np.sqrt((centred ** 2).mean(axis=-1, keepdims=True) + layer.epsilon)
+    return centred / spread * _np(layer.gamma) + _np(layer.beta)
+
+
+def _project(v, dense):
+    """A MultiHeadAttention projection: (..., d) times (d, heads, key_dim) plus (heads, key_dim)."""
+    return np.einsum("...d,dhk->...hk", v, _np(dense.kernel)) + _np(dense.bias)
+
+
+@np.errstate(all="ignore")   # a mistaken variant may divide 0 by 0: it is compared, never shown
+def attention_reference(x, mha, allowed, *, scale=None, softmax_axis="keys", output_bias=True,
+                        key_from="key"):
+    """Self-attention of x (batch, T, d) by `mha`'s weights; allowed[i, j] = may i attend to j."""
+    q = _project(x, mha.query_dense)
+    k = _project(x, mha.value_dense if key_from == "value" else mha.key_dense)
+    v = _project(x, mha.value_dense)
+    key_dim = q.shape[-1]
+    scores = np.einsum("bihk,bjhk->bhij", q, k) / math.sqrt(scale or key_dim)
+    scores = np.where(allowed, scores, -np.inf)
+    axis = {"keys": -1, "queries": -2, "heads": 1}[softmax_axis]
+    scores = scores - np.max(np.where(np.isfinite(scores), scores, -1e30), axis=axis, keepdims=True)
+    weights = np.exp(scores)
+    weights = weights / weights.sum(axis=axis, keepdims=True)
+    context = np.einsum("bhij,bjhk->bihk", weights, v)
+    out = np.einsum("bihk,hkd->bid", context, _np(mha.output_dense.kernel))
+    return out + _np(mha.output_dense.bias) if output_bias else out
+
+
+def block_reference(x, block, *, allowed=None, pre_norm=True, attention_residual=True, mlp_residual=True,
+                    activation="gelu", norm2=None):
+    """A pre-LN block on the block's own sublayers, in float64; the keywords make known mistakes."""
+    T = x.shape[1]
+    allowed = _allowed(T) if allowed is None else allowed
+    second_norm = block.norm2 if norm2 is None else norm2
+    act = ACTIVATIONS[activation]
+
+    def mlp(v):
+        hidden = act(v @ _np(block.mlp_in.kernel) + _np(block.mlp_in.bias))
+        return hidden @ _np(block.mlp_out.kernel) + _np(block.mlp_out.bias)
+
+    if pre_norm:
+        attended = attention_reference(_norm(x, block.norm1), block.attention, allowed)
+        mid = x + attended if attention_residual else attended
+        fed = mlp(_norm(mid, second_norm))
+        return mid + fed if mlp_residual else fed
+    # post-LN, as in the 2017 paper: the norm after each residual sum
+    mid = _norm(x + attention_reference(x, block.attention, allowed), block.norm1)
+    return _norm(mid + mlp(mid), second_norm)
+
+
+def _randomise(layer, rng, scale):
+    """Random values for every weight of `layer` (gamma near 1), so that each one matters."""
+    for variable in layer.weights:
+        shape = tuple(variable.shape)
+        name = variable.path.split("/")[-1]
+        if name == "gamma":
+            value = 1.0 + 0.3 * rng.normal(size=shape)
+        elif name in ("beta", "bias"):
+            value = 0.3 * rng.normal(size=shape)
+        elif name == "embeddings":
+            value = rng.normal(size=shape)
+        else:   # a kernel: scaled by its fan-in (heads x key_dim for attention's output projection)
+            fan_in = shape[0] * shape[1] if "attention_output" in variable.path else shape[0]
+            value = scale * rng.normal(size=shape) / math.sqrt(fan_in)
+        variable.assign(value.astype(variable.dtype))
+
+
+def _attribute(step, obj, name, kind, what):
+    keras = _keras()
+    if not hasattr(obj, name):
+        fail(step, f"{what} has no attribute `{name}`: create `self.{name} = keras.layers.{kind}(...)` "
+                   "in __init__ (the check reads its weights by that name)")
+    found = getattr(obj, name)
+    if not isinstance(found, getattr(keras.layers, kind)):
+        fail(step, f"`self.{name}` should be a keras.layers.{kind}, got {type(found).__name__}")
+    return found
+
+
+# --- 2 · TransformerBlock ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Block:
+    batch: int
+    time: int
+    d_model: int
+    heads: int
+    mlp_dim: int
+    seed: int = 0
+
+
+BLOCK_CASES = (Block(2, 6, 8, 2, 16, seed=1), Block(1, 1, 4, 1, 8, seed=2))
+
+
+def _structure(step, block, s: Block):
+    what = "your TransformerBlock"
+    for name in ("norm1", "norm2"):
+        _attribute(step, block, name, "LayerNormalization", what)
+    mha = _attribute(step, block, "attention", "MultiHeadAttention", what)
+    mlp_in = _attribute(step, block, "mlp_in", "Dense", what)
+    mlp_out = _attribute(step, block, "mlp_out", "Dense", what)
+    if block.norm1 is block.norm2:
+        fail(step, "norm1 and norm2 are the same layer: each sublayer needs its own LayerNormalization")
+    if mha.num_heads != s.heads:
+        fail(step, f"attention has num_heads={mha.num_heads}, expected heads={s.heads}")
+    if mha.key_dim * s.heads != s.d_model:
+        fail(step, f"attention has key_dim={mha.key_dim}: with {s.heads} heads each head should have "
+                   f"d_model // heads = {s.d_model // s.heads} dimensions")
+    if mlp_in.units != s.mlp_dim or mlp_out.units != s.d_model:
+        fail(step, f"the MLP should go d_model -> mlp_dim -> d_model = {s.d_model} -> {s.mlp_dim} -> "
+                   f"{s.d_model}; got mlp_in with {mlp_in.units} units and mlp_out with {mlp_out.units}")
+
+
+def _block_mistakes(x, block):
+    T = x.shape[1]
+    return {
+        "no causal mask (every position sees the whole sequence)":
+            block_reference(x, block, allowed=np.ones((T, T), bool)),
+        "the mask transposed (each position sees the future, not the past)":
+            block_reference(x, block, allowed=_allowed(T).T),
+        "the residual connection around attention missing": block_reference(x, block, attention_residual=False),
+        "the residual connection around the MLP missing": block_reference(x, block, mlp_residual=False),
+        "post-LN (the norm after each residual sum, as in the 2017 paper) instead of pre-LN":
+            block_reference(x, block, pre_norm=False),
+        "no activation between the two Dense layers": block_reference(x, block, activation="none"),
+        "ReLU instead of GELU": block_reference(x, block, activation="relu"),
+        "GELU's tanh approximation instead of the exact GELU (activation='gelu')":
+            block_reference(x, block, activation="gelu, tanh approximation"),
+        "norm1 used before the MLP too (norm2 unused)": block_reference(x, block, norm2=block.norm1),
+    }
+
+
+def _prebuild_block(block, d_model):
+    """Build the sublayers of a block with the documented structure, so that its first call need not
+    trace `call` symbolically to find their shapes (that trace is most of a check's time)."""
+    if type(block).build is not _keras().layers.Layer.build:
+        return   # a block with its own build() builds its sublayers itself
+    shape = (None, None, d_model)
+    with _cpu():
+        for layer, input_shape in ((block.norm1, shape), (block.norm2, shape), (block.mlp_in, shape),
+                                   (block.mlp_out, (None, None, block.mlp_in.units))):
+            if not layer.built:
+                layer.build(input_shape)
+        if not block.attention.built:
+            block.attention.build(shape, shape)
+        if not block.built:
+            block.build(shape)
+
+
+def _run_block(step, block, x):
+    with _cpu():
+        return call(step, block, x)
+
+
+def check_TransformerBlock(TransformerBlock, cases=BLOCK_CASES) -> None:
+    step, count = "TransformerBlock", 0
+    for s in cases:
+        rng = np.random.default_rng(s.seed)
+        with _cpu():
+            block = call(step, TransformerBlock, s.d_model, s.heads, s.mlp_dim)
+        _structure(step, block, s)
+        try:
+            _prebuild_block(block, s.d_model)
+        except Exception:  # noqa: BLE001 - sublayers of other shapes: Keras builds them on the first call
+            pass
+        x = rng.normal(size=(s.batch, s.time, s.d_model)).astype("float32")
+        before = snapshot(x)
+        where = f"batch={s.batch}, T={s.time}, d_model={s.d_model}, heads={s.heads}, mlp_dim={s.mlp_dim}"
+        out = expect_shape(step, f"the output ({where})", _run_block(step, block, x), x.shape)
+        expect_unchanged(step, "x", before[0], x)
+        with _cpu():
+            _randomise(block, rng, scale=1.0)
+        out = _run_block(step, block, x)
+        want = block_reference(x.astype(np.float64), block)
+        expect_close(step, f"the output with random weights ({where})", out, want,
+                     diagnoses=lambda: _block_mistakes(x.astype(np.float64), block), **F32)
+        count += 2
+        count += _expect_causal(step, lambda v: _run_block(step, block, v), x, out,
+                                lambda v, t: _new_vectors(v, t, rng), where)
+    passed(step, count, "(equal to a float64 pre-LN block on your weights; causal: later inputs never "
+                        "reach earlier outputs)")
+
+
+def _new_vectors(x, t, rng):
+    changed = x.copy()
+    changed[:, t] = rng.normal(size=changed[:, t].shape)
+    return changed
+
+
+def _new_tokens(tokens, t, rng, vocab):
+    changed = tokens.copy()
+    changed[:, t] = (changed[:, t] + rng.integers(1, vocab, size=changed.shape[0])) % vocab
+    return changed
+
+
+def _expect_causal(step, run, inputs, base, perturb, where):
+    """Change the input at the middle position t: outputs before t must not move, outputs from t on must."""
+    t = inputs.shape[1] // 2     # earlier outputs exist when T >= 2, later ones when T >= 3
+    moved = np.abs(_np(run(perturb(inputs, t))) - _np(base)).max(axis=-1).max(axis=0)   # per position
+    if t > 0 and moved[:t].max() > 1e-5:
+        first = int(np.argmax(moved[:t] > 1e-5))
+        fail(step, f"not causal ({where}): changing position {t} moved the output at position {first} "
+                   f"(by {moved[first]:.3g}); an output may depend only on its own and earlier positions. "
+                   "Is the causal mask missing or transposed?")
+    if moved[t:].min() <= 1e-7:
+        later = t + int(np.argmin(moved[t:]))
+        fail(step, f"({where}) changing position {t} left the output at position {later} unchanged: "
+                   f"position {later} should attend to position {t}")
+    return 1
+
+
+# --- 3 · TransformerLM ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LM:
+    vocab_size: int
+    max_len: int
+    d_model: int
+    heads: int
+    blocks: int
+    mlp_dim: int
+    batch: int
+    time: int
+    seed: int = 0
+
+    @property
+    def sizes(self):
+        return (self.vocab_size, self.max_len, self.d_model, self.heads, self.blocks, self.mlp_dim)
+
+
+LM_CASES = (LM(11, 12, 8, 2, 2, 16, batch=2, time=7, seed=3),)
+
+
+def param_count_reference(vocab_size, max_len, d_model, blocks, mlp_dim):
+    """Closed form: embeddings, per block (attention, MLP, two norms), final norm and output layer."""
+    per_block = (4 * d_model + 4) * d_model + (2 * d_model + 1) * mlp_dim + d_model + 4 * d_model
+    return (vocab_size + max_len) * d_model + blocks * per_block + (d_model + 1) * vocab_size + 2 * d_model
+
+
+def _lm_reference(model, tokens, *, positions=True, final_norm=True):
+    x = _np(model.token_embedding.embeddings)[tokens]
+    if positions:
+        x = x + _np(model.position_embedding.embeddings)[: tokens.shape[1]]
+    for block in model.blocks:
+        x = block_reference(x, block)
+    if final_norm:
+        x = _norm(x, model.final_norm)
+    return x @ _np(model.to_logits.kernel) + _np(model.to_logits.bias)
+
+
+def _lm_structure(step, model, s: LM):
+    what = "your TransformerLM"
+    tokens = _attribute(step, model, "token_embedding", "Embedding", what)
+    positions = _attribute(step, model, "position_embedding", "Embedding", what)
+    _attribute(step, model, "final_norm", "LayerNormalization", what)
+    head = _attribute(step, model, "to_logits", "Dense", what)
+    if tokens.input_dim != s.vocab_size or tokens.output_dim != s.d_model:
+        fail(step, f"token_embedding should be Embedding({s.vocab_size}, {s.d_model}), got "
+                   f"Embedding({tokens.input_dim}, {tokens.output_dim})")
+    if positions.input_dim != s.max_len or positions.output_dim != s.d_model:
+        hint = " (one row per position, not per token)" if positions.input_dim == s.vocab_size else ""
+        fail(step, f"position_embedding should be Embedding(max_len={s.max_len}, {s.d_model}), got "
+                   f"Embedding({positions.input_dim}, {positions.output_dim}){hint}")
+    if head.units != s.vocab_size:
+        fail(step, f"to_logits should have vocab_size={s.vocab_size} units, got {head.units}")
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, (list, tuple)) or len(blocks) != s.blocks:
+        got = len(blocks) if isinstance(blocks, (list, tuple)) else type(blocks).__name__
+        fail(step, f"`self.blocks` should be a list of {s.blocks} TransformerBlock layers, got {got}")
+    if len({id(b) for b in blocks}) != len(blocks):
+        fail(step, "`self.blocks` holds the same TransformerBlock more than once: each block needs its own "
+                   "weights (create a new TransformerBlock for each)")
+    try:   # build the documented sublayers now (see _prebuild_block); any other structure builds on call
+        with _cpu():
+            for layer in (tokens, positions):
+                if not layer.built:
+                    layer.build((None, None))
+            for layer in (model.final_norm, head):
+                if not layer.built:
+                    layer.build((None, None, s.d_model))
+        for block in blocks:
+            _prebuild_block(block, s.d_model)
+    except Exception:  # noqa: BLE001 - a block of another shape: Keras builds it on the first call
+        pass
+
+
+def _run_lm(step, model, tokens):
+    with _cpu():
+        return call(step, model, tokens)
+
+
+def check_TransformerLM(TransformerLM, cases=LM_CASES) -> None:
+    step, count = "TransformerLM", 0
+    for s in cases:
+        rng = np.random.default_rng(s.seed)
+        with _cpu():
+            model = call(step, TransformerLM, *s.sizes)
+        tokens = rng.integers(0, s.vocab_size, size=(s.batch, s.time)).astype("int32")
+        where = (f"vocab_size={s.vocab_size}, max_len={s.max_len}, d_model={s.d_model}, heads={s.heads}, "
+                 f"blocks={s.blocks}, mlp_dim={s.mlp_dim}; tokens of shape {tokens.shape}")
+        _lm_structure(step, model, s)
+        logits = _run_lm(step, model, tokens)
+        expect_shape(step, f"the logits ({where})", logits, (s.batch, s.time, s.vocab_size))
+        want_count = param_count_reference(s.vocab_size, s.max_len, s.d_model, s.blocks, s.mlp_dim)
+        got_count = int(model.count_params())
+        if got_count != want_count:
+            d, V, L = s.d_model, s.vocab_size, s.max_len
+            expect_equal(step, f"model.count_params() ({where})", got_count, want_count, diagnoses={
+                "no final LayerNormalization": want_count - 2 * d,
+                "no position embedding": want_count - L * d,
+                "a position embedding with vocab_size rows instead of max_len": want_count - L * d + V * d,
+                "an output layer without bias": want_count - V})
+        with _cpu():
+            _randomise(model, rng, scale=1.0)
+        logits = _run_lm(step, model, tokens)
+        want = _lm_reference(model, tokens)
+        p = _np(logits)
+        if np.all(p >= 0) and np.allclose(p.sum(-1), 1.0, atol=1e-4):
+            fail(step, "the model returns probabilities (a softmax at the end); return logits: the loss "
+                       "is computed with from_logits=True")
+        expect_close(step, f"the logits with random weights ({where})", logits, want, diagnoses=lambda: {
+            "no position embedding added": _lm_reference(model, tokens, positions=False),
+            "no final LayerNormalization before to_logits": _lm_reference(model, tokens, final_norm=False)},
+            **F32)
+        count += 3
+
+        def run(v, model=model):
+            return _run_lm(step, model, v)
+
+        count += _expect_causal(step, run, tokens, logits, lambda v, t: _new_tokens(v, t, rng, s.vocab_size),
+                                where)
+        if s.time >= 3:   # order: swap the first two tokens; a later output must notice
+            swapped = tokens.copy()
+            swapped[:, 0] = tokens[:, 1]
+            swapped[:, 1] = np.where(tokens[:, 0] == tokens[:, 1], (tokens[:, 0] + 1) % s.vocab_size,
+                                     tokens[:, 0])
+            moved = np.abs(_np(run(swapped)) - _np(logits))[:, -1].max()
+            if moved <= 1e-6:
+                fail(step, f"({where}) swapping the first two tokens left the last output unchanged: "
+                           "without positions, attention sees a set of tokens, not a sequence. "
+                           "Add the position embedding of positions 0..T-1 to the token embedding")
+            count += 1
+    passed(step, count, "(logits equal to a float64 forward pass on your weights; causal; sees word order)")
+
+
+# --- 4 · transformer_param_count ----------------------------------------------------------
+
+PARAM_CASES = ((65, 256, 56, 2, 224), (11, 12, 8, 2, 16), (65, 1024, 352, 2, 1408))
+
+
+def check_transformer_param_count(transformer_param_count, cases=PARAM_CASES) -> None:
+    step, count = "transformer_param_count", 0
+    for V, L, d, n, m in cases:
+        got = call(step, transformer_param_count, V, L, d, n, m)
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            fail(step, f"the count should be an int, got {type(got).__name__}")
+        want = param_count_reference(V, L, d, n, m)
+        attention, mlp, norms = 4 * d * d + 4 * d, 2 * d * m + m + d, 4 * d
+        expect_equal(step, f"parameters for vocab_size={V}, max_len={L}, d_model={d}, blocks={n}, mlp_dim={m}",
+                     int(got), want, diagnoses={
+                         "no position embedding (max_len x d_model)": want - L * d,
+                         "attention without its biases (4 x d_model)": want - n * 4 * d,
+                         "attention with three projections (the output projection forgotten)":
+                             want - n * (d * d + d),
+                         "the MLP without biases": want - n * (m + d),
+                         "LayerNormalization with one vector (gamma) instead of two": want - (2 * n + 1) * d,
+                         "no LayerNormalization at all": want - (4 * n + 2) * d,
+                         "no final LayerNormalization": want - 2 * d,
+                         "the output layer tied to the token embedding (no separate kernel)": want - d * V,
+                         "one block only": want - (n - 1) * (attention + mlp + norms),
+                     })
+        count += 1
+    passed(step, count, "(equal to the closed form that Keras' count_params() agrees with)")
+
+
+# --- 5 · cached_attention_step ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attention:
+    batch: int
+    time: int
+    d_model: int
+    heads: int
+    key_dim: int
+    seed: int = 0
+
+
+ATTENTION_CASES = (Attention(2, 5, 6, 2, 3, seed=5), Attention(1, 3, 4, 1, 4, seed=6))
+
+
+def _attention_layer(s: Attention, rng):
+    keras = _keras()
+    x = rng.normal(size=(s.batch, s.time, s.d_model)).astype("float32")
+    with _cpu():
+        mha = keras.layers.MultiHeadAttention(num_heads=s.heads, key_dim=s.key_dim)
+        mha(x, x)
+        _randomise(mha, rng, scale=1.0)
+        full = _np(mha(x, x, use_causal_mask=True))
+    return mha, x, full
+
+
+def _step_mistakes(mha, x, t):
+    prefix = x[:, : t + 1].astype(np.float64)
+    T = t + 1
+    last = lambda out: out[:, -1]   # noqa: E731
+    only_self = np.zeros((T, T), bool)
+    np.fill_diagonal(only_self, True)
+    return {
+        "attention to the current token only (the cache is not used)":
+            last(attention_reference(prefix, mha, only_self)),
+        "scores divided by sqrt(d_model) instead of sqrt(key_dim)":
+            last(attention_reference(prefix, mha, _allowed(T), scale=x.shape[-1])),
+        "scores not divided by sqrt(key_dim)": last(attention_reference(prefix, mha, _allowed(T), scale=1)),
+        "softmax over the heads instead of over the cached positions":
+            last(attention_reference(prefix, mha, _allowed(T), softmax_axis="heads")),
+        "the output projection without its bias":
+            last(attention_reference(prefix, mha, _allowed(T), output_bias=False)),
+        "keys made with the value projection": last(attention_reference(prefix, mha, _allowed(T), key_from="value")),
+    }
+
+
+def check_cached_attention_step(cached_attention_step, cases=ATTENTION_CASES) -> None:
+    step, count = "cached_attention_step", 0
+    for s in cases:
+        rng = np.random.default_rng(s.seed)
+        mha, x, full = _attention_layer(s, rng)
+        keys = _project(x.astype(np.float64), mha.key_dense)
+        values = _project(x.astype(np.float64), mha.value_dense)
+        where = f"batch={s.batch}, d_model={s.d_model}, heads={s.heads}, key_dim={s.key_dim}"
+        k_cache = np.zeros((s.batch, 0, s.heads, s.key_dim), "float32")
+        v_cache = np.zeros((s.batch, 0, s.heads, s.key_dim), "float32")
+        for t in range(s.time):
+            x_t = np.array(x[:, t])
+            before = snapshot(x_t)
+            with _cpu():
+                result = call(step, cached_attention_step, mha, x_t, k_cache, v_cache)
+            if not isinstance(result, (tuple, list)) or len(result) != 3:
+                fail(step, "should return a tuple (y_t, k_cache, v_cache), got "
+                           f"{type(result).__name__}{f' of {len(result)}' if isinstance(result, (tuple, list)) else ''}")
+            y_t, k_cache, v_cache = result
+            expect_unchanged(step, "x_t", before[0], x_t)
+            at = f"step t={t} ({where})"
+            shape = (s.batch, t + 1, s.heads, s.key_dim)
+            for name, cache in (("k_cache", k_cache), ("v_cache", v_cache)):
+                projected = keys if name == "k_cache" else values
+                got = _cache_shape(step, f"the returned {name} at {at}", cache, shape, t, projected)
+                want = projected[:, : t + 1]
+                expect_close(step, f"the returned {name} at {at}", got, want, diagnoses=lambda name=name: {
+                    "the keys and values swapped": (values if name == "k_cache" else keys)[:, : t + 1]}, **F32)
+            expect_close(step, f"y_t at {at}, against Keras' causal attention over positions 0..{t}",
+                         y_t, full[:, t], diagnoses=lambda t=t: _step_mistakes(mha, x, t), **F32)
+            count += 1
+    passed(step, count, "(every step equal to keras.layers.MultiHeadAttention with use_causal_mask=True "
+                        "over the whole prefix)")
+
+
+def _cache_shape(step, what, cache, shape, t, projected):
+    """The cache as an array of `shape`, or a failure that says how it failed to grow."""
+    array = np.asarray(cache.numpy() if hasattr(cache, "numpy") else cache, dtype=np.float64)
+    if array.ndim == 4 and array.shape[1] != shape[1] and array.shape[0] == shape[0]:
+        if array.shape[1] == 1 and np.allclose(array[:, 0], projected[:, t], **F32):
+            fail(step, f"{what} has shape {array.shape}, expected {shape}: the cache was replaced by the new "
+                       "position instead of growing by one (concatenate along axis 1)")
+        if array.shape[1] == t:
+            fail(step, f"{what} has shape {array.shape}, expected {shape}: the new position was not appended "
+                       "(concatenate it to the cache along axis 1)")
+    return expect_shape(step, what, array, shape)
+
+
+# --- 6, 7 · the linear recurrence ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recurrence:
+    batch: int
+    time: int
+    dim: int
+    seed: int = 0
+    constant: bool = False     # a and b the same at every step: the geometric sum applies
+    low: float = -1.0          # a drawn from [low, high)
+    high: float = 1.0
+
+
+LOOP_CASES = (Recurrence(2, 7, 3, seed=7), Recurrence(3, 5, 2, seed=8, low=0.5, high=1.0),
+              Recurrence(2, 6, 2, seed=9, constant=True))
+SCAN_CASES = LOOP_CASES
+
+
+def recurrence_inputs(s: Recurrence):
+    rng = np.random.default_rng(s.seed)
+    if s.constant:
+        a = np.broadcast_to(rng.uniform(s.low, s.high, size=(s.batch, 1, s.dim)), (s.batch, s.time, s.dim))
+        b = np.broadcast_to(rng.normal(size=(s.batch, 1, s.dim)), (s.batch, s.time, s.dim))
+        a, b = np.array(a), np.array(b)
+    else:
+        a = rng.uniform(s.low, s.high, size=(s.batch, s.time, s.dim))
+        b = rng.normal(size=(s.batch, s.time, s.dim))
+    return a, b, rng.normal(size=(s.batch, s.dim))
+
+
+def recurrence_reference(a, b, h0):
+    """States after each step, in float64: state = a_t * state + b_t, from state = h0."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    out = np.empty_like(b)
+    state = np.asarray(h0, np.float64)
+    for t in range(b.shape[1]):
+        state = a[:, t] * state + b[:, t]
+        out[:, t] = state
+    return out
+
+
+def geometric(a, b, h0, T):
+    """Closed form for constant a, b (batch, dim): a^(t+1) h0 + b (1 + a + ... + a^t)."""
+    powers = a[:, None, :] ** np.arange(1, T + 1)[None, :, None]
+    partial = np.cumsum(np.concatenate([np.ones_like(powers[:, :1]), powers[:, :-1]], axis=1), axis=1)
+    return powers * h0[:, None, :] + b[:, None, :] * partial
+
+
+@np.errstate(all="ignore")   # swapping a and b may overflow: compared, never shown
+def _recurrence_mistakes(a, b, h0):
+    ref = recurrence_reference(a, b, h0)
+    folded = b.copy()
+    folded[:, 0] = a[:, 0] * h0 + b[:, 0]
+
+    def fold_left(combine):   # a sequential prefix fold of (a, b) pairs with `combine`
+        acc = (a[:, 0], folded[:, 0])
+        out = [acc[1]]
+        for t in range(1, b.shape[1]):
+            acc = combine(acc, (a[:, t], folded[:, t]))
+            out.append(acc[1])
+        return np.stack(out, axis=1)
+
+    batch_axis = np.empty_like(folded)      # the recurrence run along the batch axis instead of time
+    batch_axis[0] = folded[0]
+    for i in range(1, b.shape[0]):
+        batch_axis[i] = a[i] * batch_axis[i - 1] + folded[i]
+    mistakes = {
+        "h0 ignored (the recurrence started from zeros)": recurrence_reference(a, b, np.zeros_like(h0)),
+        "h0 added to b_0 without the factor a_0": recurrence_reference(a, np.concatenate(
+            [b[:, :1] + h0[:, None], b[:, 1:]], axis=1), np.zeros_like(h0)),
+        "the states shifted by one step (h0 first, the last state missing)":
+            np.concatenate([h0[:, None], ref[:, :-1]], axis=1),
+        "a and b swapped (state = b_t * state + a_t)": recurrence_reference(b, a, h0),
+        "the combine operator in the wrong order ((a1, b1), (a2, b2) -> (a1 a2, a1 b2 + b1))":
+            fold_left(lambda e, l: (e[0] * l[0], e[0] * l[1] + e[1])),
+        "the scan run backwards in time (reverse=True)":
+            recurrence_reference(a[:, ::-1], folded[:, ::-1], np.zeros_like(h0))[:, ::-1],
+        "h0 used at every step (the state is not carried)": a * h0[:, None] + b,
+    }
+    if b.shape[0] > 1:
+        mistakes["the scan over the batch axis (axis=0) instead of time (axis=1)"] = batch_axis
+    return mistakes
+
+
+def _backend_keeps_float64() -> bool:
+    """False on JAX without x64 mode, which turns every float64 array into float32."""
+    ops = _keras().ops
+    return np.asarray(ops.add(ops.convert_to_tensor(np.zeros(1)), 0.0)).dtype == np.float64
+
+
+def _check_recurrence(step, fn, cases, note):
+    count = 0
+    exact = _backend_keeps_float64()
+    for s in cases:
+        a, b, h0 = recurrence_inputs(s)
+        where = f"batch={s.batch}, T={s.time}, dim={s.dim}{', a and b constant in time' if s.constant else ''}"
+        tight = dict(rtol=1e-9, atol=1e-9) if exact else dict(rtol=1e-4, atol=1e-5)
+        for dtype, tolerance in (("float64", tight), ("float32", dict(rtol=1e-4, atol=1e-5))):
+            args = [np.array(v, dtype=dtype) for v in (a, b, h0)]
+            before = snapshot(*args)
+            with _cpu():
+                got = call(step, fn, *args)
+            for name, old, new in zip(("a", "b", "h0"), before, args):
+                expect_unchanged(step, name, old, new)
+            ref = recurrence_reference(*args)
+            shape = (s.batch, s.time, s.dim)
+            array = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
+            if array.shape == (s.batch, s.dim) and s.time > 1:
+                fail(step, f"returned shape {array.shape}: only the last state; return every state, "
+                           f"(batch, T, dim) = {shape}")
+            if array.shape == (s.time, s.batch, s.dim) and s.time != s.batch:
+                fail(step, f"returned shape {array.shape}: time first; stack the states along axis 1 to get "
+                           f"(batch, T, dim) = {shape}")
+            expect_shape(step, f"H ({where})", array, shape)
+            if dtype == "float64" and exact and np.asarray(array).dtype != np.float64:
+                fail(step, f"float64 inputs gave a {np.asarray(array).dtype} result: keep the inputs' dtype "
+                           "(no cast to float32)")
+            expect_close(step, f"H from {dtype} inputs ({where}), against a float64 loop", array, ref,
+                         diagnoses=lambda args=args: _recurrence_mistakes(*[np.asarray(v, np.float64) for v in args]),
+                         **tolerance)
+            if s.constant:
+                closed = geometric(args[0][:, 0].astype(np.float64), args[1][:, 0].astype(np.float64),
+                                   args[2].astype(np.float64), s.time)
+                expect_close(step, f"H from {dtype} inputs ({where}), against the geometric sum "
+                                   "a^(t+1) h0 + b (1 + a + ... + a^t)", array, closed, **tolerance)
+            count += 1
+    passed(step, count, note)
+
+
+def check_linear_recurrence_loop(linear_recurrence_loop, cases=LOOP_CASES) -> None:
+    _check_recurrence("linear_recurrence_loop", linear_recurrence_loop, cases,
+                      "(equal to a float64 loop, and to the geometric sum when a and b are constant)")
+
+
+def check_linear_recurrence_scan(linear_recurrence_scan, cases=SCAN_CASES) -> None:
+    _check_recurrence("linear_recurrence_scan", linear_recurrence_scan, cases,
+                      "(equal to a float64 loop, and to the geometric sum when a and b are constant)")

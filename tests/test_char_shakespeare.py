@@ -1,0 +1,238 @@
+"""Unit 06 (a character-level Shakespeare model): the checks accept correct answers written
+another way than the notebook's, name the usual wrong ones, and rest on true facts."""
+import math
+
+import numpy as np
+import pytest
+
+from autograder.hidden import char_shakespeare as hidden
+from course import env
+from course.checks import CheckFailed
+from course.checks import char_shakespeare as visible
+
+keras = env.import_keras()
+ops = keras.ops
+
+
+# --- correct answers, written differently from the notebook's ---------------------------------
+
+def build_vocab(text):
+    chars = list(dict.fromkeys(sorted(text)))
+    return chars, dict(zip(chars, range(len(chars))))
+
+
+def encode(text, char_to_id):
+    return np.fromiter((char_to_id[c] for c in text), dtype=np.int64, count=len(text))
+
+
+def decode(ids, chars):
+    return "".join(np.asarray(chars, dtype=object)[np.asarray(ids, dtype=np.int64)]) if len(ids) else ""
+
+
+def make_windows(ids, seq_len, stride=None):
+    step = stride or seq_len
+    count = (len(ids) - seq_len - 1) // step + 1
+    rows = np.arange(count)[:, None] * step + np.arange(seq_len)[None, :]
+    ids = np.asarray(ids)
+    return ids[rows], ids[rows + 1]
+
+
+def batches(inputs, targets, batch_size, rng):
+    order = np.arange(len(inputs))
+    rng.shuffle(order)
+    full = len(order) - len(order) % batch_size
+    return [(inputs[part], targets[part]) for part in np.split(order[:full], full // batch_size)] if full else []
+
+
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    model = keras.Sequential()
+    model.add(keras.Input(shape=(None,), dtype="int32"))
+    model.add(keras.layers.Embedding(vocab_size, embedding_dim))
+    for _ in range(layers):
+        layer = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+        model.add(layer(units, dropout=dropout, return_sequences=True))
+    model.add(keras.layers.Dense(vocab_size, activation=None))
+    return model
+
+
+def sequence_loss(targets, logits):
+    log_probs = ops.log_softmax(ops.convert_to_tensor(logits, "float32"), axis=-1)
+    one_hot = ops.one_hot(ops.convert_to_tensor(targets, "int32"), ops.shape(log_probs)[-1])
+    return -ops.sum(log_probs * one_hot) / ops.cast(ops.size(targets), "float32")
+
+
+def sample_by_gumbel(logits, temperature, rng):
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return logits.argmax(axis=1)
+    return np.argmax(logits / temperature + rng.gumbel(size=logits.shape), axis=1)
+
+
+def sample_row_by_row(logits, temperature, rng):
+    out = []
+    for row in np.asarray(logits, np.float64):
+        if temperature == 0:
+            out.append(int(np.argmax(row)))
+            continue
+        p = np.exp((row - row.max()) / temperature)
+        out.append(int(rng.choice(len(row), p=p / p.sum())))
+    return out
+
+
+def initial_states(model, batch_size):
+    return visible.zero_states(model, batch_size)
+
+
+def char_step(model, ids_t, states):
+    layers = model.layers
+    h, carried = layers[0](ids_t), []
+    for layer, s in zip(layers[1:-1], states):
+        h, new = layer.cell(h, list(s))
+        carried.append(tuple(new))          # tuples instead of lists: any structure that feeds back
+    return layers[-1](h), carried
+
+
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    for token in prefix_ids[:-1]:
+        _, states = char_step(model, np.array([token]), states)
+    token, out = prefix_ids[-1], []
+    for _ in range(n):
+        logits, states = char_step(model, np.array([token]), states)
+        token = int(sample_by_gumbel(ops.convert_to_numpy(logits), temperature, rng)[0])
+        out.append(token)
+    return out
+
+
+CORRECT = [
+    (build_vocab, visible.check_build_vocab, hidden.grade_build_vocab),
+    (encode, visible.check_encode, hidden.grade_encode),
+    (decode, visible.check_decode, hidden.grade_decode),
+    (make_windows, visible.check_make_windows, hidden.grade_make_windows),
+    (batches, visible.check_batches, hidden.grade_batches),
+    (build_char_model, visible.check_build_char_model, hidden.grade_build_char_model),
+    (sequence_loss, visible.check_sequence_loss, hidden.grade_sequence_loss),
+    (lambda loss: math.e ** np.asarray(loss), visible.check_perplexity, hidden.grade_perplexity),
+    (lambda loss: np.log2(np.exp(loss)), visible.check_bits_per_char, hidden.grade_bits_per_char),
+    (sample_by_gumbel, visible.check_sample_next, hidden.grade_sample_next),
+    (sample_row_by_row, visible.check_sample_next, hidden.grade_sample_next),
+    (char_step, visible.check_char_step, hidden.grade_char_step),
+]
+
+
+@pytest.mark.parametrize("fn,check,grade", CORRECT, ids=lambda v: getattr(v, "__name__", ""))
+def test_correct_answers_written_another_way_pass(fn, check, grade):
+    check(fn)
+    grade(fn)
+
+
+def test_generate_written_another_way_passes():
+    # generate() uses the module's own char_step and sampler, fed the prefix all but one first.
+    visible.check_generate(generate)
+    hidden.grade_generate(generate)
+
+
+# --- facts the notebook states --------------------------------------------------------------
+
+def test_parameter_count_closed_form_matches_keras():
+    for case in (visible.ModelCase(65, 32, 128, 1, "lstm"), visible.ModelCase(13, 8, 16, 3, "lstm"),
+                 visible.ModelCase(65, 16, 32, 2, "gru")):
+        model = visible.reference_stack(case)
+        assert model.count_params() == visible.expected_param_count(case)
+    assert visible.expected_param_count(visible.ModelCase(65, 128, 512, 2, "lstm")) == 3_453_633
+
+
+def test_chi_square_limit_is_about_one_in_a_million():
+    # For an even number of degrees of freedom 2k the tail is exact and short:
+    # P(X > x) = exp(-x/2) * sum_{i<k} (x/2)^i / i!. The limit should leave between 1e-7 and 1e-6.
+    def tail(x, df):
+        return math.exp(-x / 2) * sum((x / 2) ** i / math.factorial(i) for i in range(df // 2))
+
+    for df in (2, 4, 6, 10):
+        assert 1e-7 < tail(visible.chi_square_limit(df), df) <= 1e-6
+
+
+def test_uniform_model_loss_is_ln_v_and_keras_agrees_on_large_logits():
+    V = 65
+    targets = np.random.default_rng(0).integers(0, V, size=(2, 3)).astype(np.int32)
+    assert float(sequence_loss(targets, np.zeros((2, 3, V), np.float32))) == pytest.approx(math.log(V), rel=1e-6)
+    big = visible.loss_inputs(visible.LossCase(2, 4, 6, seed=2, scale=1000.0))
+    value = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(*big)
+    assert np.isfinite(float(value)) and float(value) > 100
+
+
+def test_windows_count_in_closed_form_on_the_real_split_lengths():
+    for n, T in ((1_003_854, 100), (111_540, 128), (101, 10)):
+        inputs, _ = make_windows(np.zeros(n, np.int32), T)
+        assert len(inputs) == (n - T - 1) // T + 1
+
+
+# --- wrong answers get named ------------------------------------------------------------------
+
+def _fails(check, fn, pattern):
+    with pytest.raises(CheckFailed, match=pattern):
+        check(fn)
+
+
+def test_messages_name_the_mistake():
+    _fails(visible.check_build_vocab, lambda t: (list(dict.fromkeys(t)), {c: i for i, c in enumerate(dict.fromkeys(t))}),
+           "order they first appear")
+    _fails(visible.check_build_vocab, lambda t: (sorted(set(t)), {c: i + 1 for i, c in enumerate(sorted(set(t)))}),
+           "start at 1")
+    _fails(visible.check_encode, lambda t, m: np.array([ord(c) for c in t]), "code points")
+    _fails(visible.check_decode, lambda ids, chars: " ".join(chars[i] for i in ids), "joined with spaces")
+    _fails(visible.check_make_windows, lambda ids, T, stride=None: (make_windows(ids, T, stride)[0],) * 2,
+           "not shifted")
+    _fails(visible.check_batches, lambda x, y, b, rng: [(x[i:i + b], y[i:i + b]) for i in range(0, len(x) - b + 1, b)],
+           "original order")
+    _fails(visible.check_sequence_loss, lambda y, z: -ops.mean(ops.take_along_axis(
+        ops.log_softmax(ops.convert_to_tensor(z), axis=1), ops.expand_dims(ops.convert_to_tensor(y), -1), axis=-1)),
+        "time axis")
+    _fails(visible.check_sequence_loss, lambda y, z: ops.mean(
+        ops.log(ops.sum(ops.exp(ops.convert_to_tensor(z)), axis=-1)) - ops.squeeze(ops.take_along_axis(
+            ops.convert_to_tensor(z), ops.expand_dims(ops.convert_to_tensor(y), -1), axis=-1), -1)), "log-sum-exp")
+    _fails(visible.check_perplexity, lambda loss: 2.0 ** np.asarray(loss), "2 \\*\\* loss")
+    _fails(visible.check_bits_per_char, lambda loss: np.asarray(loss) * np.log(2), "divide by ln 2")
+    _fails(visible.check_sample_next,
+           lambda z, T, rng: sample_by_gumbel(np.asarray(z) * T * T, T, rng) if T else np.argmax(z, axis=1),
+           "softmax\\(logits \\* T\\): divide by the temperature")
+
+    def no_shift(z, T, rng):
+        if T == 0:
+            return np.argmax(z, axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = np.exp(np.asarray(z, np.float64) / T)
+            p = p / p.sum(axis=1, keepdims=True)
+        return (np.nancumsum(p, axis=1) < rng.random((len(p), 1))).sum(axis=1).clip(0, p.shape[1] - 1)
+
+    _fails(visible.check_sample_next, no_shift, "overflows")
+    _fails(visible.check_sample_next,
+           lambda z, T, rng: sample_by_gumbel(z, 1.0 if T > 0.1 else T, rng), "the temperature is ignored")
+    _fails(visible.check_char_step, lambda m, ids, s: (char_step(m, ids, s)[0], s), "not carried")
+
+    def prefix_not_fed(model, prefix_ids, n, temperature=1.0, seed=0):
+        return generate(model, prefix_ids[-1:], n, temperature, seed)
+
+    _fails(visible.check_generate, prefix_not_fed, "only the last prefix character fed")
+
+
+def test_a_functional_model_is_told_to_use_sequential():
+    def functional(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+        return visible.reference_stack(visible.ModelCase(vocab_size, embedding_dim, units, layers, cell, dropout))
+
+    _fails(visible.check_build_char_model, functional, "keras.Sequential")
+
+
+def test_sampling_check_cannot_be_failed_by_a_correct_generator_by_chance():
+    # Two seeds agree on every new id at temperature 2 with probability at most the product of
+    # sum(p ** 2) along the way; along the likeliest path that is already negligible.
+    g = visible.GENERATE_CASES[0]
+    model, sequence, agree = visible.random_model(g.model), list(g.prefix), 1.0
+    for _ in range(g.n):
+        z = ops.convert_to_numpy(model(np.array([sequence], np.int32)))[0, -1] / 2.0
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        agree *= float((p ** 2).sum())
+        sequence.append(int(p.argmax()))
+    assert agree < 1e-6

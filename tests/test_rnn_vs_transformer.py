@@ -1,0 +1,185 @@
+"""Unit 07 (RNN against Transformer): the facts the notebook teaches, checked against Keras,
+and checks that accept correct answers written another way and name the usual wrong ones."""
+import numpy as np
+import pytest
+
+from autograder.hidden import rnn_vs_transformer as hidden
+from course.checks import CheckFailed
+from course.checks import rnn_vs_transformer as visible
+from course.env import import_keras
+
+keras = import_keras()
+ops = keras.ops
+
+
+# Correct answers written another way than the notebook's.
+def causal_mask(T):
+    return np.greater_equal.outer(np.arange(T), np.arange(T))
+
+
+class TransformerBlock(keras.layers.Layer):
+    def __init__(self, d_model, heads, mlp_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.norm1, self.norm2 = (keras.layers.LayerNormalization(epsilon=1e-5) for _ in range(2))
+        self.attention = keras.layers.MultiHeadAttention(heads, d_model // heads)
+        self.mlp_in = keras.layers.Dense(mlp_dim, activation=keras.activations.gelu)
+        self.mlp_out = keras.layers.Dense(d_model)
+
+    def call(self, x):
+        T = x.shape[1]
+        mask = causal_mask(T)[None]                    # an explicit mask instead of use_causal_mask
+        a = self.norm1(x)
+        h = ops.add(x, self.attention(query=a, value=a, key=a, attention_mask=mask))
+        return ops.add(h, self.mlp_out(self.mlp_in(self.norm2(h))))
+
+
+class TransformerLM(keras.Model):
+    def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+        self.position_embedding = keras.layers.Embedding(max_len, d_model)
+        self.blocks = []
+        for _ in range(blocks):
+            self.blocks.append(TransformerBlock(d_model, heads, mlp_dim))
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+        self.to_logits = keras.layers.Dense(vocab_size)
+
+    def call(self, tokens):
+        T = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.position_embedding(np.arange(T))[None]
+        for block in self.blocks:
+            x = block(x)
+        return self.to_logits(self.final_norm(x))
+
+
+def cached_attention_step(mha, x, k_cache, v_cache):
+    x = np.asarray(x, np.float32)
+    w = {name: [np.asarray(v) for v in getattr(mha, name).weights]
+         for name in ("query_dense", "key_dense", "value_dense", "output_dense")}
+    q, k, v = (np.tensordot(x, w[n][0], axes=1) + w[n][1] for n in ("query_dense", "key_dense", "value_dense"))
+    keys = np.concatenate([np.asarray(k_cache), k[:, None]], axis=1)
+    values = np.concatenate([np.asarray(v_cache), v[:, None]], axis=1)
+    s = (keys * q[:, None]).sum(-1) / np.sqrt(q.shape[-1])          # (batch, t + 1, heads)
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    context = (p[..., None] * values).sum(axis=1)                 # (batch, heads, key_dim)
+    return np.tensordot(context, w["output_dense"][0], axes=2) + w["output_dense"][1], keys, values
+
+
+def recurrence_loop(a, b, h0):
+    out, h = [], np.asarray(h0)
+    for t in range(np.shape(a)[1]):
+        h = a[:, t] * h + b[:, t]
+        out.append(h)
+    return np.stack(out, 1)
+
+
+def recurrence_scan(a, b, h0):
+    # Another correct way: scan without h0, then add the decayed h0 (cumulative products of a).
+    def combine(x, y):
+        return x[0] * y[0], y[0] * x[1] + y[1]
+    prods, sums = ops.associative_scan(combine, (ops.convert_to_tensor(a), ops.convert_to_tensor(b)), axis=1)
+    return prods * ops.convert_to_tensor(h0)[:, None] + sums
+
+
+@pytest.mark.parametrize("step, fn", [
+    ("causal_mask", causal_mask), ("TransformerBlock", TransformerBlock), ("TransformerLM", TransformerLM),
+    ("cached_attention_step", cached_attention_step), ("linear_recurrence_loop", recurrence_loop),
+    ("linear_recurrence_scan", recurrence_scan),
+    ("transformer_param_count", lambda V, L, d, n, m: (V + L) * d + n * (4 * d * d + 2 * d * m + m + 9 * d)
+                                                      + d * V + V + 2 * d)])
+def test_correct_answers_written_differently_pass_visible_and_hidden_checks(step, fn):
+    getattr(visible, f"check_{step}")(fn)
+    getattr(hidden, f"grade_{step}")(fn)
+
+
+class BuildsItself(TransformerBlock):
+    """A block with its own build(), as the Keras guide recommends: the check must still work."""
+
+    def build(self, input_shape):
+        for layer in (self.norm1, self.norm2, self.mlp_in):
+            layer.build(input_shape)
+        self.attention.build(input_shape, input_shape)
+        self.mlp_out.build((*input_shape[:-1], self.mlp_in.units))
+
+
+def test_a_block_that_builds_itself_passes():
+    visible.check_TransformerBlock(BuildsItself)
+
+
+def test_closed_form_count_is_keras_count_params_and_gpt2_small():
+    for sizes in [(11, 12, 8, 2, 2, 16), (65, 256, 56, 4, 2, 224)]:
+        V, L, d, heads, n, m = sizes
+        model = TransformerLM(*sizes)
+        model(np.zeros((1, 3), "int32"))
+        assert model.count_params() == visible.param_count_reference(V, L, d, n, m)
+    # GPT-2 small (12 blocks of 768, 1024 positions) ties its output layer to the token embedding and
+    # has no output bias: 124,439,808 parameters, the published figure.
+    V, d = 50_257, 768
+    assert visible.param_count_reference(V, 1024, d, 12, 4 * d) - d * V - V == 124_439_808
+
+
+def test_block_reference_is_keras_and_the_mask_is_what_use_causal_mask_builds():
+    rng = np.random.default_rng(0)
+    block = TransformerBlock(8, 2, 16)
+    x = rng.normal(size=(2, 5, 8)).astype("float32")
+    block(x)
+    visible._randomise(block, rng, scale=1.0)
+    np.testing.assert_allclose(np.asarray(block(x)), visible.block_reference(x.astype(np.float64), block),
+                               rtol=1e-4, atol=1e-4)
+    got, want = visible._through_keras(causal_mask(6), 6)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_geometric_sum_is_the_loop_for_constant_coefficients():
+    s = visible.Recurrence(3, 12, 2, seed=1, constant=True)
+    a, b, h0 = visible.recurrence_inputs(s)
+    np.testing.assert_allclose(visible.geometric(a[:, 0], b[:, 0], h0, s.time),
+                               visible.recurrence_reference(a, b, h0), rtol=1e-12)
+
+
+def _fails(check, fn, pattern):
+    with pytest.raises(CheckFailed, match=pattern):
+        check(fn)
+
+
+class NoMask(TransformerBlock):
+    def call(self, x):
+        a = self.norm1(x)
+        h = x + self.attention(a, a)
+        return h + self.mlp_out(self.mlp_in(self.norm2(h)))
+
+
+class NoPositions(TransformerLM):
+    def call(self, tokens):
+        x = self.token_embedding(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.to_logits(self.final_norm(x))
+
+
+def scaled_by_d_model(mha, x, k_cache, v_cache):
+    _, keys, values = cached_attention_step(mha, x, k_cache, v_cache)
+    q = np.tensordot(np.asarray(x, np.float32), np.asarray(mha.query_dense.kernel), axes=1) \
+        + np.asarray(mha.query_dense.bias)
+    s = (keys * q[:, None]).sum(-1) / np.sqrt(np.shape(x)[-1])       # d_model, not key_dim
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    context = (p[..., None] * values).sum(axis=1)
+    y = np.tensordot(context, np.asarray(mha.output_dense.kernel), axes=2) + np.asarray(mha.output_dense.bias)
+    return y, keys, values
+
+
+def shifted(a, b, h0):
+    return np.concatenate([h0[:, None], recurrence_loop(a, b, h0)[:, :-1]], axis=1)
+
+
+def test_messages_name_the_mistake():
+    _fails(visible.check_causal_mask, lambda T: causal_mask(T).T, "transposed")
+    _fails(visible.check_causal_mask, lambda T: np.where(causal_mask(T), 0.0, -1e9), "additive mask")
+    _fails(visible.check_TransformerBlock, NoMask, "no causal mask")
+    _fails(visible.check_TransformerLM, NoPositions, "no position embedding")
+    _fails(visible.check_cached_attention_step, scaled_by_d_model, r"sqrt\(d_model\)")
+    _fails(visible.check_cached_attention_step, lambda *args: cached_attention_step(*args)[0], "tuple")
+    _fails(visible.check_linear_recurrence_loop, lambda a, b, h0: recurrence_loop(a, b, 0 * h0), "h0 ignored")
+    _fails(visible.check_linear_recurrence_scan, shifted, "shifted by one")
