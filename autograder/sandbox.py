@@ -441,8 +441,10 @@ def classify(code, log, events, graded, repaired, findings, limits) -> tuple[str
         what = "; ".join(f"{e['what']} (by cell {name_source(e['source'], repaired.nb)})" for e in tampered[:3])
         return TAMPERING, f"the checking code was changed while grading: {what}"
     if code is None:
-        return TIMEOUT, (f"the notebook ran past its time limit of {limits.notebook_seconds} s "
-                         f"(cell {name_source(running_cell(events), repaired.nb)} was running)")
+        running = running_cell(events)
+        where = (f"cell {name_source(running, repaired.nb)} was running" if running is not None
+                 else "between two cells")
+        return TIMEOUT, f"the notebook ran past its time limit of {limits.notebook_seconds} s ({where})"
     if code != 0 and ("DeadKernelError" in log or "Kernel died" in log):
         return KERNEL_DIED, (f"the grading kernel died while running cell "
                              f"{name_source(running_cell(events), repaired.nb)} (os._exit, a crash or a signal)")
