@@ -6,7 +6,7 @@ COLAB  := .venvs/colab
 export TF_CPP_MIN_LOG_LEVEL := 3
 # pytest-xdist workers: each unit's grading and mutant runs go to one worker (a test class per unit)
 WORKERS ?= 2
-PYTEST_X := -n $(WORKERS) --dist loadscope
+PYTEST_X := -n $(WORKERS) --dist loadscope --durations=15
 
 .PHONY: demo test install install-colab test-newest colab-check generate check-exercises mutants times bench clean
 

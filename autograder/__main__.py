@@ -34,7 +34,7 @@ def _mutants(args) -> int:
 
     failed = False
     for unit in pipeline.ready_units(args.units or None):
-        report = mutate.run(unit.id)
+        report = mutate.run(unit.id, everything=args.all_cells)
         print(f"\n== {unit.id}\n{report.table()}")
         for step, score in report.baseline.items():
             count = sum(r.mutant.step == step for r in report.results)
@@ -130,6 +130,8 @@ def main(argv=None) -> int:
     p.set_defaults(run=_generate)
     p = sub.add_parser("mutants", help="prove every graded step rejects plausible wrong answers")
     p.add_argument("units", nargs="*")
+    p.add_argument("--all-cells", action="store_true",
+                   help="also run the demonstration and training cells (as nbgrader does; slower)")
     p.set_defaults(run=_mutants)
     p = sub.add_parser("demo", help="grade a sample class with the real nbgrader")
     p.add_argument("--root", default=None, help="course folder to work in (default: .demo/)")

@@ -1,7 +1,10 @@
 """Run every mutant of a unit through the notebook's own test cells.
 
 One kernel per unit, as nbgrader runs it (NBGRADER_EXECUTION=autograde, so
-the fast budget): execute the source notebook once, then for each mutant
+the fast budget): execute the source notebook's nbgrader cells once (set-up and
+other locked cells, solutions, tests; the demonstrations and training runs in
+between are skipped, since no graded cell may depend on them: the baseline
+below, full marks in this kernel, checks that), then for each mutant
 define the wrong function, re-run that step's test cells twice (as the
 student sees them, hidden tests removed by nbgrader's ClearHiddenTests, and
 as nbgrader grades them) and score each with nbgrader's determine_grade.
@@ -132,7 +135,11 @@ def _run_code(client: NotebookClient, source: str) -> None:
         raise RuntimeError(f"could not run:\n{source}\n{failures[0].ename}: {failures[0].evalue}")
 
 
-def run(unit_id: str, only_step: str | None = None) -> Report:
+def run(unit_id: str, only_step: str | None = None, everything: bool = False) -> Report:
+    """Every mutant of the unit (or of one step) through its graded cells.
+
+    everything=True runs the demonstration cells as well, as nbgrader does.
+    """
     unit = syllabus.load().unit(unit_id)
     source = ROOT / "solutions" / unit.id / unit.filename
     nb = nbformat.read(source, as_version=4)
@@ -152,7 +159,7 @@ def run(unit_id: str, only_step: str | None = None) -> Report:
     try:
         with grading_environment(), client.setup_kernel():
             for index, cell in enumerate(nb.cells):
-                if cell.cell_type == "code":
+                if cell.cell_type == "code" and (everything or "nbgrader" in cell.metadata):
                     client.execute_cell(cell, index)
             baseline = {step: _score(client, cells, visible=False) for step, cells in tests.items()}
             results = []

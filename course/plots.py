@@ -206,10 +206,11 @@ def plot_accuracy_by_length(labels, series: dict, counts=None, ax=None,
     names = list(labels) if counts is None else [f"{lab}\n({n})" for lab, n in zip(labels, counts)]
     ax.set_xticks(positions)
     ax.set_xticklabels(names, fontsize=9)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlabel("characters in the input" + ("" if counts is None else " (held-out dates in the bin)"))
     ax.set_ylabel("exact match")
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper center", ncol=max(len(series), 1), fontsize=9)
     return ax

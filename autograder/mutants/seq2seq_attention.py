@@ -1,0 +1,503 @@
+"""Wrong answers for unit 05_seq2seq_attention, each one a mistake students make.
+
+Names are reused on purpose: each definition is what a student might have
+typed for that function or class. They run in the notebook's namespace (np,
+keras, ops, the token ids, greedy_decode, the trained `plain` model and
+X_train are the notebook's own).
+"""
+# ruff: noqa: F811
+import numpy as np
+
+from course.env import import_keras
+
+from . import mutant
+
+keras = import_keras()   # the classes below subclass keras.layers.Layer, as the notebook's does
+ops = keras.ops
+greedy_decode = plain = X_train = None  # provided by the notebook's namespace
+PAD, START, END, UNK = 0, 1, 2, 3
+SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
+
+
+# --- build_vocab ---------------------------------------------------------------------------
+@mutant("build_vocab", "no special tokens")
+def build_vocab(texts):
+    return sorted(set("".join(texts)))
+
+
+@mutant("build_vocab", "characters in order of first appearance")
+def build_vocab(texts):
+    return list(SPECIALS) + list(dict.fromkeys("".join(texts)))
+
+
+@mutant("build_vocab", "special tokens after the characters")
+def build_vocab(texts):
+    return sorted(set("".join(texts))) + list(SPECIALS)
+
+
+@mutant("build_vocab", "every occurrence kept")
+def build_vocab(texts):
+    return list(SPECIALS) + sorted("".join(texts))
+
+
+@mutant("build_vocab", "words instead of characters")
+def build_vocab(texts):
+    return list(SPECIALS) + sorted({word for text in texts for word in text.split()})
+
+
+# --- vectorize -----------------------------------------------------------------------------
+@mutant("vectorize", "padding on the left")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    index = {tok: i for i, tok in enumerate(vocab)}
+    out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
+    for r, text in enumerate(texts):
+        room = maxlen - 2 if add_start_end else maxlen
+        seq = [index.get(c, UNK) for c in text[:room]]
+        if add_start_end:
+            seq = [START] + seq + [END]
+        if seq:
+            out[r, -len(seq):] = seq
+    return out
+
+
+@mutant("vectorize", "no END token")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    index = {tok: i for i, tok in enumerate(vocab)}
+    out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
+    for r, text in enumerate(texts):
+        seq = ([START] if add_start_end else []) + [index.get(c, UNK) for c in text]
+        seq = seq[:maxlen]
+        out[r, :len(seq)] = seq
+    return out
+
+
+@mutant("vectorize", "START added on the source side too")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    index = {tok: i for i, tok in enumerate(vocab)}
+    out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
+    for r, text in enumerate(texts):
+        seq = [START] + [index.get(c, UNK) for c in text]
+        if add_start_end:
+            seq = seq[:maxlen - 1] + [END]
+        seq = seq[:maxlen]
+        out[r, :len(seq)] = seq
+    return out
+
+
+@mutant("vectorize", "truncation cuts the END token")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    index = {tok: i for i, tok in enumerate(vocab)}
+    out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
+    for r, text in enumerate(texts):
+        seq = [index.get(c, UNK) for c in text]
+        if add_start_end:
+            seq = [START] + seq + [END]
+        seq = seq[:maxlen]
+        out[r, :len(seq)] = seq
+    return out
+
+
+@mutant("vectorize", "unknown characters mapped to PAD")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    index = {tok: i for i, tok in enumerate(vocab)}
+    out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
+    for r, text in enumerate(texts):
+        room = maxlen - 2 if add_start_end else maxlen
+        seq = [index.get(c, PAD) for c in text[:room]]
+        if add_start_end:
+            seq = [START] + seq + [END]
+        out[r, :len(seq)] = seq
+    return out
+
+
+@mutant("vectorize", "a float array (np.zeros' default dtype)")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    index = {tok: i for i, tok in enumerate(vocab)}
+    out = np.zeros((len(texts), maxlen))
+    for r, text in enumerate(texts):
+        room = maxlen - 2 if add_start_end else maxlen
+        seq = [index.get(c, UNK) for c in text[:room]]
+        if add_start_end:
+            seq = [START] + seq + [END]
+        out[r, :len(seq)] = seq
+    return out
+
+
+# --- decode_ids ----------------------------------------------------------------------------
+@mutant("decode_ids", "no stop at END")
+def decode_ids(ids, vocab):
+    return ["".join(vocab[i] for i in row if i >= len(SPECIALS)) for row in np.asarray(ids)]
+
+
+@mutant("decode_ids", "special tokens written out")
+def decode_ids(ids, vocab):
+    texts = []
+    for row in np.asarray(ids):
+        row = list(row)
+        stop = row.index(END) if END in row else len(row)
+        texts.append("".join(vocab[i] for i in row[:stop] if i != PAD))
+    return texts
+
+
+@mutant("decode_ids", "stops at the first PAD instead of END")
+def decode_ids(ids, vocab):
+    texts = []
+    for row in np.asarray(ids):
+        row = list(row)
+        stop = row.index(PAD) if PAD in row else len(row)
+        texts.append("".join(vocab[i] for i in row[:stop] if i >= len(SPECIALS)))
+    return texts
+
+
+@mutant("decode_ids", "assumes every row starts with START (skips position 0)")
+def decode_ids(ids, vocab):
+    texts = []
+    for row in np.asarray(ids):
+        row = list(row)
+        stop = row.index(END) if END in row else len(row)
+        texts.append("".join(vocab[i] for i in row[1:stop] if i >= len(SPECIALS)))
+    return texts
+
+
+@mutant("decode_ids", "one string for the whole batch")
+def decode_ids(ids, vocab):
+    chars = []
+    for row in np.asarray(ids):
+        for i in row:
+            if i == END:
+                break
+            if i >= len(SPECIALS):
+                chars.append(vocab[i])
+    return "".join(chars)
+
+
+# --- teacher_forcing_pairs -----------------------------------------------------------------
+@mutant("teacher_forcing_pairs", "not shifted: the input equals the target")
+def teacher_forcing_pairs(target_ids):
+    return target_ids[:, :-1], target_ids[:, :-1]
+
+
+@mutant("teacher_forcing_pairs", "shifted the wrong way")
+def teacher_forcing_pairs(target_ids):
+    return target_ids[:, 1:], target_ids[:, :-1]
+
+
+@mutant("teacher_forcing_pairs", "END dropped from the target")
+def teacher_forcing_pairs(target_ids):
+    return target_ids[:, :-2], target_ids[:, 1:-1]
+
+
+@mutant("teacher_forcing_pairs", "the decoder fed its own predictions (greedy output of the model)")
+def teacher_forcing_pairs(target_ids):
+    n, T = target_ids.shape
+    guesses, _ = greedy_decode(plain, X_train[:n], T - 2)
+    decoder_input = np.concatenate([np.full((n, 1), START), guesses], axis=1).astype(np.int32)
+    return decoder_input, target_ids[:, 1:]
+
+
+@mutant("teacher_forcing_pairs", "END replaced by PAD in the target")
+def teacher_forcing_pairs(target_ids):
+    target = target_ids[:, 1:].copy()
+    target[target == END] = PAD
+    return target_ids[:, :-1], target
+
+
+# --- teacher_forced_decode -----------------------------------------------------------------
+@mutant("teacher_forced_decode", "the decoder fed its own predictions (free running)")
+def teacher_forced_decode(model, source_ids, decoder_input):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    tokens, outputs = decoder_input[:, 0], []
+    for t in range(decoder_input.shape[1]):
+        logits, states, _ = model.decode_step(tokens, states, encoder_outputs, mask)
+        outputs.append(logits)
+        tokens = ops.argmax(logits, axis=-1)
+    return ops.stack(outputs, axis=1)
+
+
+@mutant("teacher_forced_decode", "states not carried (the encoder's states at every step)")
+def teacher_forced_decode(model, source_ids, decoder_input):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    outputs = []
+    for t in range(decoder_input.shape[1]):
+        logits, _, _ = model.decode_step(decoder_input[:, t], states, encoder_outputs, mask)
+        outputs.append(logits)
+    return ops.stack(outputs, axis=1)
+
+
+@mutant("teacher_forced_decode", "time-major logits (stacked on axis 0)")
+def teacher_forced_decode(model, source_ids, decoder_input):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    outputs = []
+    for t in range(decoder_input.shape[1]):
+        logits, states, _ = model.decode_step(decoder_input[:, t], states, encoder_outputs, mask)
+        outputs.append(logits)
+    return ops.stack(outputs, axis=0)
+
+
+@mutant("teacher_forced_decode", "np.stack instead of ops.stack (fails inside a model)")
+def teacher_forced_decode(model, source_ids, decoder_input):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    outputs = []
+    for t in range(decoder_input.shape[1]):
+        logits, states, _ = model.decode_step(decoder_input[:, t], states, encoder_outputs, mask)
+        outputs.append(logits)
+    return np.stack(outputs, axis=1)
+
+
+@mutant("teacher_forced_decode", "one step short (range(T - 1))")
+def teacher_forced_decode(model, source_ids, decoder_input):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    outputs = []
+    for t in range(decoder_input.shape[1] - 1):
+        logits, states, _ = model.decode_step(decoder_input[:, t], states, encoder_outputs, mask)
+        outputs.append(logits)
+    return ops.stack(outputs, axis=1)
+
+
+# --- greedy_decode -------------------------------------------------------------------------
+@mutant("greedy_decode", "states reset every step")
+def greedy_decode(model, source_ids, max_len):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    batch = source_ids.shape[0]
+    tokens = np.full((batch, max_len), PAD, dtype=np.int32)
+    weights = np.zeros((batch, max_len, source_ids.shape[1]), dtype=np.float32)
+    previous, finished = np.full(batch, START), np.zeros(batch, bool)
+    for t in range(max_len):
+        logits, _, w = model.decode_step(previous, states, encoder_outputs, mask)
+        previous = np.argmax(ops.convert_to_numpy(logits), axis=-1)
+        tokens[:, t] = np.where(finished, PAD, previous)
+        weights[~finished, t] = ops.convert_to_numpy(w)[~finished]
+        finished |= previous == END
+    return tokens, weights
+
+
+@mutant("greedy_decode", "feeds START at every step instead of its prediction")
+def greedy_decode(model, source_ids, max_len):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    batch = source_ids.shape[0]
+    tokens = np.full((batch, max_len), PAD, dtype=np.int32)
+    weights = np.zeros((batch, max_len, source_ids.shape[1]), dtype=np.float32)
+    finished = np.zeros(batch, bool)
+    for t in range(max_len):
+        logits, states, w = model.decode_step(np.full(batch, START), states, encoder_outputs, mask)
+        best = np.argmax(ops.convert_to_numpy(logits), axis=-1)
+        tokens[:, t] = np.where(finished, PAD, best)
+        weights[~finished, t] = ops.convert_to_numpy(w)[~finished]
+        finished |= best == END
+    return tokens, weights
+
+
+@mutant("greedy_decode", "does not stop at END")
+def greedy_decode(model, source_ids, max_len):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    previous, tokens, weights = np.full(source_ids.shape[0], START), [], []
+    for t in range(max_len):
+        logits, states, w = model.decode_step(previous, states, encoder_outputs, mask)
+        previous = np.argmax(ops.convert_to_numpy(logits), axis=-1)
+        tokens.append(previous)
+        weights.append(ops.convert_to_numpy(w))
+    return np.stack(tokens, axis=1), np.stack(weights, axis=1)
+
+
+@mutant("greedy_decode", "argmax over the batch axis")
+def greedy_decode(model, source_ids, max_len):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    batch = source_ids.shape[0]
+    tokens = np.full((batch, max_len), PAD, dtype=np.int32)
+    weights = np.zeros((batch, max_len, source_ids.shape[1]), dtype=np.float32)
+    previous, finished = np.full(batch, START), np.zeros(batch, bool)
+    for t in range(max_len):
+        logits, states, w = model.decode_step(previous, states, encoder_outputs, mask)
+        previous = np.argmax(ops.convert_to_numpy(logits), axis=0)
+        tokens[:, t] = np.where(finished, PAD, previous)
+        weights[~finished, t] = ops.convert_to_numpy(w)[~finished]
+        finished |= previous == END
+    return tokens, weights
+
+
+@mutant("greedy_decode", "attention weights kept after END")
+def greedy_decode(model, source_ids, max_len):
+    encoder_outputs, mask, states = model.encode(source_ids)
+    batch = source_ids.shape[0]
+    tokens = np.full((batch, max_len), PAD, dtype=np.int32)
+    weights = np.zeros((batch, max_len, source_ids.shape[1]), dtype=np.float32)
+    previous, finished = np.full(batch, START), np.zeros(batch, bool)
+    for t in range(max_len):
+        logits, states, w = model.decode_step(previous, states, encoder_outputs, mask)
+        previous = np.argmax(ops.convert_to_numpy(logits), axis=-1)
+        tokens[:, t] = np.where(finished, PAD, previous)
+        weights[:, t] = ops.convert_to_numpy(w)
+        finished |= previous == END
+    return tokens, weights
+
+
+# --- BahdanauAttention ---------------------------------------------------------------------
+# Each wrong class is defined inside a function of its own: inspect.getsource finds a class
+# by its qualified name, and eight module-level classes of one name would all read as the first.
+
+def _softmax_over_the_batch():
+    @mutant("BahdanauAttention", "softmax over the batch axis")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W1(query), 1) + self.W2(values))), -1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=0)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_softmax_over_the_batch()
+
+
+def _mask_ignored():
+    @mutant("BahdanauAttention", "mask ignored")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W1(query), 1) + self.W2(values))), -1)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_mask_ignored()
+
+
+def _mask_after_softmax():
+    @mutant("BahdanauAttention", "mask applied after the softmax, not renormalised")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W1(query), 1) + self.W2(values))), -1)
+            weights = ops.softmax(scores, axis=-1)
+            if mask is not None:
+                weights = weights * ops.cast(mask, weights.dtype)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_mask_after_softmax()
+
+
+def _scores_times_mask():
+    @mutant("BahdanauAttention", "scores multiplied by the mask")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W1(query), 1) + self.W2(values))), -1)
+            if mask is not None:
+                scores = scores * ops.cast(mask, scores.dtype)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_scores_times_mask()
+
+
+def _no_tanh():
+    @mutant("BahdanauAttention", "tanh missing")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.expand_dims(self.W1(query), 1) + self.W2(values)), -1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_no_tanh()
+
+
+def _w1_w2_swapped():
+    @mutant("BahdanauAttention", "W1 and W2 swapped (query through W2, values through W1)")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W2(query), 1) + self.W1(values))), -1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_w1_w2_swapped()
+
+
+def _unweighted_context():
+    @mutant("BahdanauAttention", "context = the plain mean of the values")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W1(query), 1) + self.W2(values))), -1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.mean(values, axis=1), weights
+
+
+_unweighted_context()
+
+
+def _numpy_inside_call():
+    @mutant("BahdanauAttention", "numpy inside call (works eagerly, fails in a model)")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            q = np.asarray(self.W1(query))[:, None, :]
+            scores = np.asarray(self.v(np.tanh(q + np.asarray(self.W2(values)))))[..., 0]
+            if mask is not None:
+                scores = np.where(np.asarray(mask), scores, -1e9)
+            weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            weights = weights / weights.sum(axis=-1, keepdims=True)
+            return (weights[..., None] * np.asarray(values)).sum(axis=1), weights
+
+
+_numpy_inside_call()

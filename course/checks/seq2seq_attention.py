@@ -1,0 +1,896 @@
+"""Visible self-checks for unit 05_seq2seq_attention (encoder, decoder, attention).
+
+Each ``check_<step>(fn, cases=None)`` runs the student's function on fixed
+cases and compares it with an answer computed another way:
+
+* the vocabulary and the id arrays with Python's ``sorted`` and with Keras'
+  own ``StringLookup`` (the ids of the characters);
+* ``BahdanauAttention`` with a float64 numpy reference on the layer's own
+  weights and with Keras' ``AdditiveAttention`` given the projected query and
+  keys; it must also work on symbolic tensors, inside a Keras model;
+* the decoding loops with small test models (:class:`ToyTranslator`, numpy,
+  two states, one of them a step counter that makes it say END after a number
+  of steps that depends on the source; :class:`KerasToy`, a GRU cell whose
+  teacher-forced logits must equal ``keras.layers.GRU`` run over the whole
+  decoder input) and by re-running the model on the decoded prefix.
+
+When an answer is wrong, the message names the quantity and, when it matches
+a known mistake (softmax over the batch, the mask ignored, states not
+carried, the model fed its own predictions...), the mistake. The same
+functions run at grading time on cases you do not see. Layers run on the CPU
+so that a GPU's reduced-precision matrix products cannot blur a comparison.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import CheckFailed, call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
+from ..env import import_keras
+
+PAD, START, END, UNK = 0, 1, 2, 3
+SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
+
+
+def _short(seq, n=12) -> str:
+    seq = list(seq)
+    return repr(seq) if len(seq) <= n else repr(seq[:n])[:-1] + f", ... ({len(seq)} in all)]"
+
+
+def _numpy(value):
+    """A backend tensor, list or array as a numpy array (without copying numpy input)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple, int, float, bool, np.generic)):
+        return np.asarray(value)
+    return np.asarray(import_keras().ops.convert_to_numpy(value))
+
+
+def _pair(step, result, names):
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        kind = type(result).__name__
+        if isinstance(result, (tuple, list)):
+            kind += f" of {len(result)}"
+        fail(step, f"should return a tuple ({', '.join(names)}), got {kind}")
+    return result
+
+
+def _int_array(step, what, value, shape):
+    array = _numpy(value) if value is not None else None
+    if array is None:
+        fail(step, f"{what} is None: did the function forget to `return` it?")
+    if array.dtype.kind not in "iu":
+        fail(step, f"{what} should hold integer ids, got dtype {array.dtype} (np.int32 or np.int64 will do)")
+    expect_shape(step, what, array, shape)
+    return array.astype(np.int64)
+
+
+# --- build_vocab --------------------------------------------------------------------------
+
+VOCAB_CASES = (
+    ("Mar 4, 2021", "04.03.21", "4. März 2021", "jeudi 4 mars 2021"),
+    ("1999-12-31", "2021-03-04"),
+    ("banana",),
+    ("", "Zz aA", "zZ"),
+)
+
+
+def vocab_reference(texts) -> list[str]:
+    """The four special tokens, then each character of ``texts`` once, by code point."""
+    seen = set()
+    for text in texts:
+        seen.update(text)
+    return [*SPECIALS, *sorted(seen)]
+
+
+def _vocab_mistakes(texts):
+    joined = "".join(texts)
+    chars = sorted(set(joined))
+    first_seen = list(dict.fromkeys(joined))
+    words = sorted({w for t in texts for w in t.split()})
+    return {
+        "no special tokens in front: the ids 0-3 belong to <pad>, <start>, <end>, <unk>": chars,
+        "the special tokens after the characters instead of before": [*chars, *SPECIALS],
+        "the characters in order of first appearance (sort them)": [*SPECIALS, *first_seen],
+        "every occurrence kept (each character should appear once)": [*SPECIALS, *sorted(joined)],
+        "words instead of characters": [*SPECIALS, *words],
+        "the characters sorted without regard to case (sorted() alone orders by code point)":
+            [*SPECIALS, *sorted(chars, key=lambda c: (c.lower(), c))],
+    }
+
+
+def check_build_vocab(build_vocab, cases=VOCAB_CASES) -> None:
+    step, count = "build_vocab", 0
+    for texts in cases:
+        given = list(texts)
+        got = call(step, build_vocab, given)
+        if given != list(texts):
+            fail(step, "the function changed its input list in place")
+        if got is None:
+            fail(step, "returned None: did the function forget to `return` the vocabulary?")
+        if isinstance(got, (str, dict)) or not isinstance(got, (list, tuple)):
+            fail(step, f"should return a list of tokens (id -> token), got {type(got).__name__}")
+        got = list(got)
+        odd = [t for t in got if not isinstance(t, str)]
+        if odd:
+            fail(step, f"every token should be a str, got {type(odd[0]).__name__} {odd[0]!r}")
+        want = vocab_reference(texts)
+        if got != want:
+            message = f"for texts {list(texts)!r} the vocabulary is {_short(got)}, expected {_short(want)}"
+            for mistake, wrong in _vocab_mistakes(texts).items():
+                if got == wrong:
+                    message += f": that is what you get with {mistake}"
+                    break
+            fail(step, message)
+        count += 1
+    passed(step, count, "(the special tokens, then every character once, sorted)")
+
+
+# --- vectorize ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VectorizeCase:
+    vocab_texts: tuple[str, ...]   # what the vocabulary is built from
+    texts: tuple[str, ...]         # what is vectorized (may hold characters the vocabulary lacks)
+    maxlen: int
+    add_start_end: bool
+
+
+VECTORIZE_CASES = (
+    VectorizeCase(("Mar 4, 2021", "04.03.21"), ("Mar 4, 2021", "4.3.21", "", "Mar 4, 2021 (Thu)"), 14, False),
+    VectorizeCase(("2021-03-04", "1999-12-31"), ("2021-03-04", "1999-12-31", "1-1", "2000-01-01x"), 12, True),
+    VectorizeCase(("abc",), ("abcabc", "cab", "a"), 4, True),
+)
+
+
+def _lookup_ids(chars, vocab):
+    """Ids of characters from Keras' StringLookup: its out-of-vocabulary id 0 lands on <unk> (3).
+
+    StringLookup needs TensorFlow; on a backend installed without it, a dictionary does the lookup.
+    """
+    keras = import_keras()
+    if not chars:
+        return np.zeros(0, np.int64)
+    try:
+        with keras.device("cpu:0"):
+            lookup = keras.layers.StringLookup(vocabulary=list(vocab[len(SPECIALS):]), num_oov_indices=1,
+                                               mask_token=None)
+            return _numpy(lookup(list(chars))).astype(np.int64) + UNK
+    except ImportError:
+        known = {token: i for i, token in enumerate(vocab) if i >= len(SPECIALS)}
+        return np.array([known.get(ch, UNK) for ch in chars], np.int64)
+
+
+def vectorize_reference(texts, vocab, maxlen, add_start_end, *, keras_lookup=False):
+    """(len(texts), maxlen) int64 ids, right-padded; START ... END around the text when asked."""
+    room = maxlen - 2 if add_start_end else maxlen
+    kept = [text[:room] for text in texts]
+    if keras_lookup:
+        flat = _lookup_ids("".join(kept), vocab)
+    else:
+        position = {token: i for i, token in enumerate(vocab)}
+        flat = np.array([position.get(ch, UNK) for ch in "".join(kept)], np.int64)
+    out = np.full((len(texts), maxlen), PAD, np.int64)
+    offsets = np.cumsum([0] + [len(k) for k in kept])
+    for row, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+        body = flat[a:b]
+        body = np.concatenate([[START], body, [END]]) if add_start_end else body
+        out[row, :len(body)] = body
+    return out
+
+
+def _vectorize_mistakes(case, vocab):
+    texts, n = case.texts, case.maxlen
+    position = {token: i for i, token in enumerate(vocab)}
+
+    def rows(make):
+        out = np.full((len(texts), n), PAD, np.int64)
+        for r, text in enumerate(texts):
+            seq = list(make(text))[:n]
+            out[r, :len(seq)] = seq
+        return out
+
+    ids = lambda text, unknown=UNK: [position.get(c, unknown) for c in text]  # noqa: E731
+    right = vectorize_reference(texts, vocab, n, case.add_start_end)
+    left = np.zeros_like(right)
+    for r, row in enumerate(right):
+        kept = row[row != PAD]
+        left[r, n - len(kept):] = kept
+    found = {"padding on the left (pad after the text, on the right)": left}
+    if case.add_start_end:
+        found.update({
+            "no END token at the end": rows(lambda t: [START, *ids(t)[:n - 1]]),
+            "no START token in front": rows(lambda t: [*ids(t)[:n - 1], END]),
+            "the END token lost when a long text is cut (keep maxlen - 2 characters)":
+                rows(lambda t: [START, *ids(t), END]),
+            "unknown characters mapped to <pad> (0) instead of <unk> (3)":
+                rows(lambda t: [START, *ids(t, PAD)[:n - 2], END]),
+            "unknown characters dropped instead of mapped to <unk>":
+                rows(lambda t: [START, *[i for i in ids(t, None) if i is not None][:n - 2], END]),
+        })
+    else:
+        if n >= 2:
+            found["START and END added although add_start_end=False (the source side has neither)"] = \
+                vectorize_reference(texts, vocab, n, True)
+        found.update({
+            "a START token added although add_start_end=False": rows(lambda t: [START, *ids(t)]),
+            "unknown characters mapped to <pad> (0) instead of <unk> (3)": rows(lambda t: ids(t, PAD)),
+            "unknown characters dropped instead of mapped to <unk>":
+                rows(lambda t: [i for i in ids(t, None) if i is not None]),
+        })
+    return found
+
+
+def check_vectorize(vectorize, cases=VECTORIZE_CASES) -> None:
+    step, count = "vectorize", 0
+    for case in cases:
+        vocab = vocab_reference(case.vocab_texts)
+        texts, vocab_given = list(case.texts), list(vocab)
+        got = call(step, vectorize, texts, vocab_given, case.maxlen, add_start_end=case.add_start_end)
+        if texts != list(case.texts) or vocab_given != vocab:
+            fail(step, "the function changed its input texts or vocabulary in place")
+        where = f"texts={list(case.texts)!r}, maxlen={case.maxlen}, add_start_end={case.add_start_end}"
+        got = _int_array(step, f"the ids ({where})", got, (len(texts), case.maxlen))
+        want = vectorize_reference(case.texts, vocab, case.maxlen, case.add_start_end, keras_lookup=True)
+        if not np.array_equal(got, want):
+            for r in range(len(texts)):
+                if not np.array_equal(got[r], want[r]):
+                    break
+            message = (f"the ids of {texts[r]!r} ({where}) are {got[r].tolist()}, "
+                       f"expected {want[r].tolist()}")
+            for mistake, wrong in _vectorize_mistakes(case, vocab).items():
+                if np.array_equal(got, wrong):
+                    message += f": that is what you get with {mistake}"
+                    break
+            fail(step, message)
+        count += 1
+    passed(step, count, "(ids equal to keras.layers.StringLookup's, PAD on the right, START/END on request)")
+
+
+# --- decode_ids ---------------------------------------------------------------------------
+
+def decode_reference(ids, vocab) -> list[str]:
+    out = []
+    for row in np.asarray(ids, dtype=np.int64):
+        ends = np.flatnonzero(row == END)
+        stop = int(ends[0]) if ends.size else len(row)
+        out.append("".join(vocab[i] for i in row[:stop] if i >= len(SPECIALS)))
+    return out
+
+
+def _decode_mistakes(ids, vocab):
+    def join(row_filter):
+        return ["".join(vocab[i] for i in row_filter(list(row))) for row in np.asarray(ids)]
+
+    def until(row, token):
+        return row[:row.index(token)] if token in row else row
+
+    return {
+        "no stop at END (everything after END is not part of the text)":
+            join(lambda r: [i for i in r if i >= len(SPECIALS)]),
+        "the special tokens written out as text":
+            join(lambda r: [i for i in until(r, END) if i != PAD]),
+        "the special tokens written out, END included": join(lambda r: [i for i in r if i != PAD]),
+        "a stop at the first <pad> rather than at END":
+            join(lambda r: [i for i in until(r, PAD) if i >= len(SPECIALS)]),
+        "the last character dropped": [t[:-1] for t in decode_reference(ids, vocab)],
+    }
+
+
+def _decode_cases():
+    vocab = vocab_reference(["0123456789-", "Mar 4, 2021"])
+    idx = {c: i for i, c in enumerate(vocab)}
+    enc = lambda text: [idx[c] for c in text]  # noqa: E731
+    raw = [
+        [START, *enc("2021-03-04"), END, PAD],            # a clean target
+        [START, *enc("1999"), END, *enc("12-31"), END],   # a decoder that went on after END
+        [*enc("Mar 4"), PAD, PAD, PAD, PAD, PAD, PAD],    # no START, no END: read to the last <pad>
+        [START, END, *enc("99"), PAD, PAD, PAD, PAD, PAD, PAD],   # END at once: the empty string
+        [START, *enc("4"), UNK, *enc("2"), END, PAD, PAD, PAD, PAD, PAD, PAD],   # <unk> gives no character
+    ]
+    width = max(len(r) for r in raw)
+    ids = np.array([r + [PAD] * (width - len(r)) for r in raw], np.int64)
+    texts = ["12-31", "2021-03-04", "Mar 4, 2021", "4 Mar 2021"]
+    round_trip = vectorize_reference(texts, vocab, 14, True)
+    return ((ids, vocab), (round_trip, vocab), (ids[:1, :6], vocab))
+
+
+DECODE_CASES = _decode_cases()
+
+
+def check_decode_ids(decode_ids, cases=DECODE_CASES) -> None:
+    step, count = "decode_ids", 0
+    for ids, vocab in cases:
+        ids_given = ids.copy()
+        got = call(step, decode_ids, ids_given, list(vocab))
+        expect_unchanged(step, "ids", ids, ids_given)
+        if got is None:
+            fail(step, "returned None: did the function forget to `return` the list of strings?")
+        if isinstance(got, str) or not isinstance(got, (list, tuple)):
+            fail(step, f"should return a list of strings, one per row, got {type(got).__name__}")
+        got = list(got)
+        if len(got) != len(ids):
+            fail(step, f"returned {len(got)} strings for {len(ids)} rows of ids: one string per row")
+        if not all(isinstance(t, str) for t in got):
+            fail(step, "each item should be a str (join the characters: ''.join(...))")
+        want = decode_reference(ids, vocab)
+        if got != want:
+            r = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+            message = f"row {ids[r].tolist()} gives {got[r]!r}, expected {want[r]!r}"
+            for mistake, wrong in _decode_mistakes(ids, vocab).items():
+                if got == list(wrong):
+                    message += f": that is what you get with {mistake}"
+                    break
+            fail(step, message)
+        count += 1
+    passed(step, count, "(up to the first END, special tokens skipped; vectorize then decode gives the text back)")
+
+
+# --- teacher_forcing_pairs ----------------------------------------------------------------
+
+def _target_cases():
+    vocab = vocab_reference(["0123456789-"])
+    isos = ["2021-03-04", "1999-12-31", "1950-01-01"]
+    fixed = vectorize_reference(isos, vocab, 12, True)
+    ragged = vectorize_reference(["7", "12-31", "", "2021-03-04"], vocab, 13, True)
+    return (fixed, ragged, fixed[:1, :2])
+
+
+TARGET_CASES = _target_cases()
+
+
+def check_teacher_forcing_pairs(teacher_forcing_pairs, cases=TARGET_CASES) -> None:
+    step, count = "teacher_forcing_pairs", 0
+    for ids in cases:
+        given = ids.copy()
+        result = _pair(step, call(step, teacher_forcing_pairs, given), ("decoder_input", "decoder_target"))
+        expect_unchanged(step, "target_ids", ids, given)
+        n, T = ids.shape
+        where = f"target_ids of shape {ids.shape}"
+        want_in, want_out = ids[:, :-1], ids[:, 1:]
+        wrong_in = {"the arrays swapped or shifted the wrong way (decoder_input starts with START and "
+                    "leaves out the last token)": want_out}
+        wrong_out = {"the target not shifted (equal to decoder_input): decoder_target[:, t] must be the token "
+                     "that follows decoder_input[:, t]": want_in}
+        got_in = _int_array(step, f"decoder_input ({where})", result[0], (n, T - 1))
+        got_out = _int_array(step, f"decoder_target ({where})", result[1], (n, T - 1))
+        if T > 2:
+            no_end = np.where(want_out == END, PAD, want_out)
+            wrong_out["END removed from the target: the decoder must learn to say END"] = no_end
+        expect_equal(step, f"decoder_input ({where})", got_in, want_in, diagnoses=wrong_in)
+        expect_equal(step, f"decoder_target ({where})", got_out, want_out, diagnoses=wrong_out)
+        count += 1
+    passed(step, count, "(input = START + target[:-1], target = the sequence one step ahead)")
+
+
+# --- test models with the notebook's interface --------------------------------------------
+
+def _floats(value):
+    return _numpy(value).astype(np.float64)
+
+
+class ToyTranslator:
+    """A small encoder-decoder with fixed random weights, written in numpy.
+
+    It has the notebook's interface:
+
+        encode(source_ids) -> (encoder_outputs (batch, Ts, units), mask (batch, Ts), [h, clock])
+        decode_step(tokens (batch,), states, encoder_outputs, mask)
+            -> (logits (batch, vocab), new states, attention weights (batch, Ts))
+
+    Two states, so that a loop must carry the whole list. ``clock`` counts the
+    steps taken; once it reaches a number that depends on the source's length
+    the model says END, so rows finish at different steps (or never).
+    ``tensors=True`` returns Keras tensors instead of numpy arrays.
+    """
+
+    def __init__(self, seed=0, source_vocab=12, target_vocab=9, units=6, tensors=False):
+        rng = np.random.default_rng(seed)
+        self.source_vocab, self.target_vocab, self.units, self.tensors = source_vocab, target_vocab, units, tensors
+        self._source_embedding = rng.normal(size=(source_vocab, units))
+        self._target_embedding = rng.normal(size=(target_vocab, units))
+        self._recurrent = rng.normal(scale=0.7, size=(units, units))
+        self._from_context = rng.normal(scale=0.7, size=(units, units))
+        self._query = rng.normal(size=(units, units))
+        self._readout = rng.normal(size=(units, target_vocab))
+        self._bias = rng.normal(scale=0.5, size=target_vocab)
+        self._bias[[PAD, START]] = -30.0   # never predicted
+        self._bias[END] = -30.0            # only when the clock says so
+        self.stop_modulus = 7
+
+    def _out(self, value):
+        return import_keras().ops.convert_to_tensor(value) if self.tensors else value
+
+    def stop_steps(self, mask):
+        """The step (1 = the first) at which each row says END: 1 + its source length mod 7."""
+        return 1 + np.asarray(mask).sum(axis=1) % self.stop_modulus
+
+    def encode(self, source_ids):
+        source = _numpy(source_ids).astype(np.int64)
+        mask = source != PAD
+        outputs = np.tanh(self._source_embedding[source]) * mask[..., None]
+        h0 = np.tanh(outputs.sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1))
+        clock = np.zeros((len(source), 1))
+        return self._out(outputs), self._out(mask), [self._out(h0), self._out(clock)]
+
+    def decode_step(self, tokens, states, encoder_outputs, mask):
+        if not isinstance(states, (list, tuple)) or len(states) != 2:
+            raise TypeError(f"states should be the list of 2 states from encode(), got {type(states).__name__}")
+        token = _numpy(tokens).astype(np.int64)
+        if token.ndim != 1:
+            raise ValueError(f"tokens should have shape (batch,), got {token.shape}")
+        h, clock = _floats(states[0]), _floats(states[1])
+        outputs, valid = _floats(encoder_outputs), _numpy(mask).astype(bool)
+        scores = np.where(valid, np.einsum("btu,bu->bt", outputs, h @ self._query), -np.inf)
+        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        context = np.einsum("bt,btu->bu", weights, outputs)
+        h = np.tanh(self._target_embedding[token] + h @ self._recurrent + context @ self._from_context)
+        clock = clock + 1
+        logits = h @ self._readout + self._bias
+        logits[:, END] += np.where(clock[:, 0] >= self.stop_steps(valid), 60.0, 0.0)
+        return self._out(logits), [self._out(h), self._out(clock)], self._out(weights)
+
+    # References, written as plain loops over the numpy interface.
+    def teacher_forced(self, source_ids, decoder_input, *, carry=True, own_predictions=False):
+        """Logits (batch, T, vocab), and attention weights (batch, T, Ts), for a decoder fed `decoder_input`."""
+        outputs, mask, first = self.encode(source_ids)
+        states, logits, weights = first, [], []
+        fed = np.asarray(decoder_input)[:, 0]
+        for t in range(np.shape(decoder_input)[1]):
+            if t and not own_predictions:
+                fed = np.asarray(decoder_input)[:, t]
+            step_logits, new_states, w = self.decode_step(fed, states if carry else first, outputs, mask)
+            states = new_states
+            logits.append(_floats(step_logits))
+            weights.append(_floats(w))
+            fed = np.argmax(logits[-1], axis=1)
+        return np.stack(logits, axis=1), np.stack(weights, axis=1)
+
+    def greedy(self, source_ids, max_len, *, carry=True, feed_back=True, stop=True):
+        """Greedy decoding written as a plain loop; the options make its usual mistakes."""
+        outputs, mask, first = self.encode(source_ids)
+        batch, width = np.shape(source_ids)
+        tokens = np.full((batch, max_len), PAD, np.int64)
+        attention = np.zeros((batch, max_len, width))
+        done = np.zeros(batch, bool)
+        states, fed = first, np.full(batch, START)
+        for step_index in range(max_len):
+            logits, new_states, w = self.decode_step(fed, states if carry else first, outputs, mask)
+            states = new_states
+            best = np.argmax(_floats(logits), axis=1)
+            live = ~done if stop else np.ones(batch, bool)
+            tokens[live, step_index] = best[live]
+            attention[live, step_index] = _floats(w)[live]
+            done |= best == END
+            fed = best if feed_back else np.full(batch, START)
+        return tokens, attention
+
+
+class KerasToy:
+    """A plain encoder-decoder (no attention) built from Keras layers with fixed weights.
+
+    encode: embeddings of the source, and an initial state from their masked sum;
+    decode_step: an embedding and one ``keras.layers.GRUCell`` step, then a Dense
+    readout. So its teacher-forced logits are those of ``keras.layers.GRU`` run
+    over the whole embedded decoder input, a reference no one in the course wrote.
+    """
+
+    def __init__(self, seed=0, source_vocab=12, target_vocab=9, units=5):
+        keras = import_keras()
+        rng = np.random.default_rng(seed)
+        self.units = units
+        with keras.device("cpu:0"):
+            self.source_embedding = keras.layers.Embedding(source_vocab, units)
+            self.target_embedding = keras.layers.Embedding(target_vocab, units)
+            self.cell = keras.layers.GRUCell(units)
+            self.readout = keras.layers.Dense(target_vocab)
+            self.source_embedding.build((None, None))
+            self.target_embedding.build((None, None))
+            self.cell.build((None, units))
+            self.readout.build((None, units))
+        for layer in (self.source_embedding, self.target_embedding, self.cell, self.readout):
+            layer.set_weights([rng.normal(scale=0.6, size=w.shape).astype("float32") for w in layer.get_weights()])
+
+    def encode(self, source_ids):
+        ops = import_keras().ops
+        mask = ops.not_equal(source_ids, PAD)
+        outputs = self.source_embedding(source_ids)
+        h0 = ops.tanh(ops.sum(outputs * ops.expand_dims(ops.cast(mask, outputs.dtype), -1), axis=1))
+        return outputs, mask, [h0]
+
+    def decode_step(self, tokens, states, encoder_outputs, mask):
+        ops = import_keras().ops
+        output, states = self.cell(self.target_embedding(tokens), states)
+        return self.readout(output), states, ops.zeros_like(ops.cast(mask, output.dtype))
+
+    def keras_reference(self, source_ids, decoder_input):
+        """keras.layers.GRU over the embedded decoder input, from the encoder's state."""
+        keras = import_keras()
+        with keras.device("cpu:0"):
+            _, _, (h0,) = self.encode(source_ids)
+            layer = keras.layers.GRU(self.units, return_sequences=True)
+            layer.build((None, None, self.units))
+            layer.set_weights(self.cell.get_weights())
+            sequence = layer(self.target_embedding(decoder_input), initial_state=[h0])
+            return _floats(self.readout(sequence))
+
+
+# --- teacher_forced_decode ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DecodeCase:
+    seed: int
+    batch: int
+    source_len: int
+    target_len: int
+
+
+TEACHER_CASES = (DecodeCase(1, 3, 6, 5), DecodeCase(2, 1, 1, 1), DecodeCase(3, 4, 5, 7))
+
+
+def _sources(case: DecodeCase, vocab: int, min_len: int = 1):
+    """Right-padded source ids of various lengths (at least one real character per row)."""
+    rng = np.random.default_rng(case.seed + 500)
+    ids = rng.integers(len(SPECIALS), vocab, size=(case.batch, case.source_len))
+    lengths = rng.integers(min(min_len, case.source_len), case.source_len + 1, size=case.batch)
+    lengths[0] = case.source_len
+    ids[np.arange(case.source_len)[None, :] >= lengths[:, None]] = PAD
+    return ids.astype(np.int32)
+
+
+def _decoder_input(case: DecodeCase, vocab: int):
+    rng = np.random.default_rng(case.seed + 900)
+    ids = rng.integers(len(SPECIALS), vocab, size=(case.batch, case.target_len))
+    ids[:, 0] = START
+    return ids.astype(np.int32)
+
+
+def _logits_array(step, what, value, shape, time_first_hint=True):
+    if value is None:
+        fail(step, f"{what} is None: did the function forget to `return` the logits?")
+    if isinstance(value, (list, tuple)):
+        fail(step, f"{what} should be one tensor of shape {shape}, got a {type(value).__name__}: stack the steps "
+                   "along axis 1 (keras.ops.stack(..., axis=1))")
+    array = _floats(value)
+    batch, T, vocab = shape
+    if time_first_hint and array.shape == (T, batch, vocab) and T != batch:
+        fail(step, f"{what} has shape {array.shape}: time first. Stack the steps along axis 1 to get {shape}")
+    return array
+
+
+def check_teacher_forced_decode(teacher_forced_decode, cases=TEACHER_CASES, keras_cases=1) -> None:
+    """The numpy toy on every case; the Keras GRU toy on the first ``keras_cases``, then symbolically."""
+    step, count = "teacher_forced_decode", 0
+    keras = import_keras()
+    for index, case in enumerate(cases):
+        # 1. The numpy toy: two states, attention weights, numpy in and out.
+        toy = ToyTranslator(seed=case.seed)
+        source, fed = _sources(case, toy.source_vocab), _decoder_input(case, toy.target_vocab)
+        before = snapshot(source, fed)
+        got = call(step, teacher_forced_decode, toy, source, fed)
+        expect_unchanged(step, "source_ids", before[0], source)
+        expect_unchanged(step, "decoder_input", before[1], fed)
+        shape = (case.batch, case.target_len, toy.target_vocab)
+        where = f"batch={case.batch}, source length {case.source_len}, {case.target_len} decoder steps"
+        got = _logits_array(step, f"the logits ({where})", got, shape)
+        want, _ = toy.teacher_forced(source, fed)
+        expect_close(step, f"the logits ({where})", got, want, diagnoses=lambda: {
+            "the model fed its own predictions (argmax) instead of decoder_input: that is free-running, "
+            "not teacher forcing": toy.teacher_forced(source, fed, own_predictions=True)[0],
+            "the encoder's states given to every step (the states are not carried)":
+                toy.teacher_forced(source, fed, carry=False)[0],
+            "only the last step's logits, repeated": np.repeat(want[:, -1:], case.target_len, axis=1),
+        }, hint="feed decoder_input[:, t] at step t and carry the states returned by decode_step")
+        count += 1
+        if index >= keras_cases:
+            continue
+        # 2. A Keras GRU cell, against keras.layers.GRU over the whole sequence.
+        keras_toy = KerasToy(seed=case.seed)
+        with keras.device("cpu:0"):
+            got = call(step, teacher_forced_decode, keras_toy, source, fed)
+        shape = (case.batch, case.target_len, 9)
+        got = _logits_array(step, f"the logits of a Keras GRU decoder ({where})", got, shape)
+        want = keras_toy.keras_reference(source, fed)
+        expect_close(step, f"the logits of a Keras GRU decoder ({where}) against keras.layers.GRU over the "
+                           "whole decoder input", got, want, rtol=1e-5, atol=1e-5)
+        count += 1
+    _check_symbolic_decode(step, teacher_forced_decode, cases[0])
+    passed(step, count + 1, "(equal to keras.layers.GRU run over the whole decoder input; works inside a Keras model)")
+
+
+def _check_symbolic_decode(step, teacher_forced_decode, case: DecodeCase) -> None:
+    """The function must build a Keras model from symbolic inputs: it runs inside model.fit."""
+    keras = import_keras()
+    toy = KerasToy(seed=case.seed)
+    source, fed = _sources(case, 12), _decoder_input(case, 9)
+    with keras.device("cpu:0"):
+        try:
+            source_in = keras.Input((case.source_len,), dtype="int32")
+            fed_in = keras.Input((case.target_len,), dtype="int32")
+            model = keras.Model([source_in, fed_in], teacher_forced_decode(toy, source_in, fed_in))
+            got = _floats(model([source, fed]))
+        except Exception as err:  # noqa: BLE001 - any failure here has the same cause
+            fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
+                       f"{str(err).splitlines()[0][:160]}). model.fit runs it symbolically: use keras.ops "
+                       "(keras.ops.stack, not np.stack) and loop over decoder_input.shape[1]")
+    expect_close(step, "the logits inside a Keras model", got, toy.keras_reference(source, fed),
+                 rtol=1e-5, atol=1e-5)
+
+
+# --- greedy_decode --------------------------------------------------------------------------
+
+GREEDY_CASES = (DecodeCase(32, 6, 12, 6), DecodeCase(12, 1, 1, 3), DecodeCase(13, 5, 4, 8))
+
+
+def check_greedy_decode(greedy_decode, cases=GREEDY_CASES, tensors=(False, True)) -> None:
+    step, count = "greedy_decode", 0
+    for case in cases:
+        for as_tensors in tensors:
+            toy = ToyTranslator(seed=case.seed, tensors=as_tensors)
+            source = _sources(case, toy.source_vocab)
+            given = source.copy()
+            max_len = case.target_len
+            result = _pair(step, call(step, greedy_decode, toy, given, max_len), ("tokens", "weights"))
+            expect_unchanged(step, "source_ids", source, given)
+            kind = "Keras tensors" if as_tensors else "numpy arrays"
+            where = f"batch={case.batch}, source length {case.source_len}, max_len={max_len}, a model returning {kind}"
+            tokens = _int_array(step, f"tokens ({where})", result[0], (case.batch, max_len))
+            weights = expect_shape(step, f"weights ({where})", result[1], (case.batch, max_len, case.source_len))
+            _check_greedy_tokens(step, toy, source, tokens, max_len, where)
+            want_tokens, want_weights = toy.greedy(source, max_len)
+            expect_equal(step, f"tokens ({where})", tokens, want_tokens)
+            expect_close(step, f"weights ({where})", weights, want_weights, diagnoses=lambda: {
+                "the weights of the steps after END kept (they should be 0, like the <pad> tokens)":
+                    toy.greedy(source, max_len, stop=False)[1],
+            }, hint="weights[:, t] holds the attention weights decode_step returned at step t")
+            count += 1
+    passed(step, count, "(each token is the model's argmax given the tokens before it; <pad> after END)")
+
+
+def _check_greedy_tokens(step, toy, source, tokens, max_len, where):
+    """Every token is what the model predicts when re-run on the decoded prefix; <pad> after END."""
+    batch = len(tokens)
+    fed = np.concatenate([np.full((batch, 1), START), tokens[:, :-1]], axis=1)
+    logits, _ = toy.teacher_forced(source, fed)
+    predicted = np.argmax(logits, axis=2)
+    ended = np.zeros(batch, bool)
+    for position in range(max_len):
+        for b in range(batch):
+            want = PAD if ended[b] else predicted[b, position]
+            if tokens[b, position] != want:
+                mistakes = {
+                    "the encoder's states given to every step (the states are not carried)":
+                        toy.greedy(source, max_len, carry=False)[0],
+                    "START fed at every step instead of the token just predicted":
+                        toy.greedy(source, max_len, feed_back=False)[0],
+                    "no stop at END (after END every token should be <pad>)":
+                        toy.greedy(source, max_len, stop=False)[0],
+                }
+                named = [m for m, wrong in mistakes.items() if np.array_equal(tokens, wrong)]
+                if ended[b]:
+                    message = (f"row {b} said END before step {position}, so tokens[{b}, {position}] should be <pad> (0), "
+                               f"got {int(tokens[b, position])}")
+                else:
+                    message = (f"tokens[{b}, {position}] is {int(tokens[b, position])}, but re-running the model on the "
+                               f"tokens before it predicts {int(want)}")
+                fail(step, f"{message} ({where})" + (f": that is what you get with {named[0]}" if named else ""))
+            ended[b] |= tokens[b, position] == END
+
+
+# --- BahdanauAttention ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttentionCase:
+    seed: int
+    batch: int
+    source_len: int
+    query_dim: int
+    value_dim: int
+    units: int
+    lengths: tuple[int, ...] | None = None   # valid positions per row; None: no mask at all
+    scale: float = 1.0
+
+
+ATTENTION_CASES = (
+    AttentionCase(1, 3, 6, 4, 5, 7, lengths=(6, 3, 1)),
+    AttentionCase(2, 2, 4, 3, 3, 2, lengths=(2, 4)),
+    AttentionCase(3, 2, 5, 2, 6, 4, lengths=None),
+)
+
+
+def attention_inputs(case: AttentionCase):
+    """query (batch, dq), values (batch, Ts, dv), mask (batch, Ts) or None, and the weights W1, W2, b2, v."""
+    rng = np.random.default_rng(case.seed)
+    query = rng.normal(size=(case.batch, case.query_dim))
+    values = rng.normal(size=(case.batch, case.source_len, case.value_dim))
+    mask = None
+    if case.lengths is not None:
+        mask = np.arange(case.source_len)[None, :] < np.asarray(case.lengths)[:, None]
+    weights = dict(
+        W1=rng.normal(scale=case.scale, size=(case.query_dim, case.units)),
+        W2=rng.normal(scale=case.scale, size=(case.value_dim, case.units)),
+        b2=rng.normal(scale=0.5, size=(case.units,)),
+        v=rng.normal(scale=case.scale, size=(case.units, 1)),
+    )
+    return query, values, mask, weights
+
+
+def attention_reference(query, values, mask, W1, W2, b2, v, *, softmax_axis=-1, use_mask="before",
+                        tanh=True, swap=False, context="weighted", bias=True):
+    """Bahdanau attention in float64; the keyword arguments reproduce the usual mistakes."""
+    with np.errstate(all="ignore"):   # some mistakes give nan (a softmax over nothing but -inf)
+        return _attention(query, values, mask, W1, W2, b2, v, softmax_axis, use_mask, tanh, swap, context, bias)
+
+
+def _attention(query, values, mask, W1, W2, b2, v, softmax_axis, use_mask, tanh, swap, context, bias):
+    q = np.asarray(query, np.float64)
+    h = np.asarray(values, np.float64)
+    if swap:
+        projected_q, projected_h = q @ W2, h @ W1
+    else:
+        projected_q, projected_h = q @ W1, h @ W2
+    if bias:
+        projected_h = projected_h + b2
+    pre = projected_q[:, None, :] + projected_h
+    scores = ((np.tanh(pre) if tanh else pre) @ v)[..., 0]                 # (batch, Ts)
+    valid = np.ones(scores.shape, bool) if mask is None else np.asarray(mask, bool)
+    if use_mask == "before":
+        scores = np.where(valid, scores, -np.inf)
+    elif use_mask == "multiply":
+        scores = scores * valid
+    shifted = np.exp(scores - scores.max(axis=softmax_axis, keepdims=True))
+    weights = shifted / shifted.sum(axis=softmax_axis, keepdims=True)
+    if use_mask == "after":
+        weights = weights * valid
+    if context == "weighted":
+        ctx = np.einsum("bt,btd->bd", weights, h)
+    else:
+        ctx = h.mean(axis=1)
+    return ctx, weights
+
+
+def _attention_mistakes(query, values, mask, w):
+    found = {
+        "softmax over the batch axis (axis 0) instead of the source positions": dict(softmax_axis=0),
+        "no tanh: score = v^T (W1 s + W2 h)": dict(tanh=False),
+        "the bias of W2 left out": dict(bias=False),
+        "the context as the plain mean of the values, not weighted by the attention": dict(context="mean"),
+    }
+    if mask is not None and not mask.all():
+        found.update({
+            "the mask ignored: padded positions get attention": dict(use_mask=None),
+            "the mask applied after the softmax without renormalising (the weights no longer sum to 1)":
+                dict(use_mask="after"),
+            "the scores multiplied by the mask (a masked score of 0 still gets weight; use -inf or -1e9 "
+            "where the mask is False, e.g. keras.ops.where)": dict(use_mask="multiply"),
+        })
+    if np.shape(w["W1"]) == np.shape(w["W2"]):
+        found["W1 and W2 swapped: W1 projects the query (the decoder state), W2 the values"] = dict(swap=True)
+    return {k: attention_reference(query, values, mask, **w, **options) for k, options in found.items()}
+
+
+def _build_attention(step, BahdanauAttention, case: AttentionCase, w):
+    keras = import_keras()
+    made = call(step, BahdanauAttention, case.units)
+    if not isinstance(made, keras.layers.Layer):
+        fail(step, f"BahdanauAttention(units) should make a keras.layers.Layer, got {type(made).__name__}")
+    missing = [name for name in ("W1", "W2", "v") if not isinstance(getattr(made, name, None), keras.layers.Dense)]
+    if missing:
+        fail(step, f"the layer has no Dense layer named {', '.join(missing)}: keep the layers that __init__ "
+                   "creates (self.W1, self.W2, self.v)")
+    try:
+        made.W1.build((None, case.query_dim))
+        made.W2.build((None, None, case.value_dim))
+        made.v.build((None, None, case.units))
+        made.W1.set_weights([np.asarray(w["W1"], "float32")])
+        made.W2.set_weights([np.asarray(w["W2"], "float32"), np.asarray(w["b2"], "float32")])
+        made.v.set_weights([np.asarray(w["v"], "float32")])
+    except Exception as err:  # noqa: BLE001
+        fail(step, f"could not load weights into W1, W2 and v ({type(err).__name__}: {err}): keep __init__ as "
+                   "given (W1 without bias, W2 with bias, v with one unit and no bias)")
+    return made
+
+
+def _run_attention(step, layer, query, values, mask):
+    args = (np.asarray(query, "float32"), np.asarray(values, "float32"))
+    kwargs = {} if mask is None else {"mask": np.asarray(mask)}
+    try:
+        result = call(step, layer, *args, **kwargs)
+    except CheckFailed as err:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))   # Keras' messages carry terminal colours
+        if "incompatible with the layer" in text and re.search(r"layer '(W1|W2|v)'", text):
+            text = (text.split("\n")[0] + f"\n    a layer got an input of the wrong size: W1 takes the query "
+                    f"(size {np.shape(query)[-1]}), W2 the values (size {np.shape(values)[-1]}), v the "
+                    f"tanh(...) of size units={layer.units if hasattr(layer, 'units') else '?'}")
+        raise CheckFailed(text) from None
+    return _pair(step, result, ("context", "weights"))
+
+
+def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  # noqa: N802 - the class's name
+    step, count = "BahdanauAttention", 0
+    keras = import_keras()
+    for case in cases:
+        query, values, mask, w = attention_inputs(case)
+        where = (f"batch={case.batch}, Ts={case.source_len}, query dim {case.query_dim}, value dim "
+                 f"{case.value_dim}, units={case.units}, "
+                 + ("no mask" if mask is None else f"valid positions per row {list(case.lengths)}"))
+        with keras.device("cpu:0"):
+            layer = _build_attention(step, BahdanauAttention, case, w)
+            context, weights = _run_attention(step, layer, query, values, mask)
+        want_context, want_weights = attention_reference(query, values, mask, **w)
+        weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
+        context = expect_shape(step, f"the context ({where})", context, want_context.shape)
+        mistakes = lambda: _attention_mistakes(query, values, mask, w)  # noqa: E731
+        if isinstance(mask, np.ndarray):
+            leaked = weights[~mask]
+            if np.any(leaked != 0.0):
+                fail(step, f"masked positions must get exactly 0 weight; the largest is {np.abs(leaked).max():.3g} "
+                           f"({where}). Put -inf or -1e9 where the mask is False before the softmax")
+        sums = weights.sum(axis=-1)
+        if not np.allclose(sums, 1.0, atol=1e-5):
+            hint = ". Softmax over the source positions, axis -1"
+            named = [k for k, (_, wrong) in mistakes().items() if np.allclose(weights, wrong, atol=1e-6)]
+            fail(step, f"the weights of each row must sum to 1; row sums are {np.round(sums, 4).tolist()} ({where})"
+                 + (f": that is what you get with {named[0]}" if named else hint))
+        expect_close(step, f"the attention weights ({where})", weights, want_weights,
+                     diagnoses=lambda: {k: wr for k, (_, wr) in mistakes().items()},
+                     hint="score_i = v^T tanh(W1 query + W2 values_i), then a softmax over i")
+        expect_close(step, f"the context ({where})", context, want_context,
+                     diagnoses=lambda: {k: c for k, (c, _) in mistakes().items()},
+                     hint="context = sum over i of weights_i * values_i")
+        count += 1
+    _check_against_keras(step, BahdanauAttention, cases[0])
+    _check_symbolic_attention(step, BahdanauAttention, cases[0])
+    passed(step, count + 2, "(weights sum to 1, exactly 0 where masked; equal to keras.layers.AdditiveAttention "
+                            "on the projected query and keys; works inside a Keras model)")
+
+
+def keras_additive_attention(query, values, mask, W1, W2, b2, v):
+    """Keras' AdditiveAttention on query W1 and keys values W2 + b2, with its scale set to v."""
+    keras = import_keras()
+    q = np.asarray(query @ W1, "float32")[:, None, :]
+    k = np.asarray(values @ W2 + b2, "float32")
+    h = np.asarray(values, "float32")
+    with keras.device("cpu:0"):
+        layer = keras.layers.AdditiveAttention(use_scale=True)
+        layer.build([q.shape, h.shape, k.shape])
+        layer.set_weights([np.asarray(v, "float32")[:, 0]])
+        out, scores = layer([q, h, k], mask=None if mask is None else [None, np.asarray(mask)],
+                            return_attention_scores=True)
+    return _floats(out)[:, 0], _floats(scores)[:, 0]
+
+
+def _check_against_keras(step, BahdanauAttention, case):
+    keras = import_keras()
+    query, values, mask, w = attention_inputs(case)
+    with keras.device("cpu:0"):
+        layer = _build_attention(step, BahdanauAttention, case, w)
+        context, weights = _run_attention(step, layer, query, values, mask)
+    keras_context, keras_weights = keras_additive_attention(query, values, mask, **w)
+    expect_close(step, "the weights against keras.layers.AdditiveAttention", weights, keras_weights, atol=1e-5)
+    expect_close(step, "the context against keras.layers.AdditiveAttention", context, keras_context, atol=1e-5)
+
+
+def _check_symbolic_attention(step, BahdanauAttention, case):
+    """The layer inside a functional Keras model: symbolic tensors, batch size unknown."""
+    keras = import_keras()
+    query, values, mask, w = attention_inputs(case)
+    with keras.device("cpu:0"):
+        layer = _build_attention(step, BahdanauAttention, case, w)
+        try:
+            q_in = keras.Input((case.query_dim,))
+            v_in = keras.Input((case.source_len, case.value_dim))
+            m_in = keras.Input((case.source_len,), dtype="bool")
+            outputs = layer(q_in, v_in, mask=m_in)
+            model = keras.Model([q_in, v_in, m_in], list(outputs))
+            context, weights = model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
+        except Exception as err:  # noqa: BLE001 - any failure here has the same cause
+            fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
+                       f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
+                       "unknown and numpy cannot see the values: use keras.ops throughout")
+    want_context, want_weights = attention_reference(query, values, mask, **w)
+    expect_close(step, "the weights inside a Keras model", weights, want_weights)
+    expect_close(step, "the context inside a Keras model", context, want_context)

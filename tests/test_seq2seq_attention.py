@@ -1,0 +1,228 @@
+"""Unit 05 (seq2seq and attention): the references agree with Keras, the test models behave
+as the checks assume, every correct answer passes, and the usual wrong ones are named."""
+import numpy as np
+import pytest
+
+from autograder.hidden import seq2seq_attention as hidden
+from course.checks import CheckFailed
+from course.checks import seq2seq_attention as visible
+from course.env import import_keras
+
+keras = import_keras()
+ops = keras.ops
+PAD, START, END, UNK = visible.PAD, visible.START, visible.END, visible.UNK
+
+
+# --- correct answers, written another way than the notebook's -------------------------------
+
+def build_vocab(texts):
+    chars = {c: None for text in texts for c in text}
+    return [*visible.SPECIALS, *sorted(chars)]
+
+
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    lookup = dict(zip(vocab, range(len(vocab))))
+    rows = []
+    for text in texts:
+        body = [lookup[c] if c in lookup else UNK for c in text]
+        row = [START, *body[:max(maxlen - 2, 0)], END] if add_start_end else body[:maxlen]
+        rows.append(row + [PAD] * (maxlen - len(row)))
+    return np.array(rows, dtype=np.int64).reshape(len(texts), maxlen)
+
+
+def decode_ids(ids, vocab):
+    out = []
+    for row in np.asarray(ids).tolist():
+        cut = row.index(END) if END in row else len(row)
+        out.append("".join(vocab[i] for i in row[:cut] if i not in (PAD, START, END, UNK)))
+    return out
+
+
+def teacher_forcing_pairs(target_ids):
+    ids = np.array(target_ids)
+    return ids[:, :-1].copy(), ids[:, 1:].copy()
+
+
+class BahdanauAttention(keras.layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+        self.W2 = keras.layers.Dense(units, name="W2")
+        self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+    def call(self, query, values, mask=None):   # -inf instead of -1e9, einsum for the context
+        energy = ops.tanh(self.W1(query)[:, None, :] + self.W2(values))
+        scores = self.v(energy)[..., 0]
+        if mask is not None:
+            scores = ops.where(ops.cast(mask, "bool"), scores, float("-inf"))
+        weights = ops.softmax(scores)
+        return ops.einsum("bt,btd->bd", weights, values), weights
+
+
+def teacher_forced_decode(model, source_ids, decoder_input):
+    outputs, mask, states = model.encode(source_ids)
+    logits = []
+    for column in range(decoder_input.shape[1]):
+        step, states, _ = model.decode_step(decoder_input[:, column], states, outputs, mask)
+        logits.append(ops.expand_dims(step, 1))
+    return ops.concatenate(logits, axis=1)
+
+
+def greedy_decode(model, source_ids, max_len):   # no early stop; a list of steps, stacked at the end
+    outputs, mask, states = model.encode(source_ids)
+    batch = np.shape(source_ids)[0]
+    fed, alive, tokens, weights = np.full(batch, START), np.ones(batch, bool), [], []
+    for _ in range(max_len):
+        logits, states, w = model.decode_step(fed, states, outputs, mask)
+        fed = ops.convert_to_numpy(ops.argmax(logits, axis=-1))
+        tokens.append(np.where(alive, fed, PAD))
+        weights.append(np.asarray(ops.convert_to_numpy(w), np.float64) * alive[:, None])
+        alive &= fed != END
+    return np.stack(tokens, 1).astype(np.int64), np.stack(weights, 1)
+
+
+ANSWERS = [
+    (build_vocab, visible.check_build_vocab, hidden.grade_build_vocab),
+    (vectorize, visible.check_vectorize, hidden.grade_vectorize),
+    (decode_ids, visible.check_decode_ids, hidden.grade_decode_ids),
+    (teacher_forcing_pairs, visible.check_teacher_forcing_pairs, hidden.grade_teacher_forcing_pairs),
+    (BahdanauAttention, visible.check_BahdanauAttention, hidden.grade_BahdanauAttention),
+    (teacher_forced_decode, visible.check_teacher_forced_decode, hidden.grade_teacher_forced_decode),
+    (greedy_decode, visible.check_greedy_decode, hidden.grade_greedy_decode),
+]
+
+
+@pytest.mark.parametrize("answer,check,grade", ANSWERS, ids=[a[0].__name__ for a in ANSWERS])
+def test_correct_answers_written_another_way_pass_visible_and_hidden_checks(answer, check, grade, capsys):
+    check(answer)
+    grade(answer)
+    assert capsys.readouterr().out.count("✓") == 2
+
+
+# --- the references against Keras ------------------------------------------------------------
+
+@pytest.mark.parametrize("case", [*visible.ATTENTION_CASES, *hidden.ATTENTION_CASES])
+def test_bahdanau_reference_equals_keras_additive_attention_on_projected_inputs(case):
+    query, values, mask, w = visible.attention_inputs(case)
+    context, weights = visible.attention_reference(query, values, mask, **w)
+    keras_context, keras_weights = visible.keras_additive_attention(query, values, mask, **w)
+    np.testing.assert_allclose(weights, keras_weights, atol=2e-6)
+    np.testing.assert_allclose(context, keras_context, atol=2e-5)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-12)
+    if mask is not None:
+        assert np.all(weights[~mask] == 0.0) and np.all(keras_weights[~mask] == 0.0)
+
+
+def test_with_identity_projections_bahdanau_is_keras_additive_attention_itself():
+    rng = np.random.default_rng(0)
+    d, T = 4, 6
+    query, values = rng.normal(size=(2, d)), rng.normal(size=(2, T, d))
+    mask = np.arange(T)[None, :] < np.array([[6], [2]])
+    scale = rng.normal(size=(d, 1))
+    context, weights = visible.attention_reference(query, values, mask, np.eye(d), np.eye(d), np.zeros(d), scale)
+    layer = keras.layers.AdditiveAttention(use_scale=True)
+    layer.build([(2, 1, d), (2, T, d)])
+    layer.set_weights([scale[:, 0].astype("float32")])
+    out, scores = layer([query[:, None].astype("float32"), values.astype("float32")], mask=[None, mask],
+                        return_attention_scores=True)
+    np.testing.assert_allclose(weights, np.asarray(scores)[:, 0], atol=2e-6)
+    np.testing.assert_allclose(context, np.asarray(out)[:, 0], atol=2e-5)
+
+
+def test_vectorize_reference_agrees_with_string_lookup_and_round_trips():
+    for case in (*visible.VECTORIZE_CASES, *hidden.VECTORIZE_CASES):
+        vocab = visible.vocab_reference(case.vocab_texts)
+        ours = visible.vectorize_reference(case.texts, vocab, case.maxlen, case.add_start_end)
+        theirs = visible.vectorize_reference(case.texts, vocab, case.maxlen, case.add_start_end, keras_lookup=True)
+        np.testing.assert_array_equal(ours, theirs)
+    vocab = visible.vocab_reference(["2021-03-04"])
+    ids = visible.vectorize_reference(["2021-03-04", "0-1"], vocab, 12, True)
+    assert visible.decode_reference(ids, vocab) == ["2021-03-04", "0-1"]
+
+
+def test_keras_toy_decoder_step_by_step_equals_keras_gru():
+    for case in visible.TEACHER_CASES:
+        toy = visible.KerasToy(seed=case.seed)
+        source = visible._sources(case, 12)
+        fed = visible._decoder_input(case, 9)
+        np.testing.assert_allclose(ops.convert_to_numpy(teacher_forced_decode(toy, source, fed)),
+                                   toy.keras_reference(source, fed), atol=1e-5)
+
+
+# --- the test model behaves as the checks assume ------------------------------------------
+
+@pytest.mark.parametrize("cases", [visible.GREEDY_CASES, hidden.GREEDY_CASES])
+def test_toy_rows_finish_at_different_steps_and_mistakes_change_the_answer(cases):
+    finish_steps = set()
+    for case in cases:
+        toy = visible.ToyTranslator(seed=case.seed)
+        source = visible._sources(case, toy.source_vocab)
+        tokens, weights = toy.greedy(source, case.target_len)
+        for row in tokens:
+            ends = np.flatnonzero(row == END)
+            finish_steps.add(int(ends[0]) if ends.size else None)
+        assert not np.isin(tokens, [START]).any()
+        if case.batch > 1:
+            for options in (dict(carry=False), dict(feed_back=False), dict(stop=False)):
+                assert not np.array_equal(toy.greedy(source, case.target_len, **options)[0], tokens), options
+        # re-running the whole prefix with teacher forcing predicts every greedy token
+        fed = np.concatenate([np.full((case.batch, 1), START), tokens[:, :-1]], axis=1)
+        logits, replay_weights = toy.teacher_forced(source, fed)
+        live = np.cumsum(tokens == END, axis=1) - (tokens == END) == 0
+        assert np.array_equal(np.argmax(logits, axis=2)[live], tokens[live])
+        np.testing.assert_allclose(replay_weights[live], weights[live])
+    # rows that say END at once (visible), at several steps, and never within max_len
+    assert None in finish_steps and len(finish_steps) >= 4, finish_steps
+    assert cases is not visible.GREEDY_CASES or 0 in finish_steps, finish_steps
+
+
+def test_toy_accepts_keras_tensors_and_returns_them_when_asked():
+    case = visible.GREEDY_CASES[0]
+    plain, tensors = visible.ToyTranslator(seed=1), visible.ToyTranslator(seed=1, tensors=True)
+    source = visible._sources(case, 12)
+    out, mask, states = tensors.encode(ops.convert_to_tensor(source))
+    assert not isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(plain.greedy(source, 5)[0], tensors.greedy(source, 5)[0])
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+def _fails(check, fn, pattern):
+    with pytest.raises(CheckFailed, match=pattern):
+        check(fn)
+
+
+def test_messages_name_the_mistake():
+    class MaskIgnored(BahdanauAttention):
+        def call(self, query, values, mask=None):
+            return super().call(query, values, None)
+
+    class Unnormalised(BahdanauAttention):
+        def call(self, query, values, mask=None):
+            context, weights = super().call(query, values, None)
+            if mask is not None:
+                weights = weights * ops.cast(mask, weights.dtype)
+            return ops.einsum("bt,btd->bd", weights, values), weights
+
+    def free_running(model, source_ids, decoder_input):
+        outputs, mask, states = model.encode(source_ids)
+        fed, logits = decoder_input[:, 0], []
+        for _ in range(decoder_input.shape[1]):
+            step, states, _ = model.decode_step(fed, states, outputs, mask)
+            logits.append(step)
+            fed = ops.argmax(step, axis=-1)
+        return ops.stack(logits, axis=1)
+
+    def no_stop(model, source_ids, max_len):   # the checks' test model can make the mistake itself
+        return model.greedy(source_ids, max_len, stop=False)
+
+    _fails(visible.check_BahdanauAttention, MaskIgnored, r"masked positions must get exactly 0")
+    _fails(visible.check_BahdanauAttention, Unnormalised, r"sum to 1.*mask applied after the softmax")
+    _fails(visible.check_teacher_forced_decode, free_running, r"fed its own predictions")
+    _fails(visible.check_greedy_decode, no_stop, r"should be <pad>.*no stop at END")
+    _fails(visible.check_vectorize, lambda t, v, n, add_start_end=False: vectorize(t, v, n, True),
+           r"START and END added although add_start_end=False")
+    _fails(visible.check_teacher_forcing_pairs, lambda ids: (ids[:, :-1], ids[:, :-1]), r"target not shifted")
+    _fails(visible.check_build_vocab, lambda texts: sorted(set("".join(texts))), r"no special tokens")
+    _fails(visible.check_decode_ids, lambda ids, vocab: decode_ids(ids, vocab)[:1], r"one string per row")
