@@ -11,7 +11,7 @@ from autograder import pipeline
 from autograder.mutate import fill_in_answers, solution_sources
 from course import syllabus
 
-pytestmark = pytest.mark.nbgrader
+pytestmark = [pytest.mark.nbgrader, pytest.mark.instructor]
 UNIT = syllabus.load().unit("01_rnn_by_hand")
 
 

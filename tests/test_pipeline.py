@@ -62,11 +62,13 @@ for _unit in UNITS:
     globals()[f"TestUnit_{_unit}"] = type(f"TestUnit_{_unit}", (_GradedUnit,), {"unit": _unit})
 
 
+@pytest.mark.instructor
 def test_exercises_in_step_with_solutions():
     problems = pipeline.generate(check=True)
     assert problems == [], "run `python -m autograder generate`:\n" + "\n".join(problems)
 
 
+@pytest.mark.instructor
 def test_out_of_step_exercises_are_reported(root, tmp_path, monkeypatch):
     # A hand edit, a stale extra file and a missing notebook are each reported.
     committed = root / "exercises" / UNITS[0]
