@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV   := .venv
 COLAB  := .venvs/colab
 export TF_CPP_MIN_LOG_LEVEL := 3
-# pytest-xdist workers: each unit's grading and mutant runs go to one worker (a test class per unit)
+# pytest-xdist workers: each unit's grading and mutant runs go to one worker (a test class per unit), the
+# heaviest first (tests/conftest.py orders them; xdist's own reordering by test count is turned off)
 WORKERS ?= 2
-PYTEST_X := -n $(WORKERS) --dist loadscope --durations=15
+PYTEST_X := -n $(WORKERS) --dist loadscope --no-loadscope-reorder --durations=30
 
 .PHONY: demo test install install-colab test-newest colab-check generate check-exercises mutants times bench clean
 
@@ -20,11 +21,12 @@ test: test-newest colab-check
 test-newest: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest $(PYTEST_X)
 
-## colab-check: grade every solution and blank exercise under Colab's versions (the mutants run on the newest:
-## a mutant is rejected by the checks' logic, which the versions do not change once the solutions pass)
+## colab-check: grade every unit's solution under Colab's versions, through the real nbgrader. The mutants, the
+## blank exercises and the feedback pages are checked on the newest packages only: a mutant is rejected by the
+## checks' logic, and a blank's zero or a feedback page does not depend on the Keras and TensorFlow versions.
 colab-check: install-colab
 	$(COLAB)/bin/python -c "import keras, tensorflow as tf; print('grading under Colab pins: keras', keras.__version__, 'tensorflow', tf.__version__)" 2>/dev/null
-	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest $(PYTEST_X) -m "nbgrader and not classroom and not instructor" --ignore=tests/test_mutants.py
+	PATH="$(CURDIR)/$(COLAB)/bin:$$PATH" $(COLAB)/bin/python -m pytest $(PYTEST_X) -m "nbgrader and not classroom and not instructor" --ignore=tests/test_mutants.py --solution-only
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -15,8 +15,9 @@ class _UnitMutants:
     unit = None
 
     @pytest.fixture(scope="class")
-    def report(self):
-        result = mutate.run(self.unit.id)
+    @classmethod
+    def report(cls):
+        result = mutate.run(cls.unit.id)
         print("\n" + result.table())
         return result
 

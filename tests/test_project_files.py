@@ -92,3 +92,15 @@ def test_cell_ids_are_stable_from_source_to_exercise(root):
         src = json.loads((root / "solutions" / unit.id / unit.filename).read_text())
         out = json.loads((root / "exercises" / unit.id / unit.filename).read_text())
         assert [c["id"] for c in out["cells"]][2:] == [c["id"] for c in src["cells"]]
+
+
+def test_the_xdist_order_names_real_scopes(root):
+    # tests/conftest.py puts these first; a renamed module or unit would silently fall to the end.
+    from conftest import HEAVY_FIRST
+    from course import syllabus
+
+    ready = {u.id for u in syllabus.load().ready_units}
+    for scope in HEAVY_FIRST:
+        path, _, cls = scope.partition("::")
+        assert (root / path).is_file(), scope
+        assert not cls or cls.removeprefix("TestUnit_") in ready, scope
