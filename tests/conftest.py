@@ -24,7 +24,6 @@ def root() -> Path:
     return ROOT
 
 
-
 # The heaviest xdist scopes first. `make test` runs `--dist loadscope --no-loadscope-reorder`: a
 # module, or a test class, is one unit of work, and each worker takes the next unit in this order
 # when it runs low. Started last, the corpus grading alone would keep one worker busy for minutes
