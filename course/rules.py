@@ -41,6 +41,27 @@ def layer(text: str, forbid: tuple[str, ...] = (), require: tuple[str, ...] = ()
     return Rule("layer", text, forbid=GRADING + forbid, require=require)
 
 
+# What "keras.ops only" rules out: Keras' layers and models (ready answers), and the backends themselves
+# (the notebooks run on any backend).
+LAYERS = ("keras.layers", "keras.src.layers", "keras.Model", "keras.Sequential", "keras.src.models",
+          "keras.utils", "keras.src.utils")
+NOT_KERAS = ("tensorflow", "jax", "torch", "course")
+# Ready-made attention and Transformer layers: the answers of the steps that write one.
+READY_ATTENTION = ("keras.layers.AdditiveAttention", "keras.layers.Attention", "keras.layers.MultiHeadAttention",
+                   "keras.layers.GroupQueryAttention", "keras.src.layers.attention")
+READY_TRANSFORMER = ("keras_hub", "keras_nlp")
+# Other mechanisms than a loop, for the step that asks for one.
+SCANS = ("keras.ops.associative_scan", "keras.ops.scan", "keras.ops.cumsum", "keras.ops.cumprod",
+         "keras.src.ops.core.associative_scan", "keras.src.ops.core.scan", "keras.src.ops.numpy.cumsum",
+         "keras.src.ops.numpy.cumprod", "numpy.cumsum", "numpy.cumprod")
+
+
+def keras_ops_only(extra: str = "", forbid: tuple[str, ...] = ()) -> Rule:
+    """Arrays by hand, with numpy or keras.ops (any backend's tensors), but no layer or model."""
+    return Rule("numpy", "written with numpy or keras.ops" + (f" {extra}" if extra else ""),
+                forbid=GRADING + LAYERS + NOT_KERAS + forbid)
+
+
 NUMPY = numpy_only()
 KERAS = keras_allowed()
 
@@ -77,24 +98,24 @@ RULES: dict[str, dict[str, Rule]] = {
     "04_keras_recurrent_layers": {
         "recall_task": NUMPY,
         "build_sequence_classifier": KERAS,
-        "pad_right": NUMPY,
-        "last_real_outputs": numpy_only("(or keras.ops)"),
+        "pad_right": numpy_only("(not keras.utils.pad_sequences, which is what the step rebuilds)"),
+        "last_real_outputs": keras_ops_only("(no recurrent layer run with a mask: the step rebuilds what the "
+                                            "mask gives)"),
         "build_stacked_lstm": KERAS,
-        "stream_in_chunks": KERAS,
+        "stream_in_chunks": keras_allowed("built with Keras, feeding the stateful layer chunk by chunk"),
         "later_token_tags": NUMPY,
         "build_tagger": KERAS,
     },
     "05_seq2seq_attention": {
         "build_vocab": NUMPY,
-        "vectorize": NUMPY,
+        "vectorize": numpy_only("(not keras.layers.StringLookup, which the check compares with)"),
         "decode_ids": NUMPY,
         "teacher_forcing_pairs": NUMPY,
-        "teacher_forced_decode": KERAS,
-        "greedy_decode": KERAS,
+        "teacher_forced_decode": keras_allowed("built with Keras on the model's own encode and decode_step"),
+        "greedy_decode": keras_allowed("built with Keras on the model's own encode and decode_step"),
         "BahdanauAttention": layer(
             "written with keras.ops and keras.layers.Dense, not a ready-made attention layer",
-            forbid=("keras.layers.AdditiveAttention", "keras.layers.Attention",
-                    "keras.layers.MultiHeadAttention", "keras.src.layers.attention")),
+            forbid=READY_ATTENTION + NOT_KERAS),
     },
     "06_char_shakespeare": {
         "build_vocab": NUMPY,
@@ -104,22 +125,36 @@ RULES: dict[str, dict[str, Rule]] = {
         "batches": NUMPY,
         "build_char_model": KERAS,
         "sequence_loss": layer("written with keras.ops, not a Keras loss",
-                               forbid=("keras.losses", "keras.src.losses")),
+                               forbid=("keras.losses", "keras.src.losses", "keras.metrics", "keras.src.metrics",
+                                       "keras.ops.sparse_categorical_crossentropy",
+                                       "keras.ops.categorical_crossentropy",
+                                       "keras.src.ops.nn.sparse_categorical_crossentropy",
+                                       "keras.src.ops.nn.categorical_crossentropy") + LAYERS + NOT_KERAS),
         "perplexity": NUMPY,
         "bits_per_char": NUMPY,
-        "sample_next": NUMPY,
-        "char_step": KERAS,
-        "generate": KERAS,
+        "sample_next": numpy_only("(drawing from the rng it is given, not keras.random)"),
+        "char_step": keras_allowed("built with Keras, one step of the model's own layers and cells"),
+        "generate": keras_allowed("built with Keras, one character at a time with char_step and sample_next"),
     },
     "07_rnn_vs_transformer": {
-        "causal_mask": numpy_only("(or keras.ops)"),
-        "TransformerBlock": KERAS,
-        "TransformerLM": KERAS,
+        "causal_mask": keras_ops_only(),
+        "TransformerBlock": layer(
+            "built from keras.layers.MultiHeadAttention, LayerNormalization and Dense, not a ready-made "
+            "Transformer block (keras_hub)",
+            forbid=READY_TRANSFORMER + NOT_KERAS),
+        "TransformerLM": layer(
+            "built from TransformerBlock, Embedding, LayerNormalization and Dense, not a ready-made "
+            "Transformer (keras_hub)",
+            forbid=READY_TRANSFORMER + NOT_KERAS),
         "transformer_param_count": numpy_only("(a formula, not a Keras model's count_params())"),
-        "cached_attention_step": layer("written with keras.ops on the layer's own weights",
-                                       forbid=("keras.src.layers.attention",)),
-        "linear_recurrence_loop": numpy_only("(or keras.ops), as a loop"),
+        "cached_attention_step": layer(
+            "written with keras.ops on the layer's own weights, without calling the layer",
+            forbid=LAYERS + NOT_KERAS),
+        "linear_recurrence_loop": keras_ops_only(
+            "as a loop over time (not a scan or a cumulative product)",
+            forbid=SCANS),
         "linear_recurrence_scan": layer("written with keras.ops.associative_scan",
+                                        forbid=LAYERS + NOT_KERAS,
                                         require=("keras.ops.associative_scan",)),
     },
 }
