@@ -1,9 +1,12 @@
 """Unit 05 (seq2seq and attention): the references agree with Keras, the test models behave
 as the checks assume, every correct answer passes, and the usual wrong ones are named."""
+import json
+
 import numpy as np
 import pytest
 
 from autograder.hidden import seq2seq_attention as hidden
+from autograder.reference import seq2seq_attention as ref
 from course.checks import CheckFailed
 from course.checks import seq2seq_attention as visible
 from course.env import import_keras
@@ -105,8 +108,8 @@ def test_correct_answers_written_another_way_pass_visible_and_hidden_checks(answ
 @pytest.mark.parametrize("case", [*visible.ATTENTION_CASES, *hidden.ATTENTION_CASES])
 def test_bahdanau_reference_equals_keras_additive_attention_on_projected_inputs(case):
     query, values, mask, w = visible.attention_inputs(case)
-    context, weights = visible.attention_reference(query, values, mask, **w)
-    keras_context, keras_weights = visible.keras_additive_attention(query, values, mask, **w)
+    context, weights = ref.attention(query, values, mask, **w)
+    keras_context, keras_weights = visible._keras_additive_attention(query, values, mask, **w)
     np.testing.assert_allclose(weights, keras_weights, atol=2e-6)
     np.testing.assert_allclose(context, keras_context, atol=2e-5)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-12)
@@ -120,7 +123,7 @@ def test_with_identity_projections_bahdanau_is_keras_additive_attention_itself()
     query, values = rng.normal(size=(2, d)), rng.normal(size=(2, T, d))
     mask = np.arange(T)[None, :] < np.array([[6], [2]])
     scale = rng.normal(size=(d, 1))
-    context, weights = visible.attention_reference(query, values, mask, np.eye(d), np.eye(d), np.zeros(d), scale)
+    context, weights = ref.attention(query, values, mask, np.eye(d), np.eye(d), np.zeros(d), scale)
     layer = keras.layers.AdditiveAttention(use_scale=True)
     layer.build([(2, 1, d), (2, T, d)])
     layer.set_weights([scale[:, 0].astype("float32")])
@@ -132,13 +135,26 @@ def test_with_identity_projections_bahdanau_is_keras_additive_attention_itself()
 
 def test_vectorize_reference_agrees_with_string_lookup_and_round_trips():
     for case in (*visible.VECTORIZE_CASES, *hidden.VECTORIZE_CASES):
-        vocab = visible.vocab_reference(case.vocab_texts)
-        ours = visible.vectorize_reference(case.texts, vocab, case.maxlen, case.add_start_end)
-        theirs = visible.vectorize_reference(case.texts, vocab, case.maxlen, case.add_start_end, keras_lookup=True)
-        np.testing.assert_array_equal(ours, theirs)
-    vocab = visible.vocab_reference(["2021-03-04"])
-    ids = visible.vectorize_reference(["2021-03-04", "0-1"], vocab, 12, True)
-    assert visible.decode_reference(ids, vocab) == ["2021-03-04", "0-1"]
+        vocab = ref.vocab(case.vocab_texts)
+        ours = ref.vectorize(case.texts, vocab, case.maxlen, case.add_start_end)
+        room = case.maxlen - 2 if case.add_start_end else case.maxlen
+        for row, text in zip(ours, case.texts):
+            ids = visible._lookup_ids(text[:room], vocab)
+            body = [visible.START, *ids, visible.END] if case.add_start_end else list(ids)
+            np.testing.assert_array_equal(row, body + [visible.PAD] * (case.maxlen - len(body)))
+    vocab = ref.vocab(["2021-03-04"])
+    ids = ref.vectorize(["2021-03-04", "0-1"], vocab, 12, True)
+    assert ref.decode(ids, vocab) == ["2021-03-04", "0-1"]
+
+
+def test_the_release_stores_the_expected_values_the_reference_computes():
+    stored = json.loads(visible.Stored.PATH.read_text(encoding="utf-8"))
+    assert stored == ref.expected_values(), "course/checks/expected/seq2seq_attention.json is stale: regenerate it"
+
+
+def test_the_wheel_computes_no_answer_of_the_data_steps():
+    for name in ("vocab_reference", "vectorize_reference", "decode_reference", "attention_reference"):
+        assert not hasattr(visible, name)
 
 
 def test_keras_toy_decoder_step_by_step_equals_keras_gru():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.reference import seq2seq_attention as ref
 from course.checks import seq2seq_attention as visible
 from course.checks.seq2seq_attention import AttentionCase, DecodeCase, VectorizeCase
 
@@ -33,14 +34,14 @@ VECTORIZE_CASES = (
 
 def _decode_cases():
     rng = np.random.default_rng(SEED)
-    vocab = visible.vocab_reference(["0123456789-", "abc XYZ"])
+    vocab = ref.vocab(["0123456789-", "abc XYZ"])
     ids = rng.integers(0, len(vocab), size=(6, 9))
     ids[0, 0] = visible.END                   # END at once
     ids[1] = [visible.START, *rng.integers(4, len(vocab), size=8)]   # no END at all
     ids[2, 4] = visible.END
     ids[2, 6] = visible.END                   # two ENDs: only the first counts
     texts = ["2049-12-31", "a", "XYZ abc", "", "1950-01-01"]
-    round_trip = visible.vectorize_reference(texts, vocab, 12, True)
+    round_trip = ref.vectorize(texts, vocab, 12, True)
     return ((ids, vocab), (round_trip, vocab), (ids[:1, :1], vocab))
 
 
@@ -84,15 +85,15 @@ GREEDY_CASES = (
 
 
 def grade_build_vocab(fn):
-    visible.check_build_vocab(fn, VOCAB_CASES)
+    visible.check_build_vocab(fn, VOCAB_CASES, reference=ref)
 
 
 def grade_vectorize(fn):
-    visible.check_vectorize(fn, VECTORIZE_CASES)
+    visible.check_vectorize(fn, VECTORIZE_CASES, reference=ref)
 
 
 def grade_decode_ids(fn):
-    visible.check_decode_ids(fn, DECODE_CASES)
+    visible.check_decode_ids(fn, DECODE_CASES, reference=ref)
 
 
 def grade_teacher_forcing_pairs(fn):

@@ -3,11 +3,13 @@
 Each ``check_<step>(fn, cases=None)`` runs the student's function on fixed
 cases and compares it with an answer computed another way:
 
-* the vocabulary and the id arrays with Python's ``sorted`` and with Keras'
-  own ``StringLookup`` (the ids of the characters);
-* ``BahdanauAttention`` with a float64 numpy reference on the layer's own
-  weights and with Keras' ``AdditiveAttention`` given the projected query and
-  keys; it must also work on symbolic tensors, inside a Keras model;
+* the vocabularies, id arrays and texts with values stored with the release
+  (``expected/seq2seq_attention.json``, computed by the instructor's reference
+  and checked there against Keras' own ``StringLookup``): this module computes
+  no answer itself;
+* ``BahdanauAttention`` with Keras' ``AdditiveAttention`` given the layer's own
+  weights (the projected query and keys, its scale set to ``v``); it must also
+  work on symbolic tensors, inside a Keras model;
 * the decoding loops with small test models (:class:`ToyTranslator`, numpy,
   two states, one of them a step counter that makes it say END after a number
   of steps that depends on the source; :class:`KerasToy`, a GRU cell whose
@@ -22,8 +24,10 @@ so that a GPU's reduced-precision matrix products cannot blur a comparison.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +35,7 @@ from . import CheckFailed, call, expect_close, expect_equal, expect_shape, expec
 from ..env import import_keras
 
 PAD, START, END, UNK = 0, 1, 2, 3
+KERAS_F32 = dict(rtol=1e-4, atol=1e-5)   # a float32 layer against Keras' float32 AdditiveAttention
 SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
 
 
@@ -46,6 +51,96 @@ def _numpy(value):
     if isinstance(value, (list, tuple, int, float, bool, np.generic)):
         return np.asarray(value)
     return np.asarray(import_keras().ops.convert_to_numpy(value))
+
+
+# --- values stored with the release ---------------------------------------------------------
+
+def _plain(value):
+    """Arguments and results as JSON values (arrays as nested lists)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Stored:
+    """The expected vocabularies, ids and texts of the visible cases, read from the release.
+
+    It has the reference's interface (``vocab``, ``vectorize``, ``decode``), so a check reads an
+    expected value the same way whether the grader passes its reference or the student runs the visible
+    check with only this package installed. ``Stored.record(reference)`` computes and records instead
+    (the instructor's ``python -m autograder generate``).
+    """
+
+    PATH = Path(__file__).parent / "expected" / "seq2seq_attention.json"
+
+    def __init__(self, values: dict, reference=None):
+        self.values = values
+        self._reference = reference
+
+    @classmethod
+    def record(cls, reference) -> "Stored":
+        return cls({}, reference)
+
+    @staticmethod
+    def key(name, *args) -> str:
+        return json.dumps([name, _plain(list(args))], ensure_ascii=False)
+
+    def _get(self, name, *args):
+        key = self.key(name, *args)
+        if self._reference is not None:
+            self.values[key] = _plain(getattr(self._reference, name)(*args))
+        if key not in self.values:
+            raise KeyError(f"no stored value for {key[:120]}: the release's expected values are out of date "
+                           f"(python -m autograder generate writes {self.PATH.name})")
+        return self.values[key]
+
+    def vocab(self, texts):
+        return list(self._get("vocab", list(texts)))
+
+    def vectorize(self, texts, vocab, maxlen, add_start_end):
+        return np.asarray(self._get("vectorize", list(texts), list(vocab), int(maxlen), bool(add_start_end)),
+                          np.int64).reshape(len(texts), maxlen)
+
+    def decode(self, ids, vocab):
+        return list(self._get("decode", np.asarray(ids, np.int64), list(vocab)))
+
+
+_STORED: Stored | None = None
+
+
+def _stored() -> Stored:
+    global _STORED
+    if _STORED is None:
+        _STORED = Stored(json.loads(Stored.PATH.read_text(encoding="utf-8")))
+    return _STORED
+
+
+def _vocab(reference, texts):
+    return list(reference.vocab(list(texts)))
+
+
+def _vectorized(reference, texts, vocab, maxlen, add_start_end):
+    return np.asarray(reference.vectorize(list(texts), list(vocab), int(maxlen), bool(add_start_end)),
+                      np.int64).reshape(len(texts), maxlen)
+
+
+def _decoded(reference, ids, vocab):
+    return list(reference.decode(np.asarray(ids, np.int64), list(vocab)))
+
+
+def record_visible_cases(table) -> None:
+    """Ask ``table`` for every value the visible checks read: recording it computes and stores them."""
+    for texts in VOCAB_CASES:
+        _vocab(table, texts)
+    for case in VECTORIZE_CASES:
+        _vectorized(table, case.texts, _vocab(table, case.vocab_texts), case.maxlen, case.add_start_end)
+    for ids, vocab in _decode_cases(table):
+        _decoded(table, ids, vocab)
+    _target_cases(table)
 
 
 def _pair(step, result, names):
@@ -77,14 +172,6 @@ VOCAB_CASES = (
 )
 
 
-def vocab_reference(texts) -> list[str]:
-    """The four special tokens, then each character of ``texts`` once, by code point."""
-    seen = set()
-    for text in texts:
-        seen.update(text)
-    return [*SPECIALS, *sorted(seen)]
-
-
 def _vocab_mistakes(texts):
     joined = "".join(texts)
     chars = sorted(set(joined))
@@ -101,8 +188,9 @@ def _vocab_mistakes(texts):
     }
 
 
-def check_build_vocab(build_vocab, cases=VOCAB_CASES) -> None:
+def check_build_vocab(build_vocab, cases=VOCAB_CASES, reference=None) -> None:
     step, count = "build_vocab", 0
+    reference = reference or _stored()
     for texts in cases:
         given = list(texts)
         got = call(step, build_vocab, given)
@@ -116,7 +204,7 @@ def check_build_vocab(build_vocab, cases=VOCAB_CASES) -> None:
         odd = [t for t in got if not isinstance(t, str)]
         if odd:
             fail(step, f"every token should be a str, got {type(odd[0]).__name__} {odd[0]!r}")
-        want = vocab_reference(texts)
+        want = _vocab(reference, texts)
         if got != want:
             message = f"for texts {list(texts)!r} the vocabulary is {_short(got)}, expected {_short(want)}"
             for mistake, wrong in _vocab_mistakes(texts).items():
@@ -163,25 +251,7 @@ def _lookup_ids(chars, vocab):
         return np.array([known.get(ch, UNK) for ch in chars], np.int64)
 
 
-def vectorize_reference(texts, vocab, maxlen, add_start_end, *, keras_lookup=False):
-    """(len(texts), maxlen) int64 ids, right-padded; START ... END around the text when asked."""
-    room = maxlen - 2 if add_start_end else maxlen
-    kept = [text[:room] for text in texts]
-    if keras_lookup:
-        flat = _lookup_ids("".join(kept), vocab)
-    else:
-        position = {token: i for i, token in enumerate(vocab)}
-        flat = np.array([position.get(ch, UNK) for ch in "".join(kept)], np.int64)
-    out = np.full((len(texts), maxlen), PAD, np.int64)
-    offsets = np.cumsum([0] + [len(k) for k in kept])
-    for row, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
-        body = flat[a:b]
-        body = np.concatenate([[START], body, [END]]) if add_start_end else body
-        out[row, :len(body)] = body
-    return out
-
-
-def _vectorize_mistakes(case, vocab):
+def _vectorize_mistakes(case, vocab, right):
     texts, n = case.texts, case.maxlen
     position = {token: i for i, token in enumerate(vocab)}
 
@@ -193,7 +263,6 @@ def _vectorize_mistakes(case, vocab):
         return out
 
     ids = lambda text, unknown=UNK: [position.get(c, unknown) for c in text]  # noqa: E731
-    right = vectorize_reference(texts, vocab, n, case.add_start_end)
     left = np.zeros_like(right)
     for r, row in enumerate(right):
         kept = row[row != PAD]
@@ -213,7 +282,7 @@ def _vectorize_mistakes(case, vocab):
     else:
         if n >= 2:
             found["START and END added although add_start_end=False (the source side has neither)"] = \
-                vectorize_reference(texts, vocab, n, True)
+                rows(lambda t: [START, *ids(t)[:n - 2], END])
         found.update({
             "a START token added although add_start_end=False": rows(lambda t: [START, *ids(t)]),
             "unknown characters mapped to <pad> (0) instead of <unk> (3)": rows(lambda t: ids(t, PAD)),
@@ -223,24 +292,25 @@ def _vectorize_mistakes(case, vocab):
     return found
 
 
-def check_vectorize(vectorize, cases=VECTORIZE_CASES) -> None:
+def check_vectorize(vectorize, cases=VECTORIZE_CASES, reference=None) -> None:
     step, count = "vectorize", 0
+    reference = reference or _stored()
     for case in cases:
-        vocab = vocab_reference(case.vocab_texts)
+        vocab = _vocab(reference, case.vocab_texts)
         texts, vocab_given = list(case.texts), list(vocab)
         got = call(step, vectorize, texts, vocab_given, case.maxlen, add_start_end=case.add_start_end)
         if texts != list(case.texts) or vocab_given != vocab:
             fail(step, "the function changed its input texts or vocabulary in place")
         where = f"texts={list(case.texts)!r}, maxlen={case.maxlen}, add_start_end={case.add_start_end}"
         got = _int_array(step, f"the ids ({where})", got, (len(texts), case.maxlen))
-        want = vectorize_reference(case.texts, vocab, case.maxlen, case.add_start_end, keras_lookup=True)
+        want = _vectorized(reference, case.texts, vocab, case.maxlen, case.add_start_end)
         if not np.array_equal(got, want):
             for r in range(len(texts)):
                 if not np.array_equal(got[r], want[r]):
                     break
             message = (f"the ids of {texts[r]!r} ({where}) are {got[r].tolist()}, "
                        f"expected {want[r].tolist()}")
-            for mistake, wrong in _vectorize_mistakes(case, vocab).items():
+            for mistake, wrong in _vectorize_mistakes(case, vocab, want).items():
                 if np.array_equal(got, wrong):
                     message += f": that is what you get with {mistake}"
                     break
@@ -251,16 +321,7 @@ def check_vectorize(vectorize, cases=VECTORIZE_CASES) -> None:
 
 # --- decode_ids ---------------------------------------------------------------------------
 
-def decode_reference(ids, vocab) -> list[str]:
-    out = []
-    for row in np.asarray(ids, dtype=np.int64):
-        ends = np.flatnonzero(row == END)
-        stop = int(ends[0]) if ends.size else len(row)
-        out.append("".join(vocab[i] for i in row[:stop] if i >= len(SPECIALS)))
-    return out
-
-
-def _decode_mistakes(ids, vocab):
+def _decode_mistakes(ids, vocab, want):
     def join(row_filter):
         return ["".join(vocab[i] for i in row_filter(list(row))) for row in np.asarray(ids)]
 
@@ -275,12 +336,12 @@ def _decode_mistakes(ids, vocab):
         "the special tokens written out, END included": join(lambda r: [i for i in r if i != PAD]),
         "a stop at the first <pad> rather than at END":
             join(lambda r: [i for i in until(r, PAD) if i >= len(SPECIALS)]),
-        "the last character dropped": [t[:-1] for t in decode_reference(ids, vocab)],
+        "the last character dropped": [t[:-1] for t in want],
     }
 
 
-def _decode_cases():
-    vocab = vocab_reference(["0123456789-", "Mar 4, 2021"])
+def _decode_cases(reference):
+    vocab = _vocab(reference, ["0123456789-", "Mar 4, 2021"])
     idx = {c: i for i, c in enumerate(vocab)}
     enc = lambda text: [idx[c] for c in text]  # noqa: E731
     raw = [
@@ -293,16 +354,15 @@ def _decode_cases():
     width = max(len(r) for r in raw)
     ids = np.array([r + [PAD] * (width - len(r)) for r in raw], np.int64)
     texts = ["12-31", "2021-03-04", "Mar 4, 2021", "4 Mar 2021"]
-    round_trip = vectorize_reference(texts, vocab, 14, True)
+    round_trip = _vectorized(reference, texts, vocab, 14, True)
     return ((ids, vocab), (round_trip, vocab), (ids[:1, :6], vocab))
 
 
-DECODE_CASES = _decode_cases()
-
-
-def check_decode_ids(decode_ids, cases=DECODE_CASES) -> None:
+def check_decode_ids(decode_ids, cases=None, reference=None) -> None:
+    """``cases``: pairs (ids, vocab); None: the visible ones."""
     step, count = "decode_ids", 0
-    for ids, vocab in cases:
+    reference = reference or _stored()
+    for ids, vocab in (_decode_cases(reference) if cases is None else cases):
         ids_given = ids.copy()
         got = call(step, decode_ids, ids_given, list(vocab))
         expect_unchanged(step, "ids", ids, ids_given)
@@ -315,11 +375,11 @@ def check_decode_ids(decode_ids, cases=DECODE_CASES) -> None:
             fail(step, f"returned {len(got)} strings for {len(ids)} rows of ids: one string per row")
         if not all(isinstance(t, str) for t in got):
             fail(step, "each item should be a str (join the characters: ''.join(...))")
-        want = decode_reference(ids, vocab)
+        want = _decoded(reference, ids, vocab)
         if got != want:
             r = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
             message = f"row {ids[r].tolist()} gives {got[r]!r}, expected {want[r]!r}"
-            for mistake, wrong in _decode_mistakes(ids, vocab).items():
+            for mistake, wrong in _decode_mistakes(ids, vocab, want).items():
                 if got == list(wrong):
                     message += f": that is what you get with {mistake}"
                     break
@@ -330,20 +390,18 @@ def check_decode_ids(decode_ids, cases=DECODE_CASES) -> None:
 
 # --- teacher_forcing_pairs ----------------------------------------------------------------
 
-def _target_cases():
-    vocab = vocab_reference(["0123456789-"])
+def _target_cases(reference):
+    vocab = _vocab(reference, ["0123456789-"])
     isos = ["2021-03-04", "1999-12-31", "1950-01-01"]
-    fixed = vectorize_reference(isos, vocab, 12, True)
-    ragged = vectorize_reference(["7", "12-31", "", "2021-03-04"], vocab, 13, True)
+    fixed = _vectorized(reference, isos, vocab, 12, True)
+    ragged = _vectorized(reference, ["7", "12-31", "", "2021-03-04"], vocab, 13, True)
     return (fixed, ragged, fixed[:1, :2])
 
 
-TARGET_CASES = _target_cases()
-
-
-def check_teacher_forcing_pairs(teacher_forcing_pairs, cases=TARGET_CASES) -> None:
+def check_teacher_forcing_pairs(teacher_forcing_pairs, cases=None) -> None:
+    """``cases``: target id arrays (rows START ... END PAD ...); None: the visible ones."""
     step, count = "teacher_forcing_pairs", 0
-    for ids in cases:
+    for ids in (_target_cases(_stored()) if cases is None else cases):
         given = ids.copy()
         result = _pair(step, call(step, teacher_forcing_pairs, given), ("decoder_input", "decoder_target"))
         expect_unchanged(step, "target_ids", ids, given)
@@ -718,9 +776,12 @@ def attention_inputs(case: AttentionCase):
     return query, values, mask, weights
 
 
-def attention_reference(query, values, mask, W1, W2, b2, v, *, softmax_axis=-1, use_mask="before",
+def _mistaken_attention(query, values, mask, W1, W2, b2, v, *, softmax_axis=-1, use_mask="before",
                         tanh=True, swap=False, context="weighted", bias=True):
-    """Bahdanau attention in float64; the keyword arguments reproduce the usual mistakes."""
+    """What one known mistake gives, in float64, to name it in a message (the expected values come from
+    Keras' AdditiveAttention, never from here)."""
+    if (softmax_axis, use_mask, tanh, swap, context, bias) == (-1, "before", True, False, "weighted", True):
+        raise ValueError("_mistaken_attention reproduces mistakes: name at least one")
     with np.errstate(all="ignore"):   # some mistakes give nan (a softmax over nothing but -inf)
         return _attention(query, values, mask, W1, W2, b2, v, softmax_axis, use_mask, tanh, swap, context, bias)
 
@@ -769,7 +830,7 @@ def _attention_mistakes(query, values, mask, w):
         })
     if np.shape(w["W1"]) == np.shape(w["W2"]):
         found["W1 and W2 swapped: W1 projects the query (the decoder state), W2 the values"] = dict(swap=True)
-    return {k: attention_reference(query, values, mask, **w, **options) for k, options in found.items()}
+    return {k: _mistaken_attention(query, values, mask, **w, **options) for k, options in found.items()}
 
 
 def _build_attention(step, BahdanauAttention, case: AttentionCase, w):
@@ -820,7 +881,7 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
         with keras.device("cpu:0"):
             layer = _build_attention(step, BahdanauAttention, case, w)
             context, weights = _run_attention(step, layer, query, values, mask)
-        want_context, want_weights = attention_reference(query, values, mask, **w)
+        want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
         weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
         context = expect_shape(step, f"the context ({where})", context, want_context.shape)
         mistakes = lambda: _attention_mistakes(query, values, mask, w)  # noqa: E731
@@ -836,19 +897,19 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
             fail(step, f"the weights of each row must sum to 1; row sums are {np.round(sums, 4).tolist()} ({where})"
                  + (f": that is what you get with {named[0]}" if named else hint))
         expect_close(step, f"the attention weights ({where})", weights, want_weights,
-                     diagnoses=lambda: {k: wr for k, (_, wr) in mistakes().items()},
+                     diagnoses=lambda: {k: wr for k, (_, wr) in mistakes().items()}, **KERAS_F32,
                      hint="score_i = v^T tanh(W1 query + W2 values_i), then a softmax over i")
         expect_close(step, f"the context ({where})", context, want_context,
-                     diagnoses=lambda: {k: c for k, (c, _) in mistakes().items()},
+                     diagnoses=lambda: {k: c for k, (c, _) in mistakes().items()}, **KERAS_F32,
                      hint="context = sum over i of weights_i * values_i")
         count += 1
-    _check_against_keras(step, BahdanauAttention, cases[0])
+    _check_called_twice(step, BahdanauAttention, cases[0])
     _check_symbolic_attention(step, BahdanauAttention, cases[0])
     passed(step, count + 2, "(weights sum to 1, exactly 0 where masked; equal to keras.layers.AdditiveAttention "
-                            "on the projected query and keys; works inside a Keras model)")
+                            "on the projected query and keys; the same layer called twice; works inside a Keras model)")
 
 
-def keras_additive_attention(query, values, mask, W1, W2, b2, v):
+def _keras_additive_attention(query, values, mask, W1, W2, b2, v):
     """Keras' AdditiveAttention on query W1 and keys values W2 + b2, with its scale set to v."""
     keras = import_keras()
     q = np.asarray(query @ W1, "float32")[:, None, :]
@@ -863,15 +924,24 @@ def keras_additive_attention(query, values, mask, W1, W2, b2, v):
     return _floats(out)[:, 0], _floats(scores)[:, 0]
 
 
-def _check_against_keras(step, BahdanauAttention, case):
+def _check_called_twice(step, BahdanauAttention, case):
+    """One layer, two batches of other sizes in a row: the second call owes nothing to the first (a layer
+    keeps weights, not the last query, scores or mask)."""
     keras = import_keras()
     query, values, mask, w = attention_inputs(case)
+    rng = np.random.default_rng(case.seed + 1)
+    query2 = rng.normal(size=(case.batch + 1, case.query_dim))
+    values2 = rng.normal(size=(case.batch + 1, case.source_len + 2, case.value_dim))
+    mask2 = np.arange(case.source_len + 2)[None, :] < rng.integers(1, case.source_len + 3, size=(case.batch + 1, 1))
     with keras.device("cpu:0"):
         layer = _build_attention(step, BahdanauAttention, case, w)
-        context, weights = _run_attention(step, layer, query, values, mask)
-    keras_context, keras_weights = keras_additive_attention(query, values, mask, **w)
-    expect_close(step, "the weights against keras.layers.AdditiveAttention", weights, keras_weights, atol=1e-5)
-    expect_close(step, "the context against keras.layers.AdditiveAttention", context, keras_context, atol=1e-5)
+        _run_attention(step, layer, query, values, mask)
+        context, weights = _run_attention(step, layer, query2, values2, mask2)
+    want_context, want_weights = _keras_additive_attention(query2, values2, mask2, **w)
+    where = f"a second call of the same layer, batch {case.batch + 1}, Ts={case.source_len + 2}"
+    expect_close(step, f"the attention weights ({where})", weights, want_weights, **KERAS_F32,
+                 hint="does the layer keep something from its first call? Only the weights carry over")
+    expect_close(step, f"the context ({where})", context, want_context, **KERAS_F32)
 
 
 def _check_symbolic_attention(step, BahdanauAttention, case):
@@ -891,6 +961,6 @@ def _check_symbolic_attention(step, BahdanauAttention, case):
             fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
                        f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
                        "unknown and numpy cannot see the values: use keras.ops throughout")
-    want_context, want_weights = attention_reference(query, values, mask, **w)
-    expect_close(step, "the weights inside a Keras model", weights, want_weights)
-    expect_close(step, "the context inside a Keras model", context, want_context)
+    want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
+    expect_close(step, "the weights inside a Keras model", weights, want_weights, **KERAS_F32)
+    expect_close(step, "the context inside a Keras model", context, want_context, **KERAS_F32)

@@ -1,0 +1,76 @@
+"""Reference answers of unit 05_seq2seq_attention's data steps, and the expected values the visible checks
+read from the release (instructor-only: never shipped in the student wheel).
+
+The visible checks (``course.checks.seq2seq_attention``) hold no answer: for their fixed cases they read
+the vocabularies, ids and texts computed here from ``course/checks/expected/seq2seq_attention.json``,
+which :func:`write_expected` writes (``python -m autograder generate``). The hidden tests pass this module
+itself as the checks' ``reference``, so that grading computes the same values for cases no one stored.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from course.checks import seq2seq_attention as visible
+
+PAD, START, END, UNK = visible.PAD, visible.START, visible.END, visible.UNK
+SPECIALS = visible.SPECIALS
+EXPECTED = Path(visible.__file__).parent / "expected" / "seq2seq_attention.json"
+
+
+def vocab(texts) -> list[str]:
+    """The four special tokens, then each character of ``texts`` once, by code point."""
+    seen = set()
+    for text in texts:
+        seen.update(text)
+    return [*SPECIALS, *sorted(seen)]
+
+
+def vectorize(texts, vocabulary, maxlen, add_start_end) -> np.ndarray:
+    """(len(texts), maxlen) int64 ids, right-padded; START ... END around the text when asked."""
+    position = {token: i for i, token in enumerate(vocabulary)}
+    room = maxlen - 2 if add_start_end else maxlen
+    out = np.full((len(texts), maxlen), PAD, np.int64)
+    for row, text in enumerate(texts):
+        body = [position.get(ch, UNK) for ch in text[:max(room, 0)]]
+        if add_start_end:
+            body = [START, *body, END]
+        out[row, :len(body)] = body[:maxlen]
+    return out
+
+
+def decode(ids, vocabulary) -> list[str]:
+    out = []
+    for row in np.asarray(ids, dtype=np.int64):
+        ends = np.flatnonzero(row == END)
+        stop = int(ends[0]) if ends.size else len(row)
+        out.append("".join(vocabulary[i] for i in row[:stop] if i >= len(SPECIALS)))
+    return out
+
+
+def expected_values() -> dict:
+    """Every value the visible checks look up, keyed as :class:`course.checks.seq2seq_attention.Stored` keys it."""
+    table = visible.Stored.record(__import__(__name__, fromlist=["vocab"]))
+    visible.record_visible_cases(table)
+    return table.values
+
+
+def write_expected(path: Path = EXPECTED) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(expected_values(), indent=0, sort_keys=True, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def attention(query, values, mask, W1, W2, b2, v):
+    """Bahdanau attention in float64 on the layer's weights: (context, weights)."""
+    q, h = np.asarray(query, np.float64), np.asarray(values, np.float64)
+    scores = (np.tanh((q @ W1)[:, None, :] + h @ W2 + b2) @ v)[..., 0]
+    valid = np.ones(scores.shape, bool) if mask is None else np.asarray(mask, bool)
+    with np.errstate(invalid="ignore"):
+        scores = np.where(valid, scores, -np.inf)
+        shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = shifted / shifted.sum(axis=-1, keepdims=True)
+    return np.einsum("bt,btd->bd", weights, h), weights
