@@ -1,9 +1,12 @@
 """Unit 07 (RNN against Transformer): the facts the notebook teaches, checked against Keras,
 and checks that accept correct answers written another way and name the usual wrong ones."""
+import json
+
 import numpy as np
 import pytest
 
 from autograder.hidden import rnn_vs_transformer as hidden
+from autograder.reference import rnn_vs_transformer as ref
 from course.checks import CheckFailed
 from course.checks import rnn_vs_transformer as visible
 from course.env import import_keras
@@ -112,11 +115,22 @@ def test_closed_form_count_is_keras_count_params_and_gpt2_small():
         V, L, d, heads, n, m = sizes
         model = TransformerLM(*sizes)
         model(np.zeros((1, 3), "int32"))
-        assert model.count_params() == visible.param_count_reference(V, L, d, n, m)
+        assert model.count_params() == ref.transformer_param_count(V, L, d, n, m)
     # GPT-2 small (12 blocks of 768, 1024 positions) ties its output layer to the token embedding and
     # has no output bias: 124,439,808 parameters, the published figure.
     V, d = 50_257, 768
-    assert visible.param_count_reference(V, 1024, d, 12, 4 * d) - d * V - V == 124_439_808
+    assert ref.transformer_param_count(V, 1024, d, 12, 4 * d) - d * V - V == 124_439_808
+
+
+def test_the_keras_layers_count_is_the_closed_form():
+    for sizes in [(1, 1, 1, 1, 1), (65, 256, 56, 2, 224), (10, 5, 6, 0, 24), (7, 3, 8, 3, 10)]:
+        assert visible._keras_param_count(*sizes) == ref.transformer_param_count(*sizes)
+
+
+def test_the_release_stores_the_states_the_reference_computes():
+    stored = json.loads(visible.EXPECTED.read_text(encoding="utf-8"))
+    assert stored == ref.expected_values(), "course/checks/expected/rnn_vs_transformer.json is stale"
+    assert not hasattr(visible, "param_count_reference") and not hasattr(visible, "recurrence_reference")
 
 
 def test_block_reference_is_keras_and_the_mask_is_what_use_causal_mask_builds():
@@ -125,7 +139,7 @@ def test_block_reference_is_keras_and_the_mask_is_what_use_causal_mask_builds():
     x = rng.normal(size=(2, 5, 8)).astype("float32")
     block(x)
     visible._randomise(block, rng, scale=1.0)
-    np.testing.assert_allclose(np.asarray(block(x)), visible.block_reference(x.astype(np.float64), block),
+    np.testing.assert_allclose(np.asarray(block(x)), visible._block64(x.astype(np.float64), block),
                                rtol=1e-4, atol=1e-4)
     got, want = visible._through_keras(causal_mask(6), 6)
     np.testing.assert_array_equal(got, want)
@@ -135,7 +149,7 @@ def test_geometric_sum_is_the_loop_for_constant_coefficients():
     s = visible.Recurrence(3, 12, 2, seed=1, constant=True)
     a, b, h0 = visible.recurrence_inputs(s)
     np.testing.assert_allclose(visible.geometric(a[:, 0], b[:, 0], h0, s.time),
-                               visible.recurrence_reference(a, b, h0), rtol=1e-12)
+                               ref.linear_recurrence(a, b, h0), rtol=1e-12)
 
 
 def _fails(check, fn, pattern):

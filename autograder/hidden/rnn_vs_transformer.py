@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.reference import rnn_vs_transformer as ref
 from course.checks import rnn_vs_transformer as visible
 from course.checks.rnn_vs_transformer import LM, Attention, Block, Recurrence
 
@@ -85,8 +86,8 @@ def grade_cached_attention_step(fn):
 
 
 def grade_linear_recurrence_loop(fn):
-    visible.check_linear_recurrence_loop(fn, LOOP_CASES)
+    visible.check_linear_recurrence_loop(fn, LOOP_CASES, reference=ref.linear_recurrence)
 
 
 def grade_linear_recurrence_scan(fn):
-    visible.check_linear_recurrence_scan(fn, SCAN_CASES)
+    visible.check_linear_recurrence_scan(fn, SCAN_CASES, reference=ref.linear_recurrence)

@@ -9,11 +9,12 @@ cases and compares it with something the course did not write:
   student's own weights (randomised, so that a forgotten bias or a LayerNorm in
   the wrong place shows), and by causality: changing a later token must leave
   every earlier output exactly as it was, and must move the later ones;
-* the parameter count, by a closed form that the course's tests hold against
-  Keras' ``count_params()``;
+* the parameter count, by ``count_params()`` of the Keras layers the model is
+  made of (embeddings, one block's sublayers, the final norm and the output);
 * the cached attention step, by Keras' ``MultiHeadAttention`` run over the whole
   prefix with ``use_causal_mask=True``, at every step;
-* the linear recurrence, by a float64 loop and, for constant coefficients, by the
+* the linear recurrence, by float64 states stored with the release
+  (``expected/rnn_vs_transformer.json``) and, for constant coefficients, by the
   geometric sum.
 
 Everything runs on the CPU (``keras.device("cpu:0")``), so that a GPU's TF32
@@ -22,8 +23,10 @@ grading time on cases the student does not see.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -135,7 +138,7 @@ def _project(v, dense):
 
 
 @np.errstate(all="ignore")   # a mistaken variant may divide 0 by 0: it is compared, never shown
-def attention_reference(x, mha, allowed, *, scale=None, softmax_axis="keys", output_bias=True,
+def _attention64(x, mha, allowed, *, scale=None, softmax_axis="keys", output_bias=True,
                         key_from="key"):
     """Self-attention of x (batch, T, d) by `mha`'s weights; allowed[i, j] = may i attend to j."""
     q = _project(x, mha.query_dense)
@@ -153,7 +156,7 @@ def attention_reference(x, mha, allowed, *, scale=None, softmax_axis="keys", out
     return out + _np(mha.output_dense.bias) if output_bias else out
 
 
-def block_reference(x, block, *, allowed=None, pre_norm=True, attention_residual=True, mlp_residual=True,
+def _block64(x, block, *, allowed=None, pre_norm=True, attention_residual=True, mlp_residual=True,
                     activation="gelu", norm2=None):
     """A pre-LN block on the block's own sublayers, in float64; the keywords make known mistakes."""
     T = x.shape[1]
@@ -166,12 +169,12 @@ def block_reference(x, block, *, allowed=None, pre_norm=True, attention_residual
         return hidden @ _np(block.mlp_out.kernel) + _np(block.mlp_out.bias)
 
     if pre_norm:
-        attended = attention_reference(_norm(x, block.norm1), block.attention, allowed)
+        attended = _attention64(_norm(x, block.norm1), block.attention, allowed)
         mid = x + attended if attention_residual else attended
         fed = mlp(_norm(mid, second_norm))
         return mid + fed if mlp_residual else fed
     # post-LN, as in the 2017 paper: the norm after each residual sum
-    mid = _norm(x + attention_reference(x, block.attention, allowed), block.norm1)
+    mid = _norm(x + _attention64(x, block.attention, allowed), block.norm1)
     return _norm(mid + mlp(mid), second_norm)
 
 
@@ -241,18 +244,18 @@ def _block_mistakes(x, block):
     T = x.shape[1]
     return {
         "no causal mask (every position sees the whole sequence)":
-            block_reference(x, block, allowed=np.ones((T, T), bool)),
+            _block64(x, block, allowed=np.ones((T, T), bool)),
         "the mask transposed (each position sees the future, not the past)":
-            block_reference(x, block, allowed=_allowed(T).T),
-        "the residual connection around attention missing": block_reference(x, block, attention_residual=False),
-        "the residual connection around the MLP missing": block_reference(x, block, mlp_residual=False),
+            _block64(x, block, allowed=_allowed(T).T),
+        "the residual connection around attention missing": _block64(x, block, attention_residual=False),
+        "the residual connection around the MLP missing": _block64(x, block, mlp_residual=False),
         "post-LN (the norm after each residual sum, as in the 2017 paper) instead of pre-LN":
-            block_reference(x, block, pre_norm=False),
-        "no activation between the two Dense layers": block_reference(x, block, activation="none"),
-        "ReLU instead of GELU": block_reference(x, block, activation="relu"),
+            _block64(x, block, pre_norm=False),
+        "no activation between the two Dense layers": _block64(x, block, activation="none"),
+        "ReLU instead of GELU": _block64(x, block, activation="relu"),
         "GELU's tanh approximation instead of the exact GELU (activation='gelu')":
-            block_reference(x, block, activation="gelu, tanh approximation"),
-        "norm1 used before the MLP too (norm2 unused)": block_reference(x, block, norm2=block.norm1),
+            _block64(x, block, activation="gelu, tanh approximation"),
+        "norm1 used before the MLP too (norm2 unused)": _block64(x, block, norm2=block.norm1),
     }
 
 
@@ -297,7 +300,7 @@ def check_TransformerBlock(TransformerBlock, cases=BLOCK_CASES) -> None:
         with _cpu():
             _randomise(block, rng, scale=1.0)
         out = _run_block(step, block, x)
-        want = block_reference(x.astype(np.float64), block)
+        want = _block64(x.astype(np.float64), block)
         expect_close(step, f"the output with random weights ({where})", out, want,
                      diagnoses=lambda: _block_mistakes(x.astype(np.float64), block), **F32)
         count += 2
@@ -357,10 +360,32 @@ class LM:
 LM_CASES = (LM(11, 12, 8, 2, 2, 16, batch=2, time=7, seed=3),)
 
 
-def param_count_reference(vocab_size, max_len, d_model, blocks, mlp_dim):
-    """Closed form: embeddings, per block (attention, MLP, two norms), final norm and output layer."""
-    per_block = (4 * d_model + 4) * d_model + (2 * d_model + 1) * mlp_dim + d_model + 4 * d_model
-    return (vocab_size + max_len) * d_model + blocks * per_block + (d_model + 1) * vocab_size + 2 * d_model
+def _keras_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    """count_params() of the Keras layers a TransformerLM is made of, built (not initialised: zeros) on
+    the CPU: two embeddings, one block's sublayers times `blocks`, the final norm and the output layer."""
+    keras = _keras()
+    cheap = dict(kernel_initializer="zeros")
+    shape = (None, None, d_model)
+    with _cpu():
+        counted = 0
+        for rows in (vocab_size, max_len):
+            embedding = keras.layers.Embedding(rows, d_model, embeddings_initializer="zeros")
+            embedding.build((None, None))
+            counted += embedding.count_params()
+        block = 0
+        for layer, input_shape in ((keras.layers.LayerNormalization(), shape),
+                                   (keras.layers.LayerNormalization(), shape),
+                                   (keras.layers.Dense(mlp_dim, **cheap), shape),
+                                   (keras.layers.Dense(d_model, **cheap), (None, None, mlp_dim))):
+            layer.build(input_shape)
+            block += layer.count_params()
+        attention = keras.layers.MultiHeadAttention(num_heads=1, key_dim=d_model, **cheap)
+        attention.build(shape, shape)
+        block += attention.count_params()
+        final_norm, head = keras.layers.LayerNormalization(), keras.layers.Dense(vocab_size, **cheap)
+        final_norm.build(shape)
+        head.build(shape)
+    return counted + blocks * block + final_norm.count_params() + head.count_params()
 
 
 def _lm_reference(model, tokens, *, positions=True, final_norm=True):
@@ -368,7 +393,7 @@ def _lm_reference(model, tokens, *, positions=True, final_norm=True):
     if positions:
         x = x + _np(model.position_embedding.embeddings)[: tokens.shape[1]]
     for block in model.blocks:
-        x = block_reference(x, block)
+        x = _block64(x, block)
     if final_norm:
         x = _norm(x, model.final_norm)
     return x @ _np(model.to_logits.kernel) + _np(model.to_logits.bias)
@@ -427,7 +452,7 @@ def check_TransformerLM(TransformerLM, cases=LM_CASES) -> None:
         _lm_structure(step, model, s)
         logits = _run_lm(step, model, tokens)
         expect_shape(step, f"the logits ({where})", logits, (s.batch, s.time, s.vocab_size))
-        want_count = param_count_reference(s.vocab_size, s.max_len, s.d_model, s.blocks, s.mlp_dim)
+        want_count = _keras_param_count(s.vocab_size, s.max_len, s.d_model, s.blocks, s.mlp_dim)
         got_count = int(model.count_params())
         if got_count != want_count:
             d, V, L = s.d_model, s.vocab_size, s.max_len
@@ -480,7 +505,7 @@ def check_transformer_param_count(transformer_param_count, cases=PARAM_CASES) ->
         got = call(step, transformer_param_count, V, L, d, n, m)
         if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
             fail(step, f"the count should be an int, got {type(got).__name__}")
-        want = param_count_reference(V, L, d, n, m)
+        want = _keras_param_count(V, L, d, n, m)
         attention, mlp, norms = 4 * d * d + 4 * d, 2 * d * m + m + d, 4 * d
         expect_equal(step, f"parameters for vocab_size={V}, max_len={L}, d_model={d}, blocks={n}, mlp_dim={m}",
                      int(got), want, diagnoses={
@@ -533,15 +558,15 @@ def _step_mistakes(mha, x, t):
     np.fill_diagonal(only_self, True)
     return {
         "attention to the current token only (the cache is not used)":
-            last(attention_reference(prefix, mha, only_self)),
+            last(_attention64(prefix, mha, only_self)),
         "scores divided by sqrt(d_model) instead of sqrt(key_dim)":
-            last(attention_reference(prefix, mha, _allowed(T), scale=x.shape[-1])),
-        "scores not divided by sqrt(key_dim)": last(attention_reference(prefix, mha, _allowed(T), scale=1)),
+            last(_attention64(prefix, mha, _allowed(T), scale=x.shape[-1])),
+        "scores not divided by sqrt(key_dim)": last(_attention64(prefix, mha, _allowed(T), scale=1)),
         "softmax over the heads instead of over the cached positions":
-            last(attention_reference(prefix, mha, _allowed(T), softmax_axis="heads")),
+            last(_attention64(prefix, mha, _allowed(T), softmax_axis="heads")),
         "the output projection without its bias":
-            last(attention_reference(prefix, mha, _allowed(T), output_bias=False)),
-        "keys made with the value projection": last(attention_reference(prefix, mha, _allowed(T), key_from="value")),
+            last(_attention64(prefix, mha, _allowed(T), output_bias=False)),
+        "keys made with the value projection": last(_attention64(prefix, mha, _allowed(T), key_from="value")),
     }
 
 
@@ -623,8 +648,27 @@ def recurrence_inputs(s: Recurrence):
     return a, b, rng.normal(size=(s.batch, s.dim))
 
 
-def recurrence_reference(a, b, h0):
-    """States after each step, in float64: state = a_t * state + b_t, from state = h0."""
+def recurrence_key(s: Recurrence) -> str:
+    return repr(s)
+
+
+_STORED: dict | None = None
+EXPECTED = Path(__file__).parent / "expected" / "rnn_vs_transformer.json"
+
+
+def _stored_states(s: Recurrence) -> np.ndarray:
+    """The float64 states of a visible case, stored with the release (this module computes no answer)."""
+    global _STORED
+    if _STORED is None:
+        _STORED = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    if recurrence_key(s) not in _STORED:
+        raise KeyError(f"no stored states for {s}: the release's expected values are out of date "
+                       f"(python -m autograder generate writes {EXPECTED.name})")
+    return np.asarray(_STORED[recurrence_key(s)], np.float64)
+
+
+def _mistaken_states(a, b, h0):
+    """The loop on the inputs a mistake feeds it (never on the case's own inputs: see _recurrence_mistakes)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     out = np.empty_like(b)
     state = np.asarray(h0, np.float64)
@@ -642,8 +686,7 @@ def geometric(a, b, h0, T):
 
 
 @np.errstate(all="ignore")   # swapping a and b may overflow: compared, never shown
-def _recurrence_mistakes(a, b, h0):
-    ref = recurrence_reference(a, b, h0)
+def _recurrence_mistakes(a, b, h0, ref):
     folded = b.copy()
     folded[:, 0] = a[:, 0] * h0 + b[:, 0]
 
@@ -660,16 +703,16 @@ def _recurrence_mistakes(a, b, h0):
     for i in range(1, b.shape[0]):
         batch_axis[i] = a[i] * batch_axis[i - 1] + folded[i]
     mistakes = {
-        "h0 ignored (the recurrence started from zeros)": recurrence_reference(a, b, np.zeros_like(h0)),
-        "h0 added to b_0 without the factor a_0": recurrence_reference(a, np.concatenate(
+        "h0 ignored (the recurrence started from zeros)": _mistaken_states(a, b, np.zeros_like(h0)),
+        "h0 added to b_0 without the factor a_0": _mistaken_states(a, np.concatenate(
             [b[:, :1] + h0[:, None], b[:, 1:]], axis=1), np.zeros_like(h0)),
         "the states shifted by one step (h0 first, the last state missing)":
             np.concatenate([h0[:, None], ref[:, :-1]], axis=1),
-        "a and b swapped (state = b_t * state + a_t)": recurrence_reference(b, a, h0),
+        "a and b swapped (state = b_t * state + a_t)": _mistaken_states(b, a, h0),
         "the combine operator in the wrong order ((a1, b1), (a2, b2) -> (a1 a2, a1 b2 + b1))":
             fold_left(lambda e, l: (e[0] * l[0], e[0] * l[1] + e[1])),
         "the scan run backwards in time (reverse=True)":
-            recurrence_reference(a[:, ::-1], folded[:, ::-1], np.zeros_like(h0))[:, ::-1],
+            _mistaken_states(a[:, ::-1], folded[:, ::-1], np.zeros_like(h0))[:, ::-1],
         "h0 used at every step (the state is not carried)": a * h0[:, None] + b,
     }
     if b.shape[0] > 1:
@@ -683,7 +726,8 @@ def _backend_keeps_float64() -> bool:
     return np.asarray(ops.add(ops.convert_to_tensor(np.zeros(1)), 0.0)).dtype == np.float64
 
 
-def _check_recurrence(step, fn, cases, note):
+def _check_recurrence(step, fn, cases, note, reference=None):
+    """``reference``: a function (a, b, h0) -> float64 states; None: the states stored for the visible cases."""
     count = 0
     exact = _backend_keeps_float64()
     for s in cases:
@@ -697,7 +741,7 @@ def _check_recurrence(step, fn, cases, note):
                 got = call(step, fn, *args)
             for name, old, new in zip(("a", "b", "h0"), before, args):
                 expect_unchanged(step, name, old, new)
-            ref = recurrence_reference(*args)
+            ref = _stored_states(s) if reference is None else np.asarray(reference(*args), np.float64)
             shape = (s.batch, s.time, s.dim)
             array = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
             if array.shape == (s.batch, s.dim) and s.time > 1:
@@ -711,7 +755,8 @@ def _check_recurrence(step, fn, cases, note):
                 fail(step, f"float64 inputs gave a {np.asarray(array).dtype} result: keep the inputs' dtype "
                            "(no cast to float32)")
             expect_close(step, f"H from {dtype} inputs ({where}), against a float64 loop", array, ref,
-                         diagnoses=lambda args=args: _recurrence_mistakes(*[np.asarray(v, np.float64) for v in args]),
+                         diagnoses=lambda args=args, ref=ref: _recurrence_mistakes(
+                             *[np.asarray(v, np.float64) for v in args], ref),
                          **tolerance)
             if s.constant:
                 closed = geometric(args[0][:, 0].astype(np.float64), args[1][:, 0].astype(np.float64),
@@ -722,11 +767,11 @@ def _check_recurrence(step, fn, cases, note):
     passed(step, count, note)
 
 
-def check_linear_recurrence_loop(linear_recurrence_loop, cases=LOOP_CASES) -> None:
+def check_linear_recurrence_loop(linear_recurrence_loop, cases=LOOP_CASES, reference=None) -> None:
     _check_recurrence("linear_recurrence_loop", linear_recurrence_loop, cases,
-                      "(equal to a float64 loop, and to the geometric sum when a and b are constant)")
+                      "(equal to a float64 loop, and to the geometric sum when a and b are constant)", reference)
 
 
-def check_linear_recurrence_scan(linear_recurrence_scan, cases=SCAN_CASES) -> None:
+def check_linear_recurrence_scan(linear_recurrence_scan, cases=SCAN_CASES, reference=None) -> None:
     _check_recurrence("linear_recurrence_scan", linear_recurrence_scan, cases,
-                      "(equal to a float64 loop, and to the geometric sum when a and b are constant)")
+                      "(equal to a float64 loop, and to the geometric sum when a and b are constant)", reference)
