@@ -149,7 +149,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "transformer_param_count": numpy_only("(a formula, not a Keras model's count_params())"),
         "cached_attention_step": layer(
             "written with keras.ops on the layer's own weights, without calling the layer",
-            forbid=LAYERS + NOT_KERAS),
+            forbid=("keras.layers.MultiHeadAttention", "keras.src.layers.attention") + NOT_KERAS),
         "linear_recurrence_loop": keras_ops_only(
             "as a loop over time (not a scan or a cumulative product)",
             forbid=SCANS),

@@ -164,6 +164,21 @@ class NoMask(TransformerBlock):
         return h + self.mlp_out(self.mlp_in(self.norm2(h)))
 
 
+class DefaultEpsilon(TransformerBlock):
+    def __init__(self, d_model, heads, mlp_dim, **kwargs):
+        super().__init__(d_model, heads, mlp_dim, **kwargs)
+        self.norm2 = keras.layers.LayerNormalization()
+
+
+class WithDropout(TransformerBlock):
+    def __init__(self, d_model, heads, mlp_dim, **kwargs):
+        super().__init__(d_model, heads, mlp_dim, **kwargs)
+        self.drop = keras.layers.Dropout(0.5)
+
+    def call(self, x):
+        return self.drop(super().call(x))
+
+
 class NoPositions(TransformerLM):
     def call(self, tokens):
         x = self.token_embedding(tokens)
@@ -185,7 +200,7 @@ def scaled_by_d_model(mha, x, k_cache, v_cache):
 
 
 def shifted(a, b, h0):
-    return np.concatenate([h0[:, None], recurrence_loop(a, b, h0)[:, :-1]], axis=1)
+    return np.concatenate([h0[:, None], recurrence_scan(a, b, h0)[:, :-1]], axis=1)
 
 
 def test_messages_name_the_mistake():
@@ -197,3 +212,7 @@ def test_messages_name_the_mistake():
     _fails(visible.check_cached_attention_step, lambda *args: cached_attention_step(*args)[0], "tuple")
     _fails(visible.check_linear_recurrence_loop, lambda a, b, h0: recurrence_loop(a, b, 0 * h0), "h0 ignored")
     _fails(visible.check_linear_recurrence_scan, shifted, "shifted by one")
+    _fails(visible.check_linear_recurrence_scan, recurrence_loop, "never calls keras.ops.associative_scan")
+    _fails(visible.check_linear_recurrence_loop, recurrence_scan, "no loop")
+    _fails(visible.check_TransformerBlock, DefaultEpsilon, "epsilon=0.001")
+    _fails(visible.check_TransformerBlock, WithDropout, "dropout")

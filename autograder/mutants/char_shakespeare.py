@@ -545,3 +545,179 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
         new_ids.append(token)
         logits, states = char_step(model, np.array([token]), states)
     return np.array(new_ids)
+
+
+# --- kinds of mistakes: inputs changed in place, randomness, extreme inputs, state, mode, mechanism ---
+@mutant("decode", "the caller's list of ids emptied with pop")
+def decode(ids, chars):
+    ids = ids if isinstance(ids, list) else list(ids)
+    text = ""
+    while ids:
+        text += chars[ids.pop(0)]
+    return text
+
+
+@mutant("decode", "the characters of a numpy str_ array, not one str")
+def decode(ids, chars):
+    return np.array(chars)[np.asarray(ids, dtype=int)]
+
+
+@mutant("batches", "a random rotation of the windows (not every order possible)")
+def batches(inputs, targets, batch_size, rng):
+    order = np.roll(np.arange(len(inputs)), int(rng.integers(len(inputs))))
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("batches", "the windows reversed (a fixed order, not a shuffle)")
+def batches(inputs, targets, batch_size, rng):
+    order = np.arange(len(inputs))[::-1]
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("batches", "a new generator seeded from the same number every epoch (epochs repeat)")
+def batches(inputs, targets, batch_size, rng):
+    order = np.random.default_rng(1234).permutation(len(inputs))
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("batches", "a biased shuffle (each window swapped with any position, naive Fisher-Yates)")
+def batches(inputs, targets, batch_size, rng):
+    order = np.arange(len(inputs))
+    for i in range(len(order)):
+        j = int(rng.integers(len(order)))
+        order[i], order[j] = order[j], order[i]
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("perplexity", "computed in float32 (overflows where float64 does not)")
+def perplexity(loss):
+    return np.exp(np.asarray(loss, dtype=np.float32))
+
+
+@mutant("perplexity", "the caller's array overwritten (np.exp(loss, out=loss))")
+def perplexity(loss):
+    if isinstance(loss, np.ndarray):
+        return np.exp(loss, out=loss)
+    return np.exp(loss)
+
+
+@mutant("bits_per_char", "the caller's array divided in place")
+def bits_per_char(loss):
+    if isinstance(loss, np.ndarray):
+        loss /= np.log(2)
+        return loss
+    return loss / np.log(2)
+
+
+@mutant("bits_per_char", "log2(e) rounded to 1.44")
+def bits_per_char(loss):
+    return np.asarray(loss) * 1.44
+
+
+@mutant("sample_next", "one uniform number for the whole batch (rows not independent)")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    z = z / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    cumulative = np.cumsum(p / p.sum(axis=-1, keepdims=True), axis=-1)
+    u = rng.random()
+    return np.minimum((cumulative < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("sample_next", "no max subtracted at temperature 1 (large logits overflow)")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    if temperature < 0.1:
+        z = z / temperature
+        z = z - z.max(axis=-1, keepdims=True)
+    else:
+        z = z / temperature
+    p = np.exp(z)
+    p = p / p.sum(axis=-1, keepdims=True)
+    cumulative = np.cumsum(p, axis=-1)
+    u = rng.random((len(z), 1))
+    return np.minimum((cumulative < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("char_step", "the cells called with training=True (dropout active while generating)")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x = embedding(ids_t)
+    new_states = []
+    for layer, layer_states in zip(recurrent, states):
+        x, layer_states = layer.cell(x, layer_states, training=True)
+        new_states.append(layer_states)
+    return dense(x), new_states
+
+
+@mutant("char_step", "the caller's states list updated in place")
+def char_step(model, ids_t, states):
+    embedding, *recurrent, dense = model.layers
+    x = embedding(ids_t)
+    for k, (layer, layer_states) in enumerate(zip(recurrent, states)):
+        x, states[k] = layer.cell(x, layer_states)
+    return dense(x), states
+
+
+_generate_memory = {}
+
+
+@mutant("generate", "the states kept between calls (a second call continues the first)")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    draw_from = np.random.default_rng(seed)
+    states = _generate_memory.get(id(model)) or initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    new_ids = []
+    while len(new_ids) < n:
+        token = int(sample_next(ops.convert_to_numpy(logits), temperature, draw_from)[0])
+        new_ids.append(token)
+        logits, states = char_step(model, np.array([token]), states)
+    _generate_memory[id(model)] = states
+    return np.array(new_ids, dtype=np.int32)
+
+
+@mutant("generate", "the whole text re-run through the model for every character (no states carried)")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    draw_from = np.random.default_rng(seed)
+    text = [int(t) for t in prefix_ids]
+    for _ in range(n):
+        logits = ops.convert_to_numpy(model(np.array([text], dtype=np.int32)))[:, -1]
+        text.append(int(sample_next(logits, temperature, draw_from)[0]))
+    return np.array(text[len(prefix_ids):], dtype=np.int32)
+
+
+@mutant("generate", "the model called in training mode (dropout while generating)")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    draw_from = np.random.default_rng(seed)
+    embedding, *recurrent, dense = model.layers
+    states = initial_states(model, 1)
+
+    def step(token, states):
+        x = embedding(np.array([token]))
+        new_states = []
+        for layer, layer_states in zip(recurrent, states):
+            x, layer_states = layer.cell(x, layer_states, training=True)
+            new_states.append(layer_states)
+        return dense(x), new_states
+
+    for token in prefix_ids:
+        logits, states = step(token, states)
+    new_ids = []
+    while len(new_ids) < n:
+        token = int(sample_next(ops.convert_to_numpy(logits), temperature, draw_from)[0])
+        new_ids.append(token)
+        logits, states = step(token, states)
+    return np.array(new_ids, dtype=np.int32)

@@ -543,3 +543,149 @@ def linear_recurrence_scan(a, b, h0):
         return earlier[0] * later[0], later[0] * earlier[1] + later[1]
 
     return ops.associative_scan(combine, (a, b), reverse=True, axis=1)[1]
+
+
+# --- kinds of mistakes: settings the text asks for, training mode, the mechanism taught, precision ----
+def _class_mutant_kinds_1():
+    @mutant("TransformerBlock", "LayerNormalization with Keras' default epsilon (1e-3, not 1e-5)")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization()
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization()
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_kinds_1()
+
+
+def _class_mutant_kinds_2():
+    @mutant("TransformerBlock", "dropout after the MLP (the output changes in training mode)")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+            self.drop = keras.layers.Dropout(0.1)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return x + self.drop(self.mlp_out(self.mlp_in(self.norm2(x))))
+
+
+_class_mutant_kinds_2()
+
+
+def _class_mutant_kinds_3():
+    @mutant("TransformerBlock", "attention dropout (MultiHeadAttention(dropout=0.1))")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads,
+                                                             dropout=0.1)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_kinds_3()
+
+
+def _class_mutant_kinds_4():
+    @mutant("TransformerLM", "the final LayerNormalization with Keras' default epsilon (1e-3)")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization()
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            positions = ops.arange(ops.shape(tokens)[1])
+            x = self.token_embedding(tokens) + self.position_embedding(positions)
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_kinds_4()
+
+
+def _class_mutant_kinds_5():
+    @mutant("TransformerLM", "dropout on the embeddings (the output changes in training mode)")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+            self.drop = keras.layers.Dropout(0.1)
+
+        def call(self, tokens):
+            positions = ops.arange(ops.shape(tokens)[1])
+            x = self.drop(self.token_embedding(tokens) + self.position_embedding(positions))
+            for block in self.blocks:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_kinds_5()
+
+
+@mutant("linear_recurrence_loop", "a closed form with cumulative products instead of a loop")
+def linear_recurrence_loop(a, b, h0):
+    a, b = np.asarray(a), np.asarray(b)
+    products = np.cumprod(a, axis=1)
+    return products * (np.asarray(h0)[:, None] + np.cumsum(b / products, axis=1))
+
+
+@mutant("linear_recurrence_loop", "the loop step written with associative_scan")
+def linear_recurrence_loop(a, b, h0):
+    first = a[:, :1] * h0[:, None] + b[:, :1]
+    b = np.concatenate([first, b[:, 1:]], axis=1)
+    if b.shape[1] == 1:
+        return b
+    _, states = ops.associative_scan(lambda e, l: (e[0] * l[0], l[0] * e[1] + l[1]), (a, b), axis=1)
+    return states
+
+
+@mutant("linear_recurrence_scan", "a Python loop instead of the scan")
+def linear_recurrence_scan(a, b, h0):
+    h, states = h0, []
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        states.append(h)
+    return ops.stack(states, axis=1)
+
+
+@mutant("linear_recurrence_scan", "computed in float32 (float64 inputs give float32 states)")
+def linear_recurrence_scan(a, b, h0):
+    a, b = ops.convert_to_tensor(a, "float32"), ops.convert_to_tensor(b, "float32")
+    h0 = ops.convert_to_tensor(h0, "float32")
+    first = a[:, :1] * h0[:, None] + b[:, :1]
+    b = ops.concatenate([first, b[:, 1:]], axis=1)
+    if b.shape[1] == 1:
+        return b
+    _, states = ops.associative_scan(lambda e, l: (e[0] * l[0], l[0] * e[1] + l[1]), (a, b), axis=1)
+    return states

@@ -168,7 +168,11 @@ def check_decode(decode, cases=ENCODE_CASES) -> None:
         chars, _ = _vocab_of(vocabulary_source)
         ids = _expected_ids(text, chars)
         for given in (ids, [int(i) for i in ids]):       # a numpy array, then a plain list
-            got = call(step, decode, given, list(chars))
+            kept, chars_given = list(given), list(chars)
+            got = call(step, decode, given, chars_given)
+            if list(given) != kept or chars_given != list(chars):
+                fail(step, "the function changed its input ids or chars in place (a list emptied with pop, "
+                           "sorted or reversed?); only read from them")
             what = f"decode({[int(i) for i in ids][:8]}{'...' if len(ids) > 8 else ''}, chars)"
             if isinstance(got, (list, tuple, np.ndarray)):
                 fail(step, f"{what} returned a {type(got).__name__}; return one string: ''.join(...) of "
@@ -316,7 +320,61 @@ def check_batches(batches, cases=BATCH_CASES) -> None:
             fail(step, f"({where}) two calls with the same seed gave different batches: draw the order "
                        "from the rng you are given (rng.permutation), not from np.random")
         count += 1
-    passed(step, count, "(every batch a pair of aligned windows, each window at most once, in an order from rng)")
+    count += _check_shuffle_distribution(step, batches, cases[0].seed if cases else 0)
+    passed(step, count, "(every batch a pair of aligned windows, each window at most once, in an order from rng; "
+                        "orders uniform over the permutations, epoch after epoch)")
+
+
+SHUFFLE_WINDOWS, SHUFFLE_EPOCHS = 6, 3000
+
+
+def _check_shuffle_distribution(step, batches, seed) -> int:
+    """Three chi-square tests on SHUFFLE_EPOCHS epochs of 6 windows drawn one after the other from one rng:
+    where each window lands, which ordered pair comes first, and whether an epoch's first window is
+    independent of the previous epoch's. Each test is run at a false-alarm rate of 1e-7: a correct
+    answer fails this check less than once in 3 million gradings."""
+    n, T = SHUFFLE_WINDOWS, 1
+    inputs = np.arange(n, dtype=np.int32).reshape(n, T)
+    targets = inputs + OFFSET
+    rng = np.random.default_rng(seed + 12345)
+    where = f"{n} windows, batch_size=1, {SHUFFLE_EPOCHS} epochs from one rng"
+    orders = []
+    for _ in range(SHUFFLE_EPOCHS):
+        epoch = _epoch(step, batches, inputs, targets, 1, rng, where)
+        order = [int(x[0, 0]) for x, _ in epoch]
+        if sorted(order) != list(range(n)):
+            fail(step, f"({where}) an epoch of batch_size=1 should give each window once, got {order}")
+        orders.append(order)
+    orders = np.array(orders)
+    if len({tuple(o) for o in orders[:50]}) == 1:
+        fail(step, f"({where}) every epoch gives the same order {orders[0].tolist()}: draw each epoch's order from "
+                   "the rng you are given (rng.permutation), which moves on from one epoch to the next; a new "
+                   "np.random.default_rng made inside the function starts over every time")
+    limit = functools.partial(chi_square_limit, z=Z_ONE_IN_TEN_MILLION)
+    positions = np.zeros((n, n))
+    for order in orders:
+        positions[order, np.arange(n)] += 1
+    stat = _chi_square(positions.ravel(), np.full(n * n, 1.0 / n), SHUFFLE_EPOCHS)
+    if stat > limit((n - 1) ** 2):
+        fail(step, f"({where}) windows do not land at each position equally often: counts per window (rows) and "
+                   f"position (columns) {positions.astype(int).tolist()} (chi-square {stat:.0f}, a correct shuffle "
+                   f"stays below {limit((n - 1) ** 2):.0f}). Every permutation must be equally likely: "
+                   "rng.permutation(len(inputs))")
+    first_two = np.zeros((n, n))
+    np.add.at(first_two, (orders[:, 0], orders[:, 1]), 1)
+    off_diagonal = first_two[~np.eye(n, dtype=bool)]
+    stat = _chi_square(off_diagonal, np.full(n * (n - 1), 1.0 / (n * (n - 1))), SHUFFLE_EPOCHS)
+    if stat > limit(n * (n - 1) - 1):
+        fail(step, f"({where}) the first two windows of an epoch are not a uniform ordered pair (chi-square "
+                   f"{stat:.0f}, a correct shuffle stays below {limit(n * (n - 1) - 1):.0f}): a rotation or a "
+                   "reversal of the windows is not a shuffle. Every permutation must be equally likely")
+    pairs = np.zeros((n, n))
+    np.add.at(pairs, (orders[0::2, 0], orders[1::2, 0]), 1)
+    stat = _chi_square(pairs.ravel(), np.full(n * n, 1.0 / (n * n)), SHUFFLE_EPOCHS // 2)
+    if stat > limit(n * n - 1):
+        fail(step, f"({where}) an epoch's first window depends on the previous epoch's (chi-square {stat:.0f}, "
+                   f"independent epochs stay below {limit(n * n - 1):.0f}): each epoch needs a fresh order from rng")
+    return 3
 
 
 # --- 4. the model --------------------------------------------------------------------------
@@ -501,6 +559,14 @@ def _loss_unit_check(step, fn, values, expected, mistakes, unit):
     return len(values) + 1
 
 
+def _extreme_loss(step, fn, value, expected, hint) -> int:
+    """A loss far beyond training's, where float64 still holds the answer: float32 arithmetic or a detour
+    through exp() overflows to inf."""
+    got = call(step, fn, value)
+    expect_close(step, f"{step}({value:g})", got, expected, rtol=1e-6, atol=1e-9, hint=hint)
+    return 1
+
+
 def check_perplexity(perplexity, values=LOSS_VALUES) -> None:
     step = "perplexity"
     count = _loss_unit_check(step, perplexity, values, lambda v: np.e ** np.asarray(v, np.float64), {
@@ -509,6 +575,9 @@ def check_perplexity(perplexity, values=LOSS_VALUES) -> None:
         "the loss itself": lambda v: v,
         "exp(loss / ln 2), which mixes the two units": lambda v: np.exp(v / np.log(2)),
     }, "perplexities")
+    count += _extreme_loss(step, perplexity, 100.0, math.exp(100.0),
+                           "e ** 100 is about 2.7e43: beyond float32 (at most 3.4e38), fine in float64. "
+                           "Compute in float64 (np.exp of a Python float or a float64 array)")
     passed(step, count, "(e ** loss: 1 for a perfect model, V for a uniform guess over V symbols)")
 
 
@@ -535,13 +604,15 @@ class SampleCase:
 
 
 SAMPLE_CASES = (SampleCase((1.5, 0.8, 0.3, 0.0, -0.6), (1.0, 0.5, 2.0), seed=11),)
-Z_ONE_IN_A_MILLION = 4.753
+Z_ONE_IN_A_MILLION = 4.753     # the standard normal's upper 1e-6 point
+Z_ONE_IN_TEN_MILLION = 5.199   # its upper 1e-7 point
 
 
-def chi_square_limit(df: int) -> float:
-    """The chi-square value a correct sampler exceeds about once in a million (Wilson-Hilferty)."""
+def chi_square_limit(df: int, z: float = Z_ONE_IN_A_MILLION) -> float:
+    """The chi-square value a correct sampler exceeds about once in a million (Wilson-Hilferty; with z, the
+    normal's upper point of another false-alarm rate)."""
     a = 2.0 / (9.0 * df)
-    return df * (1.0 - a + Z_ONE_IN_A_MILLION * math.sqrt(a)) ** 3
+    return df * (1.0 - a + z * math.sqrt(a)) ** 3
 
 
 def _chi_square(counts, probs, n):
@@ -598,9 +669,13 @@ def check_sample_next(sample_next, cases=SAMPLE_CASES) -> None:
                             break
                     fail(step, message)
             count += 1
-        # temperature 0 is the argmax; so, in effect, is a tiny temperature, computed without overflow
+        count += _check_independent_rows(step, sample_next, base, c.seed + 2)
+        # temperature 0 is the argmax; so, in effect, is a tiny temperature, computed without overflow, and
+        # so is temperature 1 on logits a thousand apart
         logits, winner = _greedy_rows(rng, V, 6)
-        for temperature in (0.0, 1e-3, 1e-6):
+        for temperature in (0.0, 1e-3, 1e-6, "large logits"):
+            if temperature == "large logits":
+                logits, temperature = logits * np.float32(2000.0), 1.0
             before = logits.copy()
             try:
                 got = call(step, sample_next, logits, temperature, np.random.default_rng(c.seed))
@@ -613,8 +688,9 @@ def check_sample_next(sample_next, cases=SAMPLE_CASES) -> None:
             expect_unchanged(step, "logits", before, logits)
             expect_shape(step, f"the ids for a batch of 6 rows at temperature {temperature:g}", got, (6,))
             if not np.array_equal(got, winner):
+                lead = "1000" if temperature == 1.0 else "0.5"
                 message = (f"at temperature {temperature:g} the ids are {got.tolist()}, expected the argmax of each "
-                           f"row, {winner.tolist()} (each row's best logit leads the others by 0.5 or more)")
+                           f"row, {winner.tolist()} (each row's best logit leads the others by {lead} or more)")
                 if temperature == 0:
                     message += ": temperature 0 is defined as the argmax (np.argmax over the last axis)"
                 else:
@@ -629,7 +705,25 @@ def check_sample_next(sample_next, cases=SAMPLE_CASES) -> None:
             fail(step, "two calls with the same seed gave different ids: draw from the rng you are given, "
                        "not from np.random")
         count += 1
-    passed(step, count, "(argmax at temperature 0; frequencies match softmax(logits / T))")
+    passed(step, count, "(argmax at temperature 0; frequencies match softmax(logits / T); rows drawn independently)")
+
+
+def _check_independent_rows(step, sample_next, logits, seed) -> int:
+    """Rows of one call must be independent draws: two rows with the same logits agree with probability
+    sum(p ** 2). A binomial z-test on 2000 pairs, false alarm below 1e-7 (two-sided)."""
+    pairs = 2000
+    rows = np.repeat(np.asarray(logits, np.float32)[None], 2 * pairs, axis=0)
+    got = _ints(step, "the ids", call(step, sample_next, rows, 1.0, np.random.default_rng(seed)))
+    expect_shape(step, f"the ids for a batch of {2 * pairs} rows", got, (2 * pairs,))
+    p = _softmax(np.asarray(logits, np.float64))
+    agree = float(np.sum(p ** 2))
+    same = int(np.sum(got[0::2] == got[1::2]))
+    z = (same - pairs * agree) / math.sqrt(pairs * agree * (1 - agree))
+    if abs(z) > 5.33:
+        fail(step, f"{2 * pairs} rows with the same logits at temperature 1: neighbouring rows drew the same id "
+                   f"{same} times in {pairs}, expected about {pairs * agree:.0f} for independent draws (z = {z:.1f}). "
+                   "Draw one uniform number per row (rng.random((batch, 1))), not one for the whole batch")
+    return 1
 
 
 # --- 8. a stateful one-step generator -------------------------------------------------------
@@ -645,10 +739,11 @@ class StepCase:
     time: int
     seed: int
     scale: float = 0.7
+    dropout: float = 0.0   # the recurrent layers' dropout: generation is inference, where it does nothing
 
 
 STEP_CASES = (StepCase(7, 4, 5, 2, "lstm", batch=3, time=6, seed=1),
-              StepCase(6, 3, 4, 1, "gru", batch=2, time=5, seed=2))
+              StepCase(6, 3, 4, 1, "gru", batch=2, time=5, seed=2, dropout=0.5))
 
 
 @functools.lru_cache(maxsize=16)
@@ -659,7 +754,7 @@ def random_model(c: StepCase):
     keras = _keras()
     layer_type = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[c.cell]
     parts = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(c.vocab_size, c.embedding_dim)]
-    parts += [layer_type(c.units, return_sequences=True) for _ in range(c.layers)]
+    parts += [layer_type(c.units, return_sequences=True, dropout=c.dropout) for _ in range(c.layers)]
     model = keras.Sequential(parts + [keras.layers.Dense(c.vocab_size)])
     rng = np.random.default_rng(c.seed)
     model.set_weights([rng.normal(scale=c.scale, size=w.shape).astype(np.float32) for w in model.get_weights()])
@@ -676,19 +771,48 @@ def _numpy(value):
     return np.asarray(keras.ops.convert_to_numpy(value), np.float64)
 
 
+def _state_values(states):
+    """The numbers in a states structure (lists of tensors), copied, to see later whether they changed."""
+    if isinstance(states, (list, tuple)):
+        return [_state_values(s) for s in states]
+    return np.array(_numpy(states), copy=True)
+
+
+def _same_state_values(before, states) -> bool:
+    if isinstance(before, list):
+        return (isinstance(states, (list, tuple)) and len(states) == len(before)
+                and all(_same_state_values(b, s) for b, s in zip(before, states)))
+    try:
+        return np.array_equal(before, _numpy(states))
+    except Exception:  # noqa: BLE001 - something else than a tensor stands there now
+        return False
+
+
 def check_char_step(char_step, cases=STEP_CASES) -> None:
     step, count = "char_step", 0
     for c in cases:
         model = random_model(c)
         tokens = np.random.default_rng(c.seed + 100).integers(0, c.vocab_size, size=(c.batch, c.time)).astype(np.int32)
         full = _numpy(model(tokens))
-        where = f"{c.layers} {c.cell.upper()} layer(s), batch={c.batch}, T={c.time}"
+        where = (f"{c.layers} {c.cell.upper()} layer(s), batch={c.batch}, T={c.time}"
+                 + (f", dropout={c.dropout}" if c.dropout else ""))
         states = zero_states(model, c.batch)
+        if c.dropout:   # inference: the same step twice gives the same logits
+            once, again = (_numpy(_pair(step, call(step, char_step, model, tokens[:, 0].copy(), states),
+                                        ("logits", "states"))[0]) for _ in range(2))
+            if not np.allclose(once, again, rtol=1e-6, atol=1e-7):
+                fail(step, f"({where}) the same step twice gave different logits: dropout is active. Generating is "
+                           "inference: call the layers and cells without training=True (dropout is for training)")
         outputs = []
         for t in range(c.time):
             ids_t = tokens[:, t].copy()
-            logits, states = _pair(step, call(step, char_step, model, ids_t, states), ("logits", "states"))
+            given = _state_values(states)
+            logits, new_states = _pair(step, call(step, char_step, model, ids_t, states), ("logits", "states"))
             expect_unchanged(step, "ids_t", tokens[:, t], ids_t)
+            if not _same_state_values(given, states):
+                fail(step, f"({where}) the states passed in were changed in place at step {t}: return new states "
+                           "and leave the caller's list alone (generate may still need the old ones)")
+            states = new_states
             logits = expect_shape(step, f"the logits at step {t} ({where})", _numpy(logits),
                                   (c.batch, c.vocab_size))
             if not isinstance(states, (list, tuple)) or len(states) != c.layers:
@@ -723,7 +847,7 @@ class GenerateCase:
 
 GENERATE_CASES = (
     GenerateCase(StepCase(7, 4, 6, 2, "lstm", batch=1, time=1, seed=3, scale=1.0), (1, 4, 2, 6, 0), 10),
-    GenerateCase(StepCase(6, 3, 5, 1, "gru", batch=1, time=1, seed=4, scale=1.0), (3, 3, 5, 1), 8),
+    GenerateCase(StepCase(6, 3, 5, 1, "gru", batch=1, time=1, seed=4, scale=1.0, dropout=0.5), (3, 3, 5, 1), 8),
 )
 
 
@@ -742,7 +866,8 @@ def check_generate(generate, cases=GENERATE_CASES, sampling=True) -> None:
         prefix = np.array(g.prefix, np.int32)
         before = prefix.copy()
         where = f"{g.model.layers} {g.model.cell.upper()} layer(s), prefix {list(g.prefix)}, n={g.n}"
-        got = _ints(step, f"the new ids ({where})", call(step, generate, model, prefix, g.n, 0.0, 0))
+        got, one_id_per_call = _watched_generate(step, generate, model, prefix, g.n)
+        got = _ints(step, f"the new ids ({where})", got)
         expect_unchanged(step, "prefix_ids", before, prefix)
         expect_shape(step, f"the new ids ({where}); return only the n new ones", got, (g.n,))
         # Greedy: every new id must be the argmax of the model re-run over all that precedes it.
@@ -774,10 +899,41 @@ def check_generate(generate, cases=GENERATE_CASES, sampling=True) -> None:
                 elif got[k - 1] == got[k]:
                     message += ". Is the new id fed back in before the next one is drawn?"
                 fail(step, message)
-        count += 1
+        if one_id_per_call is not None and one_id_per_call < len(g.prefix) + g.n - 1:
+            fail(step, f"({where}) generate called char_step {one_id_per_call} times for a prefix of {len(g.prefix)} "
+                       f"and {g.n} new characters: it must read one character per char_step call, carrying the "
+                       f"states (at least {len(g.prefix) + g.n - 1} calls), not re-run the model over the text")
+        again = _ints(step, f"the new ids ({where})", call(step, generate, model, prefix, g.n, 0.0, 0))
+        if not np.array_equal(got, again):
+            fail(step, f"({where}) the same call twice gave {got.tolist()}, then {again.tolist()}: something is left "
+                       "over from the first call (states kept outside the function?). Start every call from "
+                       "initial_states(model, 1)" + (", and call the model without training=True (dropout)"
+                                                      if g.model.dropout else ""))
+        count += 2
     if sampling:
         count += _check_generate_sampling(step, generate, cases[0])
     passed(step, count, "(greedy ids equal re-running the whole sequence; samples follow the seed)")
+
+
+def _watched_generate(step, generate, model, prefix, n):
+    """generate(model, prefix, n, 0.0, 0), counting its calls of the notebook's char_step that read one
+    character each (None when generate does not see a char_step to count)."""
+    space = getattr(generate, "__globals__", None)
+    original = space.get("char_step") if isinstance(space, dict) else None
+    if not callable(original):
+        return call(step, generate, model, prefix, n, 0.0, 0), None
+    calls = []
+
+    def char_step(model_, ids_t, states):
+        calls.append(int(np.size(ids_t)))
+        return original(model_, ids_t, states)
+
+    space["char_step"] = char_step
+    try:
+        result = call(step, generate, model, prefix, n, 0.0, 0)
+    finally:
+        space["char_step"] = original
+    return result, sum(size == 1 for size in calls)
 
 
 def _check_generate_sampling(step, generate, g) -> int:

@@ -23,8 +23,11 @@ grading time on cases the student does not see.
 """
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from . import call, expect_close, expect_equal, expect_shape, expect_unchanged, 
 from ..env import import_keras
 
 F32 = dict(rtol=1e-4, atol=1e-4)   # Keras' float32 layers against a float64 reference
+EPSILON = 1e-5                     # every LayerNormalization's epsilon, as the notebook's table asks
 
 
 def _keras():
@@ -230,6 +234,9 @@ def _structure(step, block, s: Block):
     mlp_out = _attribute(step, block, "mlp_out", "Dense", what)
     if block.norm1 is block.norm2:
         fail(step, "norm1 and norm2 are the same layer: each sublayer needs its own LayerNormalization")
+    _expect_epsilon(step, {"norm1": block.norm1, "norm2": block.norm2})
+    if getattr(mha, "dropout", 0.0):
+        fail(step, f"attention has dropout={mha.dropout}: the notebook's Transformer uses no dropout")
     if mha.num_heads != s.heads:
         fail(step, f"attention has num_heads={mha.num_heads}, expected heads={s.heads}")
     if mha.key_dim * s.heads != s.d_model:
@@ -238,6 +245,23 @@ def _structure(step, block, s: Block):
     if mlp_in.units != s.mlp_dim or mlp_out.units != s.d_model:
         fail(step, f"the MLP should go d_model -> mlp_dim -> d_model = {s.d_model} -> {s.mlp_dim} -> "
                    f"{s.d_model}; got mlp_in with {mlp_in.units} units and mlp_out with {mlp_out.units}")
+
+
+def _expect_epsilon(step, norms):
+    for name, norm in norms.items():
+        if not math.isclose(float(norm.epsilon), EPSILON, rel_tol=1e-6):
+            fail(step, f"`self.{name}` has epsilon={norm.epsilon:g}: the notebook asks for "
+                       f"LayerNormalization(epsilon={EPSILON:g}) (Keras' default is 1e-3)")
+
+
+def _expect_inference_is_training(step, run, inputs, out, where):
+    """No dropout anywhere: a call in training mode gives what inference gives."""
+    with _cpu():
+        trained = _np(run(inputs, training=True))
+    if not np.allclose(trained, _np(out), rtol=1e-5, atol=1e-6):
+        fail(step, f"({where}) a call with training=True gives other outputs than inference: the notebook's "
+                   "Transformer has no dropout (nor anything else that depends on the mode)")
+    return 1
 
 
 def _block_mistakes(x, block):
@@ -304,6 +328,8 @@ def check_TransformerBlock(TransformerBlock, cases=BLOCK_CASES) -> None:
         expect_close(step, f"the output with random weights ({where})", out, want,
                      diagnoses=lambda: _block_mistakes(x.astype(np.float64), block), **F32)
         count += 2
+        count += _expect_inference_is_training(step, lambda v, training: call(step, block, v, training=training),
+                                               x, out, where)
         count += _expect_causal(step, lambda v: _run_block(step, block, v), x, out,
                                 lambda v, t: _new_vectors(v, t, rng), where)
     passed(step, count, "(equal to a float64 pre-LN block on your weights; causal: later inputs never "
@@ -405,6 +431,7 @@ def _lm_structure(step, model, s: LM):
     positions = _attribute(step, model, "position_embedding", "Embedding", what)
     _attribute(step, model, "final_norm", "LayerNormalization", what)
     head = _attribute(step, model, "to_logits", "Dense", what)
+    _expect_epsilon(step, {"final_norm": model.final_norm})
     if tokens.input_dim != s.vocab_size or tokens.output_dim != s.d_model:
         fail(step, f"token_embedding should be Embedding({s.vocab_size}, {s.d_model}), got "
                    f"Embedding({tokens.input_dim}, {tokens.output_dim})")
@@ -474,6 +501,8 @@ def check_TransformerLM(TransformerLM, cases=LM_CASES) -> None:
             "no final LayerNormalization before to_logits": _lm_reference(model, tokens, final_norm=False)},
             **F32)
         count += 3
+        count += _expect_inference_is_training(step, lambda v, training: call(step, model, v, training=training),
+                                               tokens, logits, where)
 
         def run(v, model=model):
             return _run_lm(step, model, v)
@@ -767,11 +796,75 @@ def _check_recurrence(step, fn, cases, note, reference=None):
     passed(step, count, note)
 
 
+SCAN_NAMES = ("associative_scan", "scan", "cumprod", "cumsum")
+
+
+def _code_of(fn):
+    """The syntax tree of a function's own code, or None where Python cannot find its source."""
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def _called_names(tree) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            names.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return names
+
+
+def _code_trees(fn, depth=2) -> list:
+    """The code of ``fn`` and of the functions of its own module that it calls (``depth`` levels down)."""
+    trees, seen = [], set()
+
+    def visit(f, left):
+        if id(f) in seen:
+            return
+        seen.add(id(f))
+        tree = _code_of(f)
+        if tree is None:
+            return
+        trees.append(tree)
+        space = getattr(f, "__globals__", {})
+        for name in _called_names(tree) if left else ():
+            helper = space.get(name)
+            if inspect.isfunction(helper) and helper.__module__ == f.__module__:
+                visit(helper, left - 1)
+
+    visit(fn, depth)
+    return trees
+
+
+def _expect_mechanism(step, fn, loop: bool) -> None:
+    """The step's mechanism, read off its code (and its own helpers'): a loop over time, or
+    keras.ops.associative_scan."""
+    trees = _code_trees(fn)
+    if not trees:
+        return
+    called = set().union(*(_called_names(tree) for tree in trees))
+    if loop:
+        if not any(isinstance(node, (ast.For, ast.While, ast.comprehension)) for tree in trees for node in ast.walk(tree)):
+            fail(step, "the function has no loop: this step computes the states one step at a time with a "
+                       "for loop over t (the scan is the next step)")
+        used = sorted(called & set(SCAN_NAMES))
+        if used:
+            fail(step, f"the function calls {', '.join(used)}: this step is the plain loop, h = a_t * h + b_t "
+                       "for each t; the scan is the next step")
+    elif "associative_scan" not in called:
+        fail(step, "the function never calls keras.ops.associative_scan: this step computes the states with "
+                   "the parallel scan (ops.associative_scan(combine, (a, b), axis=1)), not a loop")
+
+
 def check_linear_recurrence_loop(linear_recurrence_loop, cases=LOOP_CASES, reference=None) -> None:
+    _expect_mechanism("linear_recurrence_loop", linear_recurrence_loop, loop=True)
     _check_recurrence("linear_recurrence_loop", linear_recurrence_loop, cases,
                       "(equal to a float64 loop, and to the geometric sum when a and b are constant)", reference)
 
 
 def check_linear_recurrence_scan(linear_recurrence_scan, cases=SCAN_CASES, reference=None) -> None:
+    _expect_mechanism("linear_recurrence_scan", linear_recurrence_scan, loop=False)
     _check_recurrence("linear_recurrence_scan", linear_recurrence_scan, cases,
                       "(equal to a float64 loop, and to the geometric sum when a and b are constant)", reference)
