@@ -41,25 +41,28 @@ def layer(text: str, forbid: tuple[str, ...] = (), require: tuple[str, ...] = ()
     return Rule("layer", text, forbid=GRADING + forbid, require=require)
 
 
-# What "keras.ops only" rules out: Keras' layers and models (ready answers), and the backends themselves
-# (the notebooks run on any backend).
-LAYERS = ("keras.layers", "keras.src.layers", "keras.Model", "keras.Sequential", "keras.src.models",
-          "keras.utils", "keras.src.utils")
-NOT_KERAS = ("tensorflow", "jax", "torch", "course")
+# What "keras.ops only" rules out: Keras' layers and models (ready answers). The watch on a call sees
+# everything the answer runs, keras.ops' own backend included, so the backends cannot be ruled out here.
+LAYERS = ("keras.layers", "keras.src.layers", "keras.Model", "keras.Sequential", "keras.src.models")
 # Ready-made attention and Transformer layers: the answers of the steps that write one.
 READY_ATTENTION = ("keras.layers.AdditiveAttention", "keras.layers.Attention", "keras.layers.MultiHeadAttention",
                    "keras.layers.GroupQueryAttention", "keras.src.layers.attention")
 READY_TRANSFORMER = ("keras_hub", "keras_nlp")
-# Other mechanisms than a loop, for the step that asks for one.
+# Other mechanisms than a loop, for the step that asks for one (the check also reads the answer's code:
+# it must hold a loop).
 SCANS = ("keras.ops.associative_scan", "keras.ops.scan", "keras.ops.cumsum", "keras.ops.cumprod",
          "keras.src.ops.core.associative_scan", "keras.src.ops.core.scan", "keras.src.ops.numpy.cumsum",
-         "keras.src.ops.numpy.cumprod", "numpy.cumsum", "numpy.cumprod")
+         "keras.src.ops.numpy.cumprod")
+# Calling the attention layer itself (its weights may be read, as cached_attention_step does).
+ATTENTION_CALLS = ("keras.layers.MultiHeadAttention.call", "keras.layers.MultiHeadAttention._compute_attention",
+                   "keras.src.layers.attention.multi_head_attention.MultiHeadAttention.call",
+                   "keras.src.layers.attention.multi_head_attention.MultiHeadAttention._compute_attention")
 
 
 def keras_ops_only(extra: str = "", forbid: tuple[str, ...] = ()) -> Rule:
     """Arrays by hand, with numpy or keras.ops (any backend's tensors), but no layer or model."""
     return Rule("numpy", "written with numpy or keras.ops" + (f" {extra}" if extra else ""),
-                forbid=GRADING + LAYERS + NOT_KERAS + forbid)
+                forbid=GRADING + LAYERS + forbid)
 
 
 NUMPY = numpy_only()
@@ -115,7 +118,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "greedy_decode": keras_allowed("built with Keras on the model's own encode and decode_step"),
         "BahdanauAttention": layer(
             "written with keras.ops and keras.layers.Dense, not a ready-made attention layer",
-            forbid=READY_ATTENTION + NOT_KERAS),
+            forbid=READY_ATTENTION),
     },
     "06_char_shakespeare": {
         "build_vocab": NUMPY,
@@ -129,7 +132,7 @@ RULES: dict[str, dict[str, Rule]] = {
                                        "keras.ops.sparse_categorical_crossentropy",
                                        "keras.ops.categorical_crossentropy",
                                        "keras.src.ops.nn.sparse_categorical_crossentropy",
-                                       "keras.src.ops.nn.categorical_crossentropy") + LAYERS + NOT_KERAS),
+                                       "keras.src.ops.nn.categorical_crossentropy") + LAYERS),
         "perplexity": NUMPY,
         "bits_per_char": NUMPY,
         "sample_next": numpy_only("(drawing from the rng it is given, not keras.random)"),
@@ -141,20 +144,20 @@ RULES: dict[str, dict[str, Rule]] = {
         "TransformerBlock": layer(
             "built from keras.layers.MultiHeadAttention, LayerNormalization and Dense, not a ready-made "
             "Transformer block (keras_hub)",
-            forbid=READY_TRANSFORMER + NOT_KERAS),
+            forbid=READY_TRANSFORMER),
         "TransformerLM": layer(
             "built from TransformerBlock, Embedding, LayerNormalization and Dense, not a ready-made "
             "Transformer (keras_hub)",
-            forbid=READY_TRANSFORMER + NOT_KERAS),
+            forbid=READY_TRANSFORMER),
         "transformer_param_count": numpy_only("(a formula, not a Keras model's count_params())"),
         "cached_attention_step": layer(
             "written with keras.ops on the layer's own weights, without calling the layer",
-            forbid=("keras.layers.MultiHeadAttention", "keras.src.layers.attention") + NOT_KERAS),
+            forbid=ATTENTION_CALLS),
         "linear_recurrence_loop": keras_ops_only(
             "as a loop over time (not a scan or a cumulative product)",
             forbid=SCANS),
         "linear_recurrence_scan": layer("written with keras.ops.associative_scan",
-                                        forbid=LAYERS + NOT_KERAS,
+                                        forbid=LAYERS,
                                         require=("keras.ops.associative_scan",)),
     },
 }

@@ -27,10 +27,10 @@ def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_d
                              layer_cls(units), keras.layers.Dense(num_classes)])
 
 
-def pad_right(sequences, maxlen=None):
+def pad_right(sequences, maxlen=None):   # numpy: keras.utils.pad_sequences is what the step rebuilds
     longest = max(len(s) for s in sequences) if maxlen is None else maxlen
-    return keras.utils.pad_sequences([list(s) for s in sequences], maxlen=longest, padding="post",
-                                     truncating="post", dtype="int32")
+    rows = [list(s)[:longest] + [0] * (longest - min(len(s), longest)) for s in sequences]
+    return np.array(rows, dtype=np.int32).reshape(len(sequences), longest)
 
 
 def last_real_outputs(outputs, padded):   # numpy, one row at a time
@@ -58,7 +58,7 @@ def stream_in_chunks(layer, stream, chunk):
 
 def later_token_tags(X, k):
     X = np.asarray(X)
-    return np.pad(X, ((0, 0), (0, k)))[:, k:k + X.shape[1]]
+    return np.pad(X, ((0, 0), (0, k)))[:, k:k + X.shape[1]].astype(np.int32)
 
 
 def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):

@@ -671,11 +671,8 @@ def char_step(model, ids_t, states):
     return dense(x), states
 
 
-_generate_memory = {}
-
-
-@mutant("generate", "the states kept between calls (a second call continues the first)")
-def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+@mutant("generate", "the states kept between calls in a mutable default argument")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0, _generate_memory={}):
     draw_from = np.random.default_rng(seed)
     states = _generate_memory.get(id(model)) or initial_states(model, 1)
     for token in prefix_ids:

@@ -373,3 +373,68 @@ def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
                              keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True),
                              keras.layers.Bidirectional(rnn) if bidirectional else rnn,
                              keras.layers.Dense(num_tags)])
+
+
+# --- kinds of mistakes: independent draws, promised dtypes, inputs changed in place, state and mechanism --
+@mutant("recall_task", "the labels and the key positions from two generators made with the same seed")
+def recall_task(num, T, num_classes, num_distractors, seed):
+    y = np.random.default_rng(seed).integers(0, num_classes, size=num)
+    where = np.random.default_rng(seed).integers(0, max(1, T // 2), size=num)
+    X = np.random.default_rng(seed + 1).integers(num_classes + 1, num_classes + num_distractors + 1, size=(num, T))
+    X[np.arange(num), where] = y + 1
+    return X.astype(np.int32), y.astype(np.int32)
+
+
+@mutant("recall_task", "int64 tokens and labels (the docstring asks for int32)")
+def recall_task(num, T, num_classes, num_distractors, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, size=num)
+    X = rng.integers(num_classes + 1, num_classes + num_distractors + 1, size=(num, T))
+    X[np.arange(num), rng.integers(0, max(1, T // 2), size=num)] = y + 1
+    return X, y
+
+
+@mutant("pad_right", "an int64 array (the docstring asks for int32)")
+def pad_right(sequences, maxlen=None):
+    width = max(len(s) for s in sequences) if maxlen is None else maxlen
+    out = np.zeros((len(sequences), width), dtype=int)
+    for i, s in enumerate(sequences):
+        s = list(s)[:width]
+        out[i, :len(s)] = s
+    return out
+
+
+@mutant("last_real_outputs", "the padding steps of the caller's outputs zeroed in place")
+def last_real_outputs(outputs, padded):
+    out = outputs if isinstance(outputs, np.ndarray) else keras.ops.convert_to_numpy(outputs)
+    real = np.asarray(padded) != 0
+    out[~real] = 0.0
+    n = real.sum(axis=1)
+    return np.where((n > 0)[:, None], out[np.arange(len(n)), np.maximum(n - 1, 0)], 0.0)
+
+
+@mutant("last_real_outputs", "the mask's sum taken over the batch axis (axis 0)")
+def last_real_outputs(outputs, padded):
+    real = keras.ops.cast(keras.ops.not_equal(padded, 0), "int32")
+    n = keras.ops.sum(real, axis=0)[: keras.ops.shape(padded)[0]]
+    index = keras.ops.maximum(n - 1, 0)
+    picked = keras.ops.take_along_axis(outputs, index[:, None, None], axis=1)[:, 0, :]
+    return keras.ops.where(n[:, None] > 0, picked, keras.ops.zeros_like(picked))
+
+
+@mutant("later_token_tags", "int64 tags (the docstring asks for int32)")
+def later_token_tags(X, k):
+    X = np.asarray(X)
+    out = np.zeros(X.shape, dtype=np.int64)
+    shift = min(k, X.shape[1])
+    out[:, :X.shape[1] - shift] = X[:, shift:]
+    return out
+
+
+@mutant("stream_in_chunks", "the layer's states set to zeros by hand only once, at the first call ever")
+def stream_in_chunks(layer, stream, chunk):
+    if not getattr(layer, "_streamed_before", False):
+        layer.reset_state()
+        layer._streamed_before = True
+    outs = [layer(stream[:, start:start + chunk]) for start in range(0, stream.shape[1], chunk)]
+    return keras.ops.concatenate(outs, axis=1)

@@ -501,3 +501,44 @@ def _numpy_inside_call():
 
 
 _numpy_inside_call()
+
+
+# --- kinds of mistakes: inputs changed in place, state kept across calls ---------------------------
+@mutant("build_vocab", "the caller's list of texts sorted in place")
+def build_vocab(texts):
+    texts.sort()
+    return list(SPECIALS) + sorted(set("".join(texts)))
+
+
+@mutant("decode_ids", "END and everything after it overwritten with PAD in the caller's array")
+def decode_ids(ids, vocab):
+    ids = np.asarray(ids)
+    for row in ids:
+        ends = np.flatnonzero(row == END)
+        if ends.size:
+            row[ends[0]:] = PAD
+    return ["".join(vocab[i] for i in row if i >= len(SPECIALS)) for row in ids]
+
+
+def _query_kept_from_the_first_call():
+    @mutant("BahdanauAttention", "the projected query kept from the first call (state across calls)")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+            self.projected_query = None
+
+        def call(self, query, values, mask=None):
+            if self.projected_query is None or self.projected_query.shape[0] != query.shape[0]:
+                self.projected_query = self.W1(query)
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.projected_query, 1) + self.W2(values))), -1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_query_kept_from_the_first_call()

@@ -693,6 +693,9 @@ def check_sample_next(sample_next, cases=SAMPLE_CASES) -> None:
                            f"row, {winner.tolist()} (each row's best logit leads the others by {lead} or more)")
                 if temperature == 0:
                     message += ": temperature 0 is defined as the argmax (np.argmax over the last axis)"
+                elif temperature == 1.0:
+                    message += (": logits a thousand apart leave no doubt at temperature 1. Subtract each row's "
+                                "largest value before np.exp (exp(1000) alone overflows to inf)")
                 else:
                     message += (": as T -> 0 the draw must become the argmax. Divide by T, then subtract each row's "
                                 "largest value before np.exp (exp(logits / T) alone overflows to inf)")

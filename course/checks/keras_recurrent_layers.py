@@ -31,6 +31,15 @@ def _keras():
     return import_keras()
 
 
+def _expect_int32(step, what, value):
+    """The dtype the docstring promises: int32, what keras.Input(dtype="int32") and Embedding read."""
+    dtype = np.asarray(value.numpy() if hasattr(value, "numpy") and not isinstance(value, np.ndarray)
+                       else value).dtype
+    if dtype != np.int32:
+        fail(step, f"{what} has dtype {dtype}; the docstring asks for int32 (np.zeros(..., dtype=np.int32), "
+                   "or .astype(np.int32) at the end)")
+
+
 def _pair(step, result, names):
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
         size = f" of {len(result)}" if isinstance(result, (tuple, list)) else ""
@@ -154,6 +163,29 @@ def _binomial_ok(counts, total, p):
     return np.all(np.abs(counts - total * p) <= 5 * sigma + 1)
 
 
+Z_ONE_IN_TEN_MILLION = 5.199   # the standard normal's upper 1e-7 point
+
+
+def _chi_square_limit(df: int) -> float:
+    """The chi-square value a correct answer exceeds less than once in 10^7 (Wilson-Hilferty)."""
+    a = 2.0 / (9.0 * df)
+    return df * (1.0 - a + Z_ONE_IN_TEN_MILLION * math.sqrt(a)) ** 3
+
+
+def _expect_independent(step, y, position, K, half, where):
+    """A chi-square test of independence of the label and the key's position (false alarm below 1e-7): each
+    must be drawn on its own, not from a second generator with the same seed or from the same numbers."""
+    table = np.zeros((K, half))
+    np.add.at(table, (y, position), 1)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    stat = float(((table - expected) ** 2 / np.where(expected > 0, expected, 1)).sum())
+    limit = _chi_square_limit((K - 1) * (half - 1))
+    if stat > limit:
+        fail(step, f"the label and the key's position depend on each other ({where}; chi-square {stat:.0f}, "
+                   f"independent draws stay below {limit:.0f}): draw them one after the other from ONE "
+                   "np.random.default_rng(seed); two generators made from the same seed give related numbers")
+
+
 def check_recall_task(recall_task, cases=RECALL_VISIBLE) -> None:
     step, count = "recall_task", 0
     for c in cases:
@@ -161,6 +193,8 @@ def check_recall_task(recall_task, cases=RECALL_VISIBLE) -> None:
         half = max(1, c.T // 2)
         where = f"num={c.num}, T={c.T}, num_classes={K}, num_distractors={D}, seed={c.seed}"
         X, y = _pair(step, call(step, recall_task, c.num, c.T, K, D, c.seed), ("X", "y"))
+        _expect_int32(step, f"X ({where})", X)
+        _expect_int32(step, f"y ({where})", y)
         X, y = _integers(step, f"X ({where})", X), _integers(step, f"y ({where})", y)
         if X.shape == (c.T, c.num) and c.T != c.num:
             fail(step, f"X has shape {X.shape}: (T, num). One row per example: (num, T) = {(c.num, c.T)}")
@@ -207,6 +241,8 @@ def check_recall_task(recall_task, cases=RECALL_VISIBLE) -> None:
             if not _binomial_ok(position_counts, c.num, 1 / half):
                 fail(step, f"the key positions are not uniform over 0..{half - 1}: counts "
                            f"{position_counts.tolist()}" + (" (always position 0?)" if position.max() == 0 else ""))
+        if half > 1 and c.num >= 20 * K * half:
+            _expect_independent(step, y, position, K, half, where)
         rest = X[~is_key]
         if rest.size >= 20 * D:
             distractor_counts = np.bincount(rest - K - 1, minlength=D)
@@ -338,6 +374,7 @@ def check_pad_right(pad_right, cases=PAD_VISIBLE) -> None:
         for i, (old, new) in enumerate(zip(before, given)):
             if old != new:
                 fail(step, f"the function changed sequences[{i}] in place (now {new}); leave the input alone")
+        _expect_int32(step, "the padded array", got)
         got = _integers(step, "the padded array", got)
         want = _keras_pad(sequences, maxlen)
         where = f"sequences of lengths {[len(s) for s in sequences]}, maxlen={maxlen}"
@@ -383,9 +420,12 @@ def check_last_real_outputs(last_real_outputs, cases=LAST_VISIBLE) -> None:
         _, masked_last = layer(inputs, mask=padded != 0)
         want = keras.ops.convert_to_numpy(masked_last)
         before = np.array(padded, copy=True)
-        got = call(step, last_real_outputs, outputs, padded)
-        expect_unchanged(step, "padded", before, padded)
         H = keras.ops.convert_to_numpy(outputs)
+        given = np.array(H, copy=True) if c.seed % 2 else outputs   # numpy arrays and backend tensors
+        got = call(step, last_real_outputs, given, padded)
+        expect_unchanged(step, "padded", before, padded)
+        if isinstance(given, np.ndarray):
+            expect_unchanged(step, "outputs", H, given)
         n = np.asarray(c.lengths)
         rows = np.arange(len(n))
         where = f"lengths {list(c.lengths)}, T={c.time}, units={c.units}"
@@ -609,7 +649,9 @@ def check_later_token_tags(later_token_tags, cases=TAGS_VISIBLE) -> None:
     for X, k in cases:
         X = np.array(X, dtype=np.int32)
         before = np.array(X, copy=True)
-        got = _integers(step, "the tags", call(step, later_token_tags, X, k))
+        got = call(step, later_token_tags, X, k)
+        _expect_int32(step, "the tags", got)
+        got = _integers(step, "the tags", got)
         expect_unchanged(step, "X", before, X)
         want = _later_reference(X, k)
         where = f"X of shape {X.shape}, k={k}"
