@@ -5,7 +5,7 @@ import pytest
 from autograder.hidden import bptt_and_gradients as hidden
 from course.checks import CheckFailed
 from course.checks import bptt_and_gradients as checks
-from course.checks import keras_reference as ref
+from autograder.reference import keras_reference as ref
 
 
 def test_the_checks_forward_pass_is_keras_simple_rnn():
