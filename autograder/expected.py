@@ -28,11 +28,12 @@ from . import ROOT
 # notebook -> the reference module its visible checks ask
 REFERENCES = {
     "rnn_by_hand": "autograder.reference.keras_reference",
+    "bptt_and_gradients": "autograder.reference.bptt",
     "gated_cells": "autograder.reference.keras_gated",
 }
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.S)
 ABOUT = ("Expected values for the visible checks of {notebook} (course/checks/{notebook}.py): what "
-         "{reference} (Keras' own layers, ops and losses) returns on the checks' visible inputs, and "
+         "{reference} (Keras' own layers, ops and losses, numeric gradients) returns on the checks' visible inputs, and "
          "what known mistakes return. Written by `python -m autograder generate` from "
          "solutions/{unit}/{notebook}.ipynb; not to be edited by hand.")
 
