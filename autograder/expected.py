@@ -99,6 +99,20 @@ def record(unit_id: str) -> dict[str, object]:
     return recorder.records
 
 
+def solution_namespace(unit_id: str) -> dict:
+    """The solution notebook's set-up, given code and answers, run in one namespace (no test cell)."""
+    unit = syllabus.load().unit(unit_id)
+    nb = nbformat.read(ROOT / "solutions" / unit.id / unit.filename, as_version=4)
+    namespace: dict = {"__name__": "__main__"}
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with _in_folder(ROOT / "solutions" / unit.id), contextlib.redirect_stdout(open(os.devnull, "w")):
+        for cell in nb.cells:
+            grading = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and grading and not (grading.get("grade") and not grading.get("solution")):
+                exec(compile(cell.source, f"<{unit.notebook} cell>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
 def path_of(notebook: str) -> Path:
     return store.HERE / f"{notebook}.npz"
 
