@@ -16,10 +16,14 @@ from . import pipeline
 
 
 def _generate(args) -> int:
+    from . import expected
+
     problems = pipeline.generate(args.units or None, check=args.check)
+    problems += expected.generate(args.units or None, check=args.check)  # the visible checks' stored values
     if args.check:
         if problems:
-            print("exercises/ is out of step with solutions/; run `python -m autograder generate`:")
+            print("exercises/ or the checks' expected values are out of step with solutions/; "
+                  "run `python -m autograder generate`:")
             print("\n".join("  " + p for p in problems))
             return 1
         print("exercises/ is in step with solutions/")

@@ -55,9 +55,9 @@ class Report:
     results: list[MutantResult]
 
     def table(self) -> str:
-        rows = [f"{'step':<26} {'mutant':<55} {'visible':>9} {'graded':>9}"]
+        rows = [f"{'step':<26} {'kind':<13} {'mutant':<55} {'visible':>9} {'graded':>9}"]
         for r in self.results:
-            rows.append(f"{r.mutant.step:<26} {r.mutant.description[:55]:<55} "
+            rows.append(f"{r.mutant.step:<26} {r.mutant.kind:<13} {r.mutant.description[:55]:<55} "
                         f"{r.visible.points:>4g}/{r.visible.max_points:<4g} "
                         f"{r.graded.points:>4g}/{r.graded.max_points:<4g}"
                         f"{'' if r.caught else '  NOT CAUGHT'}")
@@ -65,7 +65,21 @@ class Report:
         seen = sum(r.visible.points < r.visible.max_points for r in self.results)
         rows.append(f"{caught}/{len(self.results)} mutants lose points when graded; "
                     f"{seen} already fail the visible checks")
+        per_step = {step: sum(r.mutant.step == step for r in self.results) for step in self.baseline}
+        rows.append("mutants per step: " + ", ".join(f"{s} {n}" for s, n in per_step.items()))
+        kinds = self.kinds()
+        rows.append("kinds covered: " + ", ".join(f"{k} {kinds[k]}" for k in mutants.KINDS if kinds.get(k)))
+        missing = [k for k in mutants.KINDS if not kinds.get(k)]
+        if missing:
+            rows.append("kinds not covered in this unit: " + ", ".join(missing))
         return "\n".join(rows)
+
+    def kinds(self) -> dict[str, int]:
+        """How many of the unit's mutants make each kind of mistake."""
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.mutant.kind] = counts.get(r.mutant.kind, 0) + 1
+        return counts
 
 
 def test_cells_by_step(nb) -> dict[str, list]:

@@ -5,14 +5,15 @@ import pytest
 from autograder.hidden import bptt_and_gradients as hidden
 from course.checks import CheckFailed
 from course.checks import bptt_and_gradients as checks
-from course.checks import keras_reference as ref
+from autograder.reference import bptt as bptt_ref
+from autograder.reference import keras_reference as ref
 
 
 def test_the_checks_forward_pass_is_keras_simple_rnn():
     for s in (*checks.VISIBLE, *hidden.CASES):
         p = checks.problem(s)
         H_keras, _ = ref.simple_rnn_states(p.X, p.h0, p.W_x, p.W_h, p.b)
-        np.testing.assert_allclose(checks.states(p.X, p.h0, p.W_x, p.W_h, p.b), H_keras, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(checks._states(p.X, p.h0, p.W_x, p.W_h, p.b), H_keras, rtol=1e-12, atol=1e-12)
 
 
 def test_numeric_gradient_of_a_known_function():
@@ -25,10 +26,10 @@ def test_numeric_gradient_of_a_known_function():
 
 def test_keras_clip_reference_leaves_small_gradients_alone_and_scales_large_ones_together():
     small = [np.full((2, 2), 0.1), np.array([0.2])]
-    for got, want in zip(checks.keras_clipped(small, 10.0), small):
+    for got, want in zip(bptt_ref.keras_clipped(small, 10.0), small):
         np.testing.assert_array_equal(got, want)
     big = [np.full((2, 2), 3.0), np.array([4.0])]   # global norm sqrt(36 + 16) = sqrt(52)
-    for got, want in zip(checks.keras_clipped(big, 1.0), big):
+    for got, want in zip(bptt_ref.keras_clipped(big, 1.0), big):
         np.testing.assert_allclose(got, want / np.sqrt(52.0), rtol=1e-12)
 
 

@@ -90,3 +90,111 @@ def test_correct_answers_in_float32_pass_visible_and_hidden_checks():
         check(softmax)
     for check in (visible.check_sequence_cross_entropy, hidden.grade_sequence_cross_entropy):
         check(sequence_cross_entropy)
+
+
+# --- what an answer may be built from (course/rules.py) --------------------------------------------
+
+from course.checks import call_step, static_violations, watched_call, watching  # noqa: E402
+from course.rules import Rule, rule  # noqa: E402
+
+
+def _keras():
+    from course.env import import_keras
+
+    return import_keras()
+
+
+def _step_args(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(3, 4)),
+            rng.normal(size=(4, 4)), rng.normal(size=4))
+
+
+def _numpy_step(x_t, h_prev, W_x, W_h, b):
+    return np.tanh(x_t @ W_x + h_prev @ W_h + b)
+
+
+def test_an_answer_written_with_numpy_passes_its_rule():
+    out = call_step("01_rnn_by_hand", "rnn_step", _numpy_step, *_step_args())
+    assert out.shape == (2, 4)
+
+
+def test_a_keras_layer_in_a_numpy_step_is_named_in_the_message():
+    keras = _keras()
+
+    def rnn_step(x_t, h_prev, W_x, W_h, b):
+        cell = keras.layers.SimpleRNNCell(W_h.shape[0])  # noqa: F841
+        return _numpy_step(x_t, h_prev, W_x, W_h, b)
+
+    with pytest.raises(CheckFailed, match=r"^rnn_step must be written with numpy; it uses keras.layers.SimpleRNNCell"):
+        call_step("01_rnn_by_hand", "rnn_step", rnn_step, *_step_args())
+    # The same call seen while it runs (the code itself out of sight).
+    with pytest.raises(CheckFailed, match=r"^rnn_step must be written with numpy; it calls keras.layers.SimpleRNNCell$"):
+        watched_call("rnn_step", rule("01_rnn_by_hand", "rnn_step"), rnn_step, *_step_args())
+
+
+def test_a_helper_that_delegates_is_caught_while_it_runs():
+    keras = _keras()
+
+    def helper(z):
+        return keras.ops.softmax(z)
+
+    def softmax(z):
+        return np.asarray(helper(z))
+
+    with pytest.raises(CheckFailed, match="softmax must be written with numpy; it calls keras.ops.softmax"):
+        call_step("01_rnn_by_hand", "softmax", softmax, np.zeros((2, 3)))
+
+
+def test_the_course_checks_are_never_an_answer():
+    def softmax(z):
+        from course.checks import rnn_by_hand  # noqa: F401
+        return np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+
+    with pytest.raises(CheckFailed, match="it imports course.checks"):
+        call_step("01_rnn_by_hand", "softmax", softmax, np.zeros((2, 3)))
+    # Not even where Keras is allowed.
+    only_grading = Rule("keras", "built with Keras")
+    with pytest.raises(CheckFailed, match="it calls course.checks"):
+        watched_call("s", only_grading, lambda z: call("inner", np.exp, z), np.zeros(2))
+
+
+def test_static_look_sees_aliases_dynamic_imports_and_not_parameters():
+    numpy_rule = rule("01_rnn_by_hand", "softmax")
+    src = "def f(z):\n    import tensorflow as T\n    return T.nn.softmax(z)\n"
+    assert static_violations(numpy_rule, src) == ["it imports tensorflow (line 2)",
+                                                  "it uses tensorflow.nn.softmax (line 3)"]
+    assert static_violations(numpy_rule, "def f(z):\n    return __import__('jax').numpy.exp(z)\n") == [
+        "it imports jax (line 2)"]
+    assert static_violations(numpy_rule, "def f(z):\n    return tf.nn.softmax(z)\n") == [
+        "it uses tensorflow.nn.softmax (line 2)"]
+    assert static_violations(numpy_rule, "def f(z, keras=None):\n    course = 3\n    return np.exp(z)\n") == []
+    assert static_violations(numpy_rule, "def f(z:\n") == []  # not Python: the call says why
+    layer_rule = rule("05_seq2seq_attention", "BahdanauAttention")
+    assert static_violations(layer_rule, "class A:\n    def build(self):\n        self.W = keras.layers.Dense(3)\n") == []
+    assert static_violations(layer_rule, "class A(keras.layers.AdditiveAttention):\n    pass\n") == [
+        "it uses keras.layers.AdditiveAttention (line 1)"]
+
+
+def test_a_required_mechanism_must_be_called():
+    keras = _keras()
+    scan_rule = rule("07_rnn_vs_transformer", "linear_recurrence_scan")
+
+    def scan(x):
+        return keras.ops.associative_scan(lambda u, v: u + v, x, axis=0)
+
+    watched_call("linear_recurrence_scan", scan_rule, scan, np.ones((4, 2)))
+    with pytest.raises(CheckFailed, match="it never calls keras.ops.associative_scan"):
+        watched_call("linear_recurrence_scan", scan_rule, lambda x: np.cumsum(x, 0), np.ones((4, 2)))
+
+
+def test_watching_keeps_a_profiler_already_installed():
+    seen = []
+    sys.setprofile(lambda frame, event, arg: seen.append(event))
+    try:
+        with watching(rule("01_rnn_by_hand", "softmax")) as watch:
+            _numpy_step(*_step_args())
+        assert sys.getprofile() is not None
+    finally:
+        sys.setprofile(None)
+    assert watch.violation is None and "call" in seen

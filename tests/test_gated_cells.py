@@ -6,7 +6,7 @@ import pytest
 from autograder.hidden import gated_cells as hidden
 from course.checks import CheckFailed
 from course.checks import gated_cells as visible
-from course.checks import keras_gated as ref
+from autograder.reference import keras_gated as ref
 
 
 def _sig(z):

@@ -75,3 +75,122 @@ def test_installed_wheel_works_away_from_the_checkout(wheel, tmp_path):
                          capture_output=True, text=True).stdout.split()
     assert out[0].startswith(str(target)), out
     assert out[1:] == ["86c4e6aa", "fast"]
+
+
+# --- no function of the student package returns a graded step's answer ----------------------------
+
+def _graded_inputs():
+    """(unit, step, args) for the by-hand steps of units 01-03, on inputs their checks use."""
+    import numpy as np
+
+    from course.checks import bptt_and_gradients as c02
+    from course.checks import gated_cells as c03
+    from course.checks import rnn_by_hand as c01
+
+    w = c01.weights(c01.Shapes(3, 5, 4, 6, vocab=7, seed=5))
+    x, h = w["X"][:, 0], w["h0"]
+    H = np.tanh(x @ w["W_x"] + h @ w["W_h"] + w["b"])[:, None].repeat(5, axis=1)
+    z = np.random.default_rng(3).normal(scale=3, size=(3, 5, 7))
+    u01 = [("rnn_step", (x, h, w["W_x"], w["W_h"], w["b"])), ("rnn_forward", (w["X"], h, w["W_x"], w["W_h"], w["b"])),
+           ("softmax", (z,)), ("next_token_probs", (H, w["W_y"], w["b_y"])),
+           ("teacher_forcing_pairs", (w["tokens"],)), ("sequence_cross_entropy", (z, w["tokens"][:, 1:])),
+           ("rnn_lm_param_count", (65, 128, 32))]
+    p = c02.problem(c02.Shapes(3, 5, 4, 6, seed=7))
+    H2 = c02._states(p.X, p.h0, p.W_x, p.W_h, p.b)
+    grads = c02.clip_grads(c02.CLIP_VISIBLE[0])
+    u02 = [("rnn_step_backward", (p.dH[:, 0], p.X[:, 0], p.h0, H2[:, 0], p.W_x, p.W_h)),
+           ("rnn_backward", (p.dH, p.X, p.h0, H2, p.W_x, p.W_h)), ("step_jacobian", (H2[0, 0], p.W_h)),
+           ("dh0_norms", (H2[0], p.W_h, p.dH[0, -1])), ("clip_by_global_norm", (grads, 1.0)),
+           ("softmax_cross_entropy_grad", (z, w["tokens"][:, 1:])),
+           ("truncated_bptt_grads", (p.dH, p.X, p.h0, p.W_x, p.W_h, p.b, 2))]
+    L = c03.lstm_weights(c03.Shapes(3, 5, 4, 6, seed=9))
+    G = c03.gru_weights(c03.Shapes(3, 5, 4, 6, seed=9))
+    lstm = (L["kernel"], L["recurrent_kernel"], L["bias"])
+    gru = (G["kernel"], G["recurrent_kernel"], G["bias"])
+    u03 = [("lstm_step", (L["X"][:, 0], L["h0"], L["c0"], *lstm)), ("lstm_forward", (L["X"], L["h0"], L["c0"], *lstm)),
+           ("keras_lstm_initial_bias", (6,)), ("cell_state_jacobian_diag", (L["X"][:, 0], L["h0"], L["c0"], *lstm)),
+           ("gru_step", (G["X"][:, 0], G["h0"], *gru)), ("gru_forward", (G["X"], G["h0"], *gru)),
+           ("lstm_param_count", (65, 128)), ("gru_param_count", (65, 128))]
+    return {"01_rnn_by_hand": u01, "02_bptt_and_gradients": u02, "03_gated_cells": u03}
+
+
+def _arrays_in(value, depth=0):
+    """Every numeric array inside a result (tuples, lists and dicts opened up to a few levels)."""
+    import numpy as np
+
+    if depth > 4:
+        return []
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _arrays_in(v, depth + 1)]
+    if isinstance(value, (list, tuple)):
+        inner = [a for v in value for a in _arrays_in(v, depth + 1)]
+        try:
+            whole = np.asarray(value, dtype=np.float64)
+            return inner + [whole]
+        except (TypeError, ValueError):
+            return inner
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return []
+    return [array] if array.size else []
+
+
+def _public_functions():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import course
+
+    names = ["course"] + [m.name for m in pkgutil.walk_packages(course.__path__, "course.")]
+    for name in names:
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if not attr.startswith("_") and inspect.isfunction(value) and value.__module__ == name:
+                yield f"{name}.{attr}", value
+
+
+def test_no_public_function_of_the_student_package_returns_a_graded_answer(monkeypatch):
+    """Call every public function of the student package with each by-hand step's inputs: none may return
+    that step's answer (the solution's), whole or as a part of what it returns."""
+    import inspect
+
+    import warnings
+
+    import matplotlib
+    import numpy as np
+
+    from autograder.expected import solution_namespace
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("COURSE_DATA_DIRS", "/nonexistent")  # no download from any dataset helper
+    functions = list(_public_functions())
+    assert len(functions) > 50
+    found = []
+    for unit_id, steps in _graded_inputs().items():
+        solution = solution_namespace(unit_id)
+        for step, args in steps:
+            answers = _arrays_in(solution[step](*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args]))
+            assert answers, f"{unit_id}/{step}: the solution returned nothing to compare"
+            for name, fn in functions:
+                try:
+                    inspect.signature(fn).bind(*args)
+                except TypeError:
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        result = fn(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args])
+                except Exception:  # noqa: BLE001 - a function that cannot take these inputs returns no answer
+                    continue
+                finally:
+                    plt.close("all")
+                for got in _arrays_in(result):
+                    if any(got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-9)
+                           for want in answers):
+                        found.append(f"{name}{inspect.signature(fn)} returns {unit_id}/{step}'s answer")
+                        break
+    assert not found, "\n".join(found)

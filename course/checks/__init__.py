@@ -8,6 +8,9 @@ an object with a creative ``__eq__`` cannot pass for a correct answer.
 """
 from __future__ import annotations
 
+import inspect
+import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +19,16 @@ import numpy as np
 
 class CheckFailed(AssertionError):
     """A self-check found a wrong answer; the message says what is wrong."""
+
+
+# Set while the expected values are recorded (python -m autograder generate): diagnoses are then
+# computed for right answers too, so that the stored file can name a mistake on the student's side.
+_EAGER = [False]
+
+
+def eager_diagnoses() -> bool:
+    """Whether every diagnosis is being computed, wrong answer or not (only while recording)."""
+    return _EAGER[0]
 
 
 def fail(step: str, message: str) -> None:
@@ -79,6 +92,8 @@ def expect_close(
     names it. A callable is called only once the answer is wrong, for
     diagnoses that are costly to compute (each may run a Keras layer).
     """
+    if _EAGER[0] and callable(diagnoses):
+        diagnoses = diagnoses()
     expected = np.asarray(expected, dtype=np.float64)
     actual = expect_shape(step, what, actual, expected.shape)
     expect_finite(step, what, actual, hint)
@@ -126,10 +141,21 @@ def expect_unchanged(step: str, name: str, before: np.ndarray, after: np.ndarray
 
 def call(step: str, fn: Callable, *args, **kwargs):
     """Call the student's function; turn an exception into a failure that names the step."""
+    return _invoke(step, fn, args, kwargs)
+
+
+def _invoke(step: str, fn: Callable, args, kwargs, watch=None):
     if not callable(fn):
         fail(step, f"expected a function, got {type(fn).__name__}")
     try:
-        return fn(*args, **kwargs)
+        if watch is None:
+            return fn(*args, **kwargs)
+        previous = sys.getprofile()
+        sys.setprofile(watch.hook(previous))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sys.setprofile(previous)
     except NotImplementedError:
         fail(step, "not implemented yet: replace `raise NotImplementedError()` with your code")
     except CheckFailed:
@@ -145,3 +171,270 @@ def call(step: str, fn: Callable, *args, **kwargs):
 
 def passed(step: str, count: int, note: str = "") -> None:
     print(f"✓ {step}: {count} checks passed{' ' + note if note else ''}")
+
+
+# --- what an answer may be built from -------------------------------------------------------------
+#
+# course/rules.py declares, for every graded step, the modules its answer may not call and the calls
+# it must make. Two looks enforce it: the answer's code (static_violations, pure: nothing of the
+# student's runs) and the call itself (watching: every Python function entered and every C function
+# called while the answer runs, by the module it belongs to).
+
+# Names a notebook commonly binds to a framework without an import in the answer's own code.
+_KNOWN_ALIASES = {"keras": "keras", "tf": "tensorflow", "tensorflow": "tensorflow", "jax": "jax",
+                  "jnp": "jax.numpy", "torch": "torch", "course": "course", "autograder": "autograder"}
+
+
+def _matches(name: str, prefixes) -> str | None:
+    for prefix in prefixes:
+        if name == prefix or name.startswith(prefix + "."):
+            return prefix
+    return None
+
+
+def static_violations(rule, source: str) -> list[str]:
+    """What in ``source`` (an answer's code) the rule forbids, one line each: "it uses keras.layers.SimpleRNNCell (line 3)".
+
+    Pure: the code is parsed, never run. It sees imports of forbidden modules (``import``, ``from ... import``,
+    ``importlib.import_module("...")``, ``__import__("...")``) and dotted names rooted in a forbidden module
+    (``keras.ops.softmax``, ``tf.nn.softmax``, an alias imported in the same code). What it cannot see (a helper
+    defined elsewhere, a name bound in another cell) the watch on the call catches.
+    """
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return []
+    forbid = tuple(rule.forbid)
+    aliases = dict(_KNOWN_ALIASES)
+    local: set[str] = set()
+    found: list[tuple[int, str]] = []
+
+    def note(line: int, name: str, how: str = "uses") -> None:
+        if _matches(name, forbid):
+            found.append((line, f"it {how} {name} (line {line})"))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+                note(node.lineno, a.name, "imports")
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                aliases[a.asname or a.name] = full
+                note(node.lineno, full if _matches(full, forbid) else node.module, "imports")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            local.update(a.arg for a in args.posonlyargs + args.args + args.kwonlyargs)
+            local.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            local.add(node.id)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if callee in ("import_module", "__import__"):
+                note(node.lineno, node.args[0].value, "imports")
+    imported = {name for name in aliases if name not in _KNOWN_ALIASES or name in local}
+    inner: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Attribute, ast.Name)) or id(node) in inner:
+            continue
+        parts, cur = [], node
+        while isinstance(cur, ast.Attribute):
+            parts.append(cur.attr)
+            inner.add(id(cur.value))
+            cur = cur.value
+        if not isinstance(cur, ast.Name) or cur.id not in aliases or isinstance(cur.ctx, ast.Store):
+            continue
+        if cur.id in local and cur.id not in imported:
+            continue  # a parameter or variable of the answer that happens to share the name
+        note(node.lineno, ".".join([aliases[cur.id], *reversed(parts)]))
+    seen, out = set(), []
+    for _, text in sorted(found):
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def _public_names() -> dict[tuple[str, str], str]:
+    """(module, qualname) -> the public name Keras exports it under (keras.layers.SimpleRNNCell)."""
+    registry: dict[tuple[str, str], str] = {}
+    api = sys.modules.get("keras.src.api_export")
+    for obj, names in (getattr(api, "REGISTERED_OBJS_TO_NAMES", None) or {}).items():
+        name = names[0] if isinstance(names, (list, tuple)) else names
+        key = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
+        if key[0] and key[1] and isinstance(name, str):
+            registry.setdefault(key, name if name.startswith("keras") else f"keras.{name}")
+    return registry
+
+
+class _Watch:
+    """Every function the watched call enters, named by its module; the first forbidden one is kept."""
+
+    def __init__(self, rule):
+        self.forbid = tuple(rule.forbid)
+        self.require = tuple(rule.require)
+        self.violation: str | None = None
+        self.required_seen: set[str] = set()
+        self._codes: dict = {}
+        self._c: dict = {}
+        self._public: dict | None = None
+
+    def public(self, module: str, qualname: str) -> list[str]:
+        if self._public is None or (not self._public and "keras.src.api_export" in sys.modules):
+            self._public = _public_names()
+        parts = qualname.split(".")
+        names = [f"{module}.{qualname}"]
+        for i in range(len(parts), 0, -1):
+            found = self._public.get((module, ".".join(parts[:i])))
+            if found:
+                names.append(".".join([found, *parts[i:]]))
+                break
+        return names
+
+    def judge(self, names: list[str]) -> tuple[str | None, frozenset]:
+        bad = next((n for n in names if _matches(n, self.forbid)), None)
+        req = frozenset(r for r in self.require for n in names if n == r or n.startswith(r + "."))
+        return bad, req
+
+    def describe(self, frame, names: list[str]) -> str:
+        """The public name of what was called: a class for its constructor or __call__."""
+        code = frame.f_code
+        if code.co_name in ("__new__", "__init__", "__call__", "__init_subclass__") and code.co_varnames:
+            first = frame.f_locals.get(code.co_varnames[0])
+            cls = first if isinstance(first, type) else type(first)
+            named = self.public(cls.__module__, cls.__qualname__)
+            if _matches(named[-1], self.forbid) or _matches(named[0], self.forbid):
+                return named[-1]
+        name = names[-1]
+        for tail in (".__init__", ".__call__", ".__new__"):
+            name = name[: -len(tail)] if name.endswith(tail) else name
+        return name
+
+    def hook(self, previous=None):
+        """The profile function: this watch, then a profiler that was already installed."""
+        if previous is None:
+            return self
+
+        def both(frame, event, arg):
+            self(frame, event, arg)
+            previous(frame, event, arg)
+        return both
+
+    def __call__(self, frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            verdict = self._codes.get(code)
+            if verdict is None:
+                module = frame.f_globals.get("__name__") or ""
+                names = self.public(module, getattr(code, "co_qualname", code.co_name))
+                bad, req = self.judge(names)
+                if code.co_name == "__del__":  # a finaliser run by the garbage collector, not by the answer
+                    bad = None
+                verdict = self._codes[code] = (bad and names, req)
+            if verdict[0] and self.violation is None:
+                self.violation = self.describe(frame, verdict[0])
+            if verdict[1]:
+                self.required_seen |= verdict[1]
+        elif event == "c_call":
+            owner = getattr(arg, "__self__", None)
+            if owner is None or isinstance(owner, types.ModuleType):
+                key, module = arg, getattr(arg, "__module__", None) or getattr(owner, "__name__", "") or ""
+            else:
+                key, module = (type(owner), arg.__name__), type(owner).__module__ or ""
+            try:
+                verdict = self._c.get(key)
+            except TypeError:
+                verdict, key = None, None
+            if verdict is None:
+                names = [f"{module}.{getattr(arg, '__qualname__', arg.__name__)}"]
+                bad, req = self.judge(names)
+                verdict = (bad and names[0], req)
+                if key is not None:
+                    self._c[key] = verdict
+            if verdict[0] and self.violation is None:
+                self.violation = verdict[0]
+            if verdict[1]:
+                self.required_seen |= verdict[1]
+
+
+class watching:
+    """``with watching(rule) as watch:`` watches what runs inside the block (``watch.violation``,
+    ``watch.required_seen``).
+
+    The watch sees Python functions entered and C functions called in this thread, by the module they
+    belong to; a profiler already installed keeps running. Code of the course called inside the block
+    counts as the answer's, so a check calls only the answer there.
+    """
+
+    def __init__(self, rule):
+        self.watch = _Watch(rule)
+        self.watch._codes[type(self).__exit__.__code__] = (None, frozenset())
+
+    def __enter__(self):
+        self.previous = sys.getprofile()
+        sys.setprofile(self.watch.hook(self.previous))
+        return self.watch
+
+    def __exit__(self, *exc):
+        sys.setprofile(self.previous)
+        return False
+
+
+def _rule_message(step: str, rule, why: str) -> str:
+    return f"{step} must be {rule.text}; {why}"
+
+
+def expect_allowed_source(step: str, rule, fn) -> None:
+    """The rule against the answer's own code (when Python can find it: a notebook cell, a file)."""
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return
+    found = static_violations(rule, source)
+    if found:
+        raise CheckFailed(_rule_message(step, rule, found[0]))
+
+
+def watched_call(step: str, rule, fn: Callable, *args, **kwargs):
+    """Like :func:`call`, with the rule enforced while the answer runs."""
+    watch = _Watch(rule)
+    try:
+        result = _invoke(step, fn, args, kwargs, watch)
+    except CheckFailed:
+        if watch.violation is None:
+            raise
+        result = None
+    if watch.violation is not None:
+        raise CheckFailed(_rule_message(step, rule, f"it calls {watch.violation}"))
+    missing = [name for name in rule.require if name not in watch.required_seen]
+    if missing:
+        raise CheckFailed(_rule_message(step, rule, f"it never calls {missing[0]}"))
+    return result
+
+
+def call_step(unit_id: str, step: str, fn: Callable, *args, **kwargs):
+    """Call the answer to ``step`` of ``unit_id`` under its rule (course/rules.py).
+
+    First a look at the answer's code, then the call, watched: a forbidden module called (even through a
+    helper) or a required call missing fails with the rule in the message, e.g.
+    "rnn_step must be written with numpy; it calls keras.layers.SimpleRNNCell".
+    """
+    from ..rules import rule as rule_of
+
+    rule = rule_of(unit_id, step)
+    if callable(fn):
+        expect_allowed_source(step, rule, fn)
+    return watched_call(step, rule, fn, *args, **kwargs)
+
+
+def caller_for(unit_id: str):
+    """``call`` for one unit's check module: ``call(step, fn, *args)`` with that step's rule enforced."""
+    def call_in_unit(step: str, fn: Callable, *args, **kwargs):
+        return call_step(unit_id, step, fn, *args, **kwargs)
+    call_in_unit.__name__ = "call"
+    return call_in_unit

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import call, expect_close, expect_finite, expect_shape, expect_unchanged, fail, passed, snapshot, to_array
+from .stored import stored
+from . import caller_for, eager_diagnoses, expect_close, expect_finite, expect_shape, expect_unchanged, fail, passed, snapshot, to_array
+
+UNIT = "02_bptt_and_gradients"
+# Every answer is called under its step's rule (course/rules.py): what it may be built from.
+call = caller_for(UNIT)
+# Keras' values and known mistakes' on the visible inputs, stored with the release (the grader asks
+# autograder/reference itself).
+ref = stored("bptt_and_gradients")
 
 REL_TOL = 1e-7   # float64 analytic gradient against a central difference
 EPS = 1e-5       # the central difference's step
@@ -46,6 +54,10 @@ class Problem:
     dH: np.ndarray     # (batch, time, units): dL/dH, the upstream gradient of every state
 
 
+def _arrays(p: Problem):
+    return p.X, p.h0, p.W_x, p.W_h, p.b, p.dH
+
+
 def problem(s: Shapes) -> Problem:
     rng = np.random.default_rng(s.seed)
     return Problem(
@@ -58,12 +70,10 @@ def problem(s: Shapes) -> Problem:
     )
 
 
-def states(X, h0, W_x, W_h, b):
-    """Every hidden state (batch, time, units) of the vanilla RNN, float64.
-
-    The forward pass of unit 01, written with einsum; tests compare it with
-    Keras' SimpleRNNCell.
-    """
+def _states(X, h0, W_x, W_h, b):
+    """Every hidden state (batch, time, units) of the vanilla RNN, float64: the forward pass that the
+    numeric gradients differentiate (given to students in the notebook too); tests compare it with
+    Keras' SimpleRNNCell."""
     carry = np.asarray(h0, np.float64)
     seq = []
     for step_input in np.moveaxis(np.asarray(X, np.float64), 1, 0):
@@ -112,6 +122,8 @@ def relative_error(a, n) -> float:
 
 def expect_gradient(step, what, actual, numeric, *, diagnoses=None, hint="", tol=REL_TOL) -> float:
     """``actual`` agrees with a numeric gradient (relative error below ``tol``); returns the error."""
+    if callable(diagnoses) and eager_diagnoses():
+        diagnoses = diagnoses()
     numeric = np.asarray(numeric, np.float64)
     actual = expect_shape(step, what, actual, numeric.shape)
     expect_finite(step, what, actual, hint)
@@ -155,48 +167,6 @@ def _expect_sum_over_batch(step, what, value, s: Shapes, axis_name="the batch ax
 
 # --- known mistakes, to name them in messages ----------------------------------
 
-def _local(dh, x, h_prev, h_t, W_x, W_h, factor):
-    """The five gradients of one step when the pre-activation gradient is dh * factor."""
-    da = dh * factor
-    return dict(dx_t=np.einsum("bu,iu->bi", da, W_x), dh_prev=np.einsum("bu,vu->bv", da, W_h),
-                dW_x=np.einsum("bi,bu->iu", x, da), dW_h=np.einsum("bv,bu->vu", h_prev, da),
-                db=np.einsum("bu->u", da))
-
-
-def _step_mistakes(dh, x, h_prev, h_t, W_x, W_h):
-    """{gradient name: {mistake: the value that mistake gives}} for one step."""
-    right = dh * (1 - h_t ** 2)
-    out = {name: {} for name in ("dx_t", "dh_prev", "dW_x", "dW_h", "db")}
-    for mistake, factor in (("the factor (1 - h_t**2) left out", 1.0),
-                            ("(1 - h_prev**2) in place of (1 - h_t**2)", 1 - h_prev ** 2),
-                            ("(1 - h_t) in place of (1 - h_t**2)", 1 - h_t),
-                            ("tanh(h_t) in the derivative: 1 - tanh(h_t)**2", 1 - np.tanh(h_t) ** 2)):
-        for name, value in _local(dh, x, h_prev, h_t, W_x, W_h, factor).items():
-            out[name][mistake] = value
-    out["dh_prev"]["W_h not transposed (da @ W_h instead of da @ W_h.T)"] = np.einsum("bu,uv->bv", right, W_h)
-    out["dW_h"]["h_t in place of h_prev"] = np.einsum("bv,bu->vu", h_t, right)
-    out["db"]["the mean over the batch instead of the sum"] = right.mean(axis=0)
-    return out
-
-
-def _bptt(dH, X, h0, H, W_x, W_h, *, carry=True, accumulate=True, first_prev=None, factor=True):
-    """Backpropagation through time with switchable mistakes (for diagnoses only)."""
-    T = X.shape[1]
-    grads = dict(dX=np.zeros_like(X), dh0=None, dW_x=np.zeros_like(W_x), dW_h=np.zeros_like(W_h),
-                 db=np.zeros(W_h.shape[0]))
-    back = np.zeros_like(h0)
-    for t in range(T - 1, -1, -1):
-        prev = H[:, t - 1] if t > 0 else (h0 if first_prev is None else first_prev)
-        local = _local(dH[:, t] + (back if carry else 0), X[:, t], prev, H[:, t], W_x, W_h,
-                       (1 - H[:, t] ** 2) if factor else 1.0)
-        grads["dX"][:, t] = local["dx_t"]
-        for name in ("dW_x", "dW_h", "db"):
-            grads[name] = grads[name] + local[name] if accumulate else local[name]
-        back = local["dh_prev"]
-    grads["dh0"] = back
-    return grads
-
-
 # --- rnn_step_backward ---------------------------------------------------------
 
 STEP_NAMES = ("dx_t", "dh_prev", "dW_x", "dW_h", "db")
@@ -207,7 +177,7 @@ def check_rnn_step_backward(rnn_step_backward, cases=VISIBLE) -> None:
     for s in cases:
         p = problem(s)
         x, h_prev, W_x, W_h, b = p.X[:, 0].copy(), p.h0.copy(), p.W_x.copy(), p.W_h.copy(), p.b.copy()
-        h_t = states(x[:, None], h_prev, W_x, W_h, b)[:, 0]
+        h_t = _states(x[:, None], h_prev, W_x, W_h, b)[:, 0]
         dh = p.dH[:, 0].copy()
         before = snapshot(dh, x, h_prev, h_t, W_x, W_h)
         out = _unpack(step, call(step, rnn_step_backward, dh, x, h_prev, h_t, W_x, W_h), STEP_NAMES)
@@ -217,7 +187,7 @@ def check_rnn_step_backward(rnn_step_backward, cases=VISIBLE) -> None:
         _expect_sum_over_batch(step, "db", out[4], s)
 
         def rows():  # L = sum(dh_t * h_t), one term per example
-            return np.einsum("bu,bu->b", dh, states(x[:, None], h_prev, W_x, W_h, b)[:, 0])
+            return np.einsum("bu,bu->b", dh, _states(x[:, None], h_prev, W_x, W_h, b)[:, 0])
 
         def total():
             return float(rows().sum())
@@ -225,7 +195,7 @@ def check_rnn_step_backward(rnn_step_backward, cases=VISIBLE) -> None:
         numeric = dict(dx_t=numeric_gradient_rows(rows, x), dh_prev=numeric_gradient_rows(rows, h_prev),
                        dW_x=numeric_gradient(total, W_x), dW_h=numeric_gradient(total, W_h),
                        db=numeric_gradient(total, b))
-        mistakes = _step_mistakes(dh, x, h_prev, h_t, W_x, W_h)
+        mistakes = ref.step_mistakes(dh, x, h_prev, h_t, W_x, W_h)
         where = f"batch={s.batch}, input_dim={s.input_dim}, units={s.units}"
         for name, got in zip(STEP_NAMES, out):
             worst = max(worst, expect_gradient(step, f"{name} ({where})", got, numeric[name],
@@ -244,7 +214,7 @@ def check_rnn_backward(rnn_backward, cases=VISIBLE) -> None:
     for s in cases:
         p = problem(s)
         X, h0, W_x, W_h, b, dH = (a.copy() for a in (p.X, p.h0, p.W_x, p.W_h, p.b, p.dH))
-        H = states(X, h0, W_x, W_h, b)
+        H = _states(X, h0, W_x, W_h, b)
         before = snapshot(dH, X, h0, H, W_x, W_h)
         out = _unpack(step, call(step, rnn_backward, dH, X, h0, H, W_x, W_h), BPTT_NAMES)
         for name, old, new in zip(("dH", "X", "h0", "H", "W_x", "W_h"), before, (dH, X, h0, H, W_x, W_h)):
@@ -252,7 +222,7 @@ def check_rnn_backward(rnn_backward, cases=VISIBLE) -> None:
         _expect_sum_over_batch(step, "db", out[4], s, "the batch and time axes")
 
         def rows():  # L = sum(dH * H), one term per example
-            return np.einsum("btu,btu->b", dH, states(X, h0, W_x, W_h, b))
+            return np.einsum("btu,btu->b", dH, _states(X, h0, W_x, W_h, b))
 
         def total():
             return float(rows().sum())
@@ -268,7 +238,7 @@ def check_rnn_backward(rnn_backward, cases=VISIBLE) -> None:
             "zeros as the previous state at t = 0 instead of h0": dict(first_prev=np.zeros_like(h0)),
             "the factor (1 - h_t**2) left out": dict(factor=False),
         }
-        wrong = {m: _bptt(dH, X, h0, H, W_x, W_h, **kw) for m, kw in variants.items()}
+        wrong = {m: ref.bptt(dH, X, h0, H, W_x, W_h, **kw) for m, kw in variants.items()}
         where = f"batch={s.batch}, T={s.time}, input_dim={s.input_dim}, units={s.units}"
         for name, got in zip(BPTT_NAMES, out):
             if name == "dX":
@@ -285,8 +255,8 @@ def check_step_jacobian(step_jacobian, cases=VISIBLE) -> None:
     step, count, worst = "step_jacobian", 0, 0.0
     for s in cases:
         p = problem(s)
-        x, h_prev = p.X[:1, 0].copy(), p.h0[:1].copy()   # one example, kept 2-D for states()
-        h_t = states(x[:, None], h_prev, p.W_x, p.W_h, p.b)[0, 0]
+        x, h_prev = p.X[:1, 0].copy(), p.h0[:1].copy()   # one example, kept 2-D for _states()
+        h_t = _states(x[:, None], h_prev, p.W_x, p.W_h, p.b)[0, 0]
         W_h = p.W_h.copy()
         before = snapshot(h_t, W_h)
         got = call(step, step_jacobian, h_t, W_h)
@@ -296,8 +266,8 @@ def check_step_jacobian(step_jacobian, cases=VISIBLE) -> None:
         for i in range(s.units):   # column i: how every h_t[j] moves with h_prev[i]
             bump = np.zeros_like(h_prev)
             bump[0, i] = EPS
-            up = states(x[:, None], h_prev + bump, p.W_x, W_h, p.b)[0, 0]
-            down = states(x[:, None], h_prev - bump, p.W_x, W_h, p.b)[0, 0]
+            up = _states(x[:, None], h_prev + bump, p.W_x, W_h, p.b)[0, 0]
+            down = _states(x[:, None], h_prev - bump, p.W_x, W_h, p.b)[0, 0]
             numeric[:, i] = (up - down) / (2 * EPS)
         slope = 1 - h_t ** 2
         worst = max(worst, expect_gradient(
@@ -314,28 +284,11 @@ def check_step_jacobian(step_jacobian, cases=VISIBLE) -> None:
 
 # --- dh0_norms -----------------------------------------------------------------
 
-def _norms(H, W_h, g, *, slope_of="h_t", transpose=True, order="backward"):
-    """||dL_T/dh_0|| for T = 1..len(H), with switchable mistakes (for diagnoses only)."""
-    H = np.asarray(H, np.float64)
-    T, units = H.shape
-    slopes = 1 - H ** 2
-    if slope_of == "none":
-        slopes = np.ones_like(H)
-    elif slope_of == "h_prev":
-        slopes = np.vstack([np.ones((1, units)), slopes[:-1]])
-    factors = [slopes[t][:, None] * (W_h.T if transpose else W_h) for t in range(T)]
-    prod, out = np.eye(units), []
-    for J in factors:
-        prod = np.einsum("jk,ki->ji", J, prod) if order == "backward" else np.einsum("jk,ki->ji", prod, J)
-        out.append(np.linalg.norm(np.einsum("j,ji->i", g, prod)))
-    return np.array(out)
-
-
 def _norm_case(s: Shapes):
     p = problem(s)
     x, h0 = p.X[:1], p.h0[:1]
     g = p.dH[0, -1]
-    return x, h0, g, states(x, h0, p.W_x, p.W_h, p.b)[0], p
+    return x, h0, g, _states(x, h0, p.W_x, p.W_h, p.b)[0], p
 
 
 def _expect_norms(step, what, got, want, diagnoses, T, tol=1e-6):
@@ -354,16 +307,6 @@ def _expect_norms(step, what, got, want, diagnoses, T, tol=1e-6):
     fail(step, message)
 
 
-def _norm_mistakes(H, W_h, g):
-    T = len(H)
-    return {"the factors (1 - h_t**2) left out": _norms(H, W_h, g, slope_of="none"),
-            "W_h not transposed (J = diag(1 - h_t**2) @ W_h)": _norms(H, W_h, g, transpose=False),
-            "the Jacobians multiplied in the wrong order (J_1 ... J_T)": _norms(H, W_h, g, order="forward"),
-            "the (1 - h**2) of the previous state in each Jacobian": _norms(H, W_h, g, slope_of="h_prev"),
-            "one step short (the first entry is ||dh_T||, i.e. T = 0)":
-                np.concatenate([[np.linalg.norm(g)], _norms(H, W_h, g)[:-1]]) if T else np.zeros(0)}
-
-
 def check_dh0_norms(dh0_norms, cases=VISIBLE, closed_forms=((0.9, 100), (1.0, 30))) -> None:
     step, count = "dh0_norms", 0
     for s in cases:
@@ -378,11 +321,11 @@ def check_dh0_norms(dh0_norms, cases=VISIBLE, closed_forms=((0.9, 100), (1.0, 30
         for i in range(s.units):
             bump = np.zeros_like(h0)
             bump[0, i] = EPS
-            up = states(X, h0 + bump, p.W_x, W_h, p.b)[0]
-            down = states(X, h0 - bump, p.W_x, W_h, p.b)[0]
+            up = _states(X, h0 + bump, p.W_x, W_h, p.b)[0]
+            down = _states(X, h0 - bump, p.W_x, W_h, p.b)[0]
             numeric[:, i] = (up - down) @ g / (2 * EPS)
         _expect_norms(step, f"the array of norms for T = 1..{s.time} (units={s.units})", got,
-                      np.linalg.norm(numeric, axis=1), _norm_mistakes(H, W_h, g), s.time)
+                      np.linalg.norm(numeric, axis=1), ref.norm_mistakes(H, W_h, g), s.time)
         count += 1
     # Closed form: with h = 0 all along, every Jacobian is W_h.T; W_h = rho * Q with Q orthogonal
     # scales every vector by rho, so ||dL_T/dh_0|| = rho**T * ||dh_T||.
@@ -430,37 +373,6 @@ def clip_grads(c: ClipCase):
     return grads
 
 
-def keras_clipped(grads, max_norm):
-    """What keras.optimizers.SGD(learning_rate=1, global_clipnorm=max_norm) does to the gradients:
-    one step from zero moves each variable to -clipped."""
-    from ..env import import_keras
-
-    keras = import_keras()
-    optimizer = keras.optimizers.SGD(learning_rate=1.0, global_clipnorm=max_norm)
-    variables = [keras.Variable(np.zeros(np.shape(g)), dtype="float64") for g in grads]
-    optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g, dtype="float64") for g in grads], variables))
-    return [-np.asarray(v.numpy(), np.float64) for v in variables]
-
-
-def _clip_mistakes(grads, max_norm):
-    flat = np.concatenate([np.ravel(g) for g in grads])
-    norm = float(np.linalg.norm(flat))
-    per = [float(np.linalg.norm(g)) for g in grads]
-    total_of_norms, squares = sum(per), float(np.dot(flat, flat))
-
-    def scaled(n):
-        return [g * min(1.0, max_norm / n) for g in grads] if n > 0 else grads
-
-    return {
-        "each tensor clipped by its own norm (clipnorm, not global_clipnorm)":
-            ([g * min(1.0, max_norm / n) if n > 0 else g for g, n in zip(grads, per)], norm),
-        "rescaling to max_norm even when the norm is already below it":
-            ([g * (max_norm / norm) for g in grads] if norm > 0 else grads, norm),
-        "the global norm taken as the sum of per-tensor norms": (scaled(total_of_norms), total_of_norms),
-        "the global norm without the square root (a sum of squares)": (scaled(squares), squares),
-    }
-
-
 def check_clip_by_global_norm(clip_by_global_norm, cases=CLIP_VISIBLE) -> None:
     step, count = "clip_by_global_norm", 0
     for c in cases:
@@ -476,7 +388,7 @@ def check_clip_by_global_norm(clip_by_global_norm, cases=CLIP_VISIBLE) -> None:
             fail(step, f"the clipped gradients should be a list of {len(grads)} arrays, one per input, got "
                        f"{type(clipped).__name__}{' of length ' + str(len(clipped)) if hasattr(clipped, '__len__') else ''}")
         want_norm = float(np.linalg.norm(np.concatenate([np.ravel(g) for g in grads])))
-        mistakes = _clip_mistakes(grads, c.max_norm)
+        mistakes = ref.clip_mistakes(grads, c.max_norm)
         situation = (f"{len(grads)} tensors of global norm {want_norm:.3g}, max_norm={c.max_norm:g}"
                      + (" (below the threshold: nothing to clip)" if want_norm <= c.max_norm else ""))
         norm = to_array(step, "the returned norm", norm)
@@ -486,7 +398,7 @@ def check_clip_by_global_norm(clip_by_global_norm, cases=CLIP_VISIBLE) -> None:
         expect_close(step, f"the returned global norm ({situation})", norm.reshape(()), want_norm, rtol=1e-9,
                      diagnoses={"the norm after clipping instead of before": clipped_norm,
                                 **{m: v[1] for m, v in mistakes.items()}})
-        reference = keras_clipped(grads, c.max_norm)
+        reference = ref.keras_clipped(grads, c.max_norm)
         for i, (got, want) in enumerate(zip(clipped, reference)):
             expect_close(step, f"clipped[{i}] of shape {want.shape} ({situation})", got, want, rtol=1e-9,
                          atol=1e-12, diagnoses={m: v[0][i] for m, v in mistakes.items()},
@@ -503,15 +415,6 @@ def ce_case(s: Shapes, vocab=None):
     vocab = vocab or s.input_dim + 3
     return (rng.normal(scale=2.0, size=(s.batch, s.time, vocab)),
             rng.integers(0, vocab, size=(s.batch, s.time)))
-
-
-def keras_losses(logits, targets):
-    """Keras' per-position sparse categorical cross-entropy from logits, float64."""
-    from ..env import import_keras
-
-    keras = import_keras()
-    return np.asarray(keras.losses.sparse_categorical_crossentropy(
-        np.asarray(targets, np.int64), np.asarray(logits, np.float64), from_logits=True))
 
 
 # Scores of +-1000: exp overflows unless each row is shifted by its maximum first.
@@ -538,7 +441,7 @@ def check_softmax_cross_entropy_grad(softmax_cross_entropy_grad, cases=VISIBLE, 
             fail(step, f"the loss is {float(loss.reshape(()))} for logits as large as {np.abs(logits).max():g}: "
                        f"shift each row by its maximum before exp, as in unit 01's softmax")
         expect_close(step, f"the loss for logits of shape {logits.shape}", loss.reshape(()),
-                     float(keras_losses(logits, targets).mean()), rtol=1e-9,
+                     float(ref.keras_losses(logits, targets).mean()), rtol=1e-9,
                      hint="the loss is the mean over every position of -log softmax(logits)[target]")
         # Numeric gradient of Keras' loss: bumping logit v of every position at once is exact, since
         # each position's loss depends on its own logits only.
@@ -546,7 +449,7 @@ def check_softmax_cross_entropy_grad(softmax_cross_entropy_grad, cases=VISIBLE, 
         for v in range(V):
             bump = np.zeros_like(logits)
             bump[..., v] = EPS
-            numeric[..., v] = (keras_losses(logits + bump, targets) - keras_losses(logits - bump, targets)) / (2 * EPS * N)
+            numeric[..., v] = (ref.keras_losses(logits + bump, targets) - ref.keras_losses(logits - bump, targets)) / (2 * EPS * N)
         onehot = np.eye(V)[targets]
         z = logits - logits.max(axis=-1, keepdims=True)
         probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
@@ -573,21 +476,6 @@ def windows(T, k):
     return [(start, min(start + k, T)) for start in range(0, T, k)]
 
 
-def windowed_loss_grads(p: Problem, k, *, carry=True, drop_short=False):
-    """Numeric gradients (W_x, W_h, b) of sum over windows of sum(dH_w * H_w), each window run from a
-    start state held constant: the state the full forward pass reached there (carry) or h0."""
-    X, dH, T = p.X, p.dH, p.X.shape[1]
-    W_x, W_h, b = p.W_x.copy(), p.W_h.copy(), p.b.copy()
-    H = states(X, p.h0, W_x, W_h, b)
-    spans = [(s, e) for s, e in windows(T, k) if not (drop_short and e - s < k)]
-    starts = [(H[:, s - 1] if s > 0 else p.h0) if carry else p.h0 for s, _ in spans]
-
-    def total():
-        return float(sum(np.sum(dH[:, s:e] * states(X[:, s:e], h, W_x, W_h, b)) for (s, e), h in zip(spans, starts)))
-
-    return dict(dW_x=numeric_gradient(total, W_x), dW_h=numeric_gradient(total, W_h), db=numeric_gradient(total, b))
-
-
 def tbptt_ks(s: Shapes):
     return tuple(dict.fromkeys((1, max(2, s.time // 2 + 1), s.time, s.time + 2)))
 
@@ -602,16 +490,16 @@ def check_truncated_bptt_grads(truncated_bptt_grads, cases=VISIBLE, ks=tbptt_ks)
             out = _unpack(step, call(step, truncated_bptt_grads, dH, X, h0, W_x, W_h, b, k), TBPTT_NAMES)
             for name, old, new in zip(("dH", "X", "h0", "W_x", "W_h", "b"), before, (dH, X, h0, W_x, W_h, b)):
                 expect_unchanged(step, name, old, new)
-            want = windowed_loss_grads(p, k)
+            want = ref.windowed_loss_grads(*_arrays(p), k)
 
             def wrong(p=p, k=k, T=s.time):
                 if k >= T:
                     return {}
-                found = {"no truncation (full BPTT over the whole sequence)": windowed_loss_grads(p, T),
+                found = {"no truncation (full BPTT over the whole sequence)": ref.windowed_loss_grads(*_arrays(p), T),
                          "the state not carried (every window starts again from h0)":
-                             windowed_loss_grads(p, k, carry=False)}
+                             ref.windowed_loss_grads(*_arrays(p), k, carry=False)}
                 if T % k:
-                    found["the last, shorter window left out"] = windowed_loss_grads(p, k, drop_short=True)
+                    found["the last, shorter window left out"] = ref.windowed_loss_grads(*_arrays(p), k, drop_short=True)
                 return found
             spans = windows(s.time, k)
             what = (f"for T={s.time}, k={k} (windows {', '.join(f'[{a}, {e})' for a, e in spans[:4])}"

@@ -2,7 +2,8 @@
 
 Each ``check_<step>(fn, cases=None)`` runs the student's function on fixed
 cases and compares it with Keras' own ``LSTM`` and ``GRU`` layers given the
-same weights (course.checks.keras_gated), with a numeric derivative, or with
+same weights (values stored with the release, see course.checks.stored), with a
+numeric derivative of Keras' LSTM, or with
 Keras' ``count_params()``. Every cell-level check runs twice: in float64
 (tight) and with float32 inputs against Keras' float32 layer (to 1e-5).
 When an answer is wrong, the message names the quantity and, when the
@@ -17,8 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed
-from . import keras_gated as ref
+from . import caller_for, eager_diagnoses, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed
+from .stored import stored
+
+UNIT = "03_gated_cells"
+# Every answer is called under its step's rule (course/rules.py): what it may be built from.
+call = caller_for(UNIT)
+# Keras' values on the visible inputs, stored with the release (the grader asks Keras itself).
+ref = stored("gated_cells")
 
 
 @dataclass(frozen=True)
@@ -81,58 +88,6 @@ def _pair(step, result, names):
     return result
 
 
-def _blocks(array, order, k):
-    """Reorder the k gate blocks along the last axis: block j of the result is block order[j]."""
-    parts = np.split(np.asarray(array, np.float64), k, axis=-1)
-    return np.concatenate([parts[j] for j in order], axis=-1)
-
-
-def _sig(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-# --- what a mistaken LSTM computes ---------------------------------------------
-
-def _lstm_parts(x, h, kernel, recurrent_kernel, bias):
-    pre = np.asarray(x, np.float64) @ kernel + np.asarray(h, np.float64) @ recurrent_kernel + bias
-    u = pre.shape[-1] // 4
-    gate = lambda k: pre[..., k * u:(k + 1) * u]  # noqa: E731
-    return _sig(gate(0)), _sig(gate(1)), np.tanh(gate(2)), _sig(gate(3))
-
-
-def _lstm_mistakes(x, h, c, kernel, recurrent_kernel, bias):
-    """{mistake: (h_t, c_t) that mistake gives}, from Keras where a mistake is a change of weights."""
-    def keras(**change):
-        w = dict(kernel=kernel, recurrent_kernel=recurrent_kernel, bias=bias, h=h, c=c)
-        options = {k: change.pop(k) for k in ("activation", "recurrent_activation") if k in change}
-        w.update(change)
-        return ref.lstm_step(x, w["h"], w["c"], w["kernel"], w["recurrent_kernel"], w["bias"], **options)
-
-    def order(*perm):
-        return keras(kernel=_blocks(kernel, perm, 4), recurrent_kernel=_blocks(recurrent_kernel, perm, 4),
-                     bias=_blocks(bias, perm, 4))
-
-    u = np.shape(recurrent_kernel)[0]
-    no_f_bias = np.array(bias, np.float64)
-    no_f_bias[u:2 * u] = 0.0
-    i, f, g, o = _lstm_parts(x, h, kernel, recurrent_kernel, bias)
-    c_ok = f * c + i * g
-    return {
-        "the gates in the order i, f, o, c (the last two blocks swapped)": order(0, 1, 3, 2),
-        "the gates in the order i, c, f, o (the old TensorFlow 1 order)": order(0, 2, 1, 3),
-        "the gates in the order f, i, c, o (forget first, as some texts list them)": order(1, 0, 2, 3),
-        "sigmoid and tanh swapped (gates through tanh, candidate through sigmoid)":
-            keras(activation="sigmoid", recurrent_activation="tanh"),
-        "a forget gate without its bias": keras(bias=no_f_bias),
-        "no bias at all": keras(bias=np.zeros_like(no_f_bias)),
-        "h_prev left out of the gates": keras(h=np.zeros_like(h)),
-        "c_prev left out (c_t = i * candidate)": keras(c=np.zeros_like(c)),
-        "c_t without the input gate (f * c_prev + candidate)": (o * np.tanh(f * c + g), f * c + g),
-        "h_t = o * c_t (no tanh on the new cell state)": (o * c_ok, c_ok),
-        "h_t from the old cell state (o * tanh(c_prev))": (o * np.tanh(c), c_ok),
-    }
-
-
 # --- lstm_step -------------------------------------------------------------------
 
 def check_lstm_step(lstm_step, cases=VISIBLE) -> None:
@@ -146,7 +101,7 @@ def check_lstm_step(lstm_step, cases=VISIBLE) -> None:
         _unchanged(step, before, args)
         h_ref, c_ref = ref.lstm_step(*args.values())
         where = f"batch={s.batch}, input_dim={s.input_dim}, units={s.units}"
-        mistakes = lambda: _lstm_mistakes(*args.values())  # noqa: E731
+        mistakes = lambda: ref.lstm_step_mistakes(*args.values())  # noqa: E731
         expect_shape(step, f"h_t ({where})", h_t, h_ref.shape)
         expect_close(step, f"h_t ({where})", h_t, h_ref, diagnoses=lambda: {
             "c_t returned first: return (h_t, c_t), in that order": c_ref,
@@ -164,23 +119,6 @@ def check_lstm_step(lstm_step, cases=VISIBLE) -> None:
 
 
 # --- lstm_forward ----------------------------------------------------------------
-
-def _loop(step_fn, X, states, carry):
-    """Run step_fn over time; carry[k] False feeds the initial state k at every step."""
-    current, outs = list(states), []
-    for x_t in np.moveaxis(X, 1, 0):   # time-major view: one (batch, input_dim) slice per step
-        new = step_fn(x_t, *[cur if keep else first for cur, first, keep in zip(current, states, carry)])
-        new = new if isinstance(new, tuple) else (new,)
-        current = list(new)
-        outs.append(new)
-    return outs
-
-
-def _lstm_numpy_step(x, h, c, kernel, recurrent_kernel, bias):
-    i, f, g, o = _lstm_parts(x, h, kernel, recurrent_kernel, bias)
-    new_c = f * c + i * g
-    return o * np.tanh(new_c), new_c
-
 
 def _expect_time_major_hint(step, what, H, s):
     try:
@@ -202,31 +140,21 @@ def check_lstm_forward(lstm_forward, cases=VISIBLE) -> None:
         H, h_last, c_last = _pair(step, call(step, lstm_forward, *args.values()), ("H", "h_last", "c_last"))
         _unchanged(step, before, args)
         H_ref, h_ref, c_ref = ref.lstm_states(*args.values())
-        weights = (w["kernel"], w["recurrent_kernel"], w["bias"])
-
-        def wrong(carry):
-            outs = _loop(lambda x, h, c: _lstm_numpy_step(x, h, c, *weights), w["X"], (w["h0"], w["c0"]), carry)
-            return np.stack([o[0] for o in outs], axis=1), np.stack([o[1] for o in outs], axis=1)
+        wrong = lambda: ref.lstm_forward_mistakes(*args.values())  # noqa: E731
 
         where = f"batch={s.batch}, T={s.time}, units={s.units}"
         _expect_time_major_hint(step, "H", H, s)
         expect_shape(step, f"H, all hidden states ({where})", H, H_ref.shape)
         expect_close(step, f"H ({where})", H, H_ref, diagnoses=lambda: {
-            "h0 and c0 fed to every step (the states are not carried)": wrong((False, False))[0],
-            "c0 fed to every step (the cell state is not carried)": wrong((True, False))[0],
-            "h0 fed to every step (the hidden state is not carried)": wrong((False, True))[0],
-            "the cell states c_t stored instead of the hidden states h_t": wrong((True, True))[1],
-            "h0 stored first (H one step behind)": np.concatenate([w["h0"][:, None], H_ref[:, :-1]], axis=1),
-            "h and c swapped when carried to the next step": np.stack([o[0] for o in _loop(
-                lambda x, h, c: _lstm_numpy_step(x, h, c, *weights)[::-1], w["X"], (w["h0"], w["c0"]),
-                (True, True))], axis=1)})
+            **wrong()["H"],
+            "h0 stored first (H one step behind)": np.concatenate([w["h0"][:, None], H_ref[:, :-1]], axis=1)})
         last = {"the first state instead of the last": H_ref[:, 0], "the last cell state c_T": c_ref}
         if s.time > 1:
             last["the second-to-last state (one step short)"] = H_ref[:, -2]
         expect_close(step, "h_last", h_last, h_ref, diagnoses=lambda: last)
         expect_close(step, "c_last", c_last, c_ref, diagnoses=lambda: {
             "the last hidden state h_T": h_ref, "c0 returned (the cell state is not carried)": w["c0"],
-            "the cell state after the first step": wrong((True, True))[1][:, 0]})
+            **wrong()["c_last"]})
         out32 = _pair(step, call(step, lstm_forward, *_f32(*args.values())), ("H", "h_last", "c_last"))
         refs32 = ref.lstm_states(*args.values(), dtype="float32")
         for name, got, want in zip(("H", "h_last", "c_last"), out32, refs32):
@@ -273,21 +201,7 @@ def check_cell_state_jacobian_diag(cell_state_jacobian_diag, cases=VISIBLE) -> N
         _unchanged(step, before, args)
         numeric = ref.cell_state_derivative(*args.values())
 
-        def mistakes():
-            x, h, c, K, U, b = args.values()
-            i, f, g, o = _lstm_parts(x, h, K, U, b)
-            u = s.units
-            no_bias = np.array(b, np.float64)
-            no_bias[u:2 * u] = 0.0
-            c_t = f * c + i * g
-            return {"the input gate i_t (block 0); f is block 1": i,
-                    "the output gate o_t (block 3); f is block 1": o,
-                    "the candidate tanh(z_c) (block 2); f is block 1": g,
-                    "f_t without its bias": _lstm_parts(x, h, K, U, no_bias)[1],
-                    "f_t * c_prev (that is a term of c_t, not its derivative)": f * c,
-                    "1 - f_t": 1 - f,
-                    "ones: the highway is scaled by f_t, it is not an identity": np.ones_like(f),
-                    "o_t * (1 - tanh(c_t)^2) * f_t, which is dh_t/dc_{t-1}": o * (1 - np.tanh(c_t) ** 2) * f}
+        mistakes = lambda: ref.cell_state_jacobian_mistakes(*args.values())  # noqa: E731
 
         where = f"batch={s.batch}, units={s.units}"
         expect_shape(step, f"dc_t/dc_(t-1) ({where})", got, numeric.shape)
@@ -298,45 +212,6 @@ def check_cell_state_jacobian_diag(cell_state_jacobian_diag, cases=VISIBLE) -> N
 
 
 # --- GRU ---------------------------------------------------------------------------
-
-def _gru_parts(x, h, kernel, recurrent_kernel, bias):
-    bias = np.asarray(bias, np.float64)
-    xs = np.split(np.asarray(x, np.float64) @ kernel + bias[0], 3, axis=-1)
-    hs = np.split(np.asarray(h, np.float64) @ recurrent_kernel + bias[1], 3, axis=-1)
-    return xs, hs
-
-
-def _gru_mistakes(x, h, kernel, recurrent_kernel, bias):
-    """{mistake: h_t that mistake gives}, from Keras where a mistake is a change of weights or options."""
-    def keras(**change):
-        w = dict(kernel=kernel, recurrent_kernel=recurrent_kernel, bias=bias, h=h)
-        options = {k: change.pop(k) for k in ("activation", "recurrent_activation", "reset_after") if k in change}
-        w.update(change)
-        return ref.gru_step(x, w["h"], w["kernel"], w["recurrent_kernel"], w["bias"], **options)
-
-    bias = np.asarray(bias, np.float64)
-    (xz, xr, xh), (hz, hr, hh) = _gru_parts(x, h, kernel, recurrent_kernel, bias)
-    z, r = _sig(xz + hz), _sig(xr + hr)
-    candidate = np.tanh(xh + r * hh)
-    u = np.shape(recurrent_kernel)[0]
-    outside = np.tanh(xh + r * (hh - bias[1, 2 * u:]) + bias[1, 2 * u:])
-    return {
-        "z and r swapped (the gate order r, z, h, as PyTorch stores its GRU weights)":
-            keras(kernel=_blocks(kernel, (1, 0, 2), 3), recurrent_kernel=_blocks(recurrent_kernel, (1, 0, 2), 3),
-                  bias=_blocks(bias, (1, 0, 2), 3)),
-        "the reset gate applied before the matrix product, (r * h_prev) @ U_h (Keras' reset_after=False)":
-            keras(reset_after=False, bias=bias[0] + bias[1]),
-        "z and 1 - z swapped: h_t = (1 - z) * h_prev + z * candidate": (1 - z) * h + z * candidate,
-        "the recurrent bias row bias[1] ignored": keras(bias=np.stack([bias[0], 0 * bias[1]])),
-        "the input bias row bias[0] ignored": keras(bias=np.stack([0 * bias[0], bias[1]])),
-        "bias[0] used for both parts": keras(bias=np.stack([bias[0], bias[0]])),
-        "the two bias rows swapped": keras(bias=bias[::-1]),
-        "the recurrent bias of the candidate added outside the reset gate": z * h + (1 - z) * outside,
-        "sigmoid and tanh swapped": keras(activation="sigmoid", recurrent_activation="tanh"),
-        "h_prev left out of the gates": keras(h=np.zeros_like(h)),
-        "the candidate returned (no mixing with h_prev by z)": candidate,
-    }
-
 
 def check_gru_step(gru_step, cases=VISIBLE) -> None:
     step, count = "gru_step", 0
@@ -352,7 +227,7 @@ def check_gru_step(gru_step, cases=VISIBLE) -> None:
         if isinstance(got, tuple):
             fail(step, f"should return h_t alone (one array), got a tuple of {len(got)}")
         expect_shape(step, f"h_t ({where})", got, want.shape)
-        expect_close(step, f"h_t ({where})", got, want, diagnoses=lambda: _gru_mistakes(*args.values()))
+        expect_close(step, f"h_t ({where})", got, want, diagnoses=lambda: ref.gru_step_mistakes(*args.values()))
         got32 = call(step, gru_step, *_f32(*args.values()))
         expect_close(step, f"h_t from float32 inputs ({where})", got32, ref.gru_step(*args.values(), dtype="float32"),
                **F32)
@@ -371,17 +246,11 @@ def check_gru_forward(gru_forward, cases=VISIBLE) -> None:
         _unchanged(step, before, args)
         H_ref, h_ref = ref.gru_states(*args.values())
 
-        def stale():  # every step from h0: one Keras call on the steps as separate length-1 sequences
-            b, T, d = w["X"].shape
-            flat = ref.gru_step(w["X"].reshape(b * T, d), np.repeat(w["h0"], T, axis=0),
-                                w["kernel"], w["recurrent_kernel"], w["bias"])
-            return flat.reshape(b, T, -1)
-
         where = f"batch={s.batch}, T={s.time}, units={s.units}"
         _expect_time_major_hint(step, "H", H, s)
         expect_shape(step, f"H, all hidden states ({where})", H, H_ref.shape)
         expect_close(step, f"H ({where})", H, H_ref, diagnoses=lambda: {
-            "h0 fed to every step (the state is not carried)": stale(),
+            "h0 fed to every step (the state is not carried)": ref.gru_stale_states(*args.values()),
             "h0 stored first (H one step behind)": np.concatenate([w["h0"][:, None], H_ref[:, :-1]], axis=1)})
         last = {"the first state instead of the last": H_ref[:, 0]}
         if s.time > 1:
@@ -407,7 +276,7 @@ def _int(step, what, value):
 
 
 def _equal(step, what, got, want, mistakes):
-    if got != want:
+    if got != want or eager_diagnoses():
         expect_equal(step, what, got, want, diagnoses=mistakes())
 
 

@@ -1,8 +1,9 @@
 """Visible self-checks for unit 01_rnn_by_hand.
 
 Each ``check_<step>(fn, cases=None)`` runs the student's function on fixed
-cases (or on ``cases`` given by the grader) and compares it with Keras or a
-closed form. It prints a one-line summary when everything passes and raises
+cases (or on ``cases`` given by the grader) and compares it with Keras' values
+on the same inputs (stored with the release: course.checks.stored) or a closed
+form. Every answer is called under its step's rule (course/rules.py). It prints a one-line summary when everything passes and raises
 ``CheckFailed`` with a precise message otherwise. The same functions run at
 grading time with more cases, so passing here means the logic is right for
 these shapes; grading adds other shapes and seeds.
@@ -13,9 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import (CheckFailed, call, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail,
+from . import (CheckFailed, caller_for, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged, fail,
                passed, snapshot, to_array)
-from . import keras_reference as ref
+from .stored import stored
+
+UNIT = "01_rnn_by_hand"
+# Every answer is called under its step's rule (course/rules.py): what it may be built from.
+call = caller_for(UNIT)
+# Keras' values on the visible inputs, stored with the release (the grader asks Keras itself).
+ref = stored("rnn_by_hand")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..env import import_keras
+from course.env import import_keras
 
 
 def simple_rnn_states(X, h0, W_x, W_h, b=None, *, activation="tanh"):
