@@ -30,6 +30,8 @@ REFERENCES = {
     "rnn_by_hand": "autograder.reference.keras_reference",
     "bptt_and_gradients": "autograder.reference.bptt",
     "gated_cells": "autograder.reference.keras_gated",
+    "seq2seq_attention": "autograder.reference.seq2seq_attention",
+    "rnn_vs_transformer": "autograder.reference.rnn_vs_transformer",
 }
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.S)
 ABOUT = ("Expected values for the visible checks of {notebook} (course/checks/{notebook}.py): what "

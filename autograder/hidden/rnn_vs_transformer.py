@@ -86,8 +86,8 @@ def grade_cached_attention_step(fn):
 
 
 def grade_linear_recurrence_loop(fn):
-    visible.check_linear_recurrence_loop(fn, LOOP_CASES, reference=ref.linear_recurrence)
+    visible.check_linear_recurrence_loop(fn, LOOP_CASES, reference=ref)
 
 
 def grade_linear_recurrence_scan(fn):
-    visible.check_linear_recurrence_scan(fn, SCAN_CASES, reference=ref.linear_recurrence)
+    visible.check_linear_recurrence_scan(fn, SCAN_CASES, reference=ref)

@@ -1,15 +1,13 @@
-"""Reference answers of unit 05_seq2seq_attention's data steps, and the expected values the visible checks
-read from the release (instructor-only: never shipped in the student wheel).
+"""Reference answers of unit 05_seq2seq_attention's data steps and attention (instructor-only: never
+shipped in the student wheel).
 
 The visible checks (``course.checks.seq2seq_attention``) hold no answer: for their fixed cases they read
-the vocabularies, ids and texts computed here from ``course/checks/expected/seq2seq_attention.json``,
-which :func:`write_expected` writes (``python -m autograder generate``). The hidden tests pass this module
-itself as the checks' ``reference``, so that grading computes the same values for cases no one stored.
+what ``vocab``, ``vectorize`` and ``decode`` return here from ``course/checks/expected/seq2seq_attention.npz``
+(``python -m autograder generate``). The hidden tests pass this module itself as the checks' ``reference``.
+The attention's expected values come from Keras' ``AdditiveAttention``; ``attention`` here is the float64
+form the tests hold against it.
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +15,6 @@ from course.checks import seq2seq_attention as visible
 
 PAD, START, END, UNK = visible.PAD, visible.START, visible.END, visible.UNK
 SPECIALS = visible.SPECIALS
-EXPECTED = Path(visible.__file__).parent / "expected" / "seq2seq_attention.json"
 
 
 def vocab(texts) -> list[str]:
@@ -48,20 +45,6 @@ def decode(ids, vocabulary) -> list[str]:
         stop = int(ends[0]) if ends.size else len(row)
         out.append("".join(vocabulary[i] for i in row[:stop] if i >= len(SPECIALS)))
     return out
-
-
-def expected_values() -> dict:
-    """Every value the visible checks look up, keyed as :class:`course.checks.seq2seq_attention.Stored` keys it."""
-    table = visible.Stored.record(__import__(__name__, fromlist=["vocab"]))
-    visible.record_visible_cases(table)
-    return table.values
-
-
-def write_expected(path: Path = EXPECTED) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(expected_values(), indent=0, sort_keys=True, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    return path
 
 
 def attention(query, values, mask, W1, W2, b2, v):

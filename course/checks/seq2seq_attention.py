@@ -4,7 +4,7 @@ Each ``check_<step>(fn, cases=None)`` runs the student's function on fixed
 cases and compares it with an answer computed another way:
 
 * the vocabularies, id arrays and texts with values stored with the release
-  (``expected/seq2seq_attention.json``, computed by the instructor's reference
+  (``expected/seq2seq_attention.npz``, computed by the instructor's reference
   and checked there against Keras' own ``StringLookup``): this module computes
   no answer itself;
 * ``BahdanauAttention`` with Keras' ``AdditiveAttention`` given the layer's own
@@ -24,15 +24,14 @@ so that a GPU's reduced-precision matrix products cannot blur a comparison.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from . import CheckFailed, call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
 from ..env import import_keras
+from .stored import stored
 
 PAD, START, END, UNK = 0, 1, 2, 3
 KERAS_F32 = dict(rtol=1e-4, atol=1e-5)   # a float32 layer against Keras' float32 AdditiveAttention
@@ -54,69 +53,10 @@ def _numpy(value):
 
 
 # --- values stored with the release ---------------------------------------------------------
-
-def _plain(value):
-    """Arguments and results as JSON values (arrays as nested lists)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-class Stored:
-    """The expected vocabularies, ids and texts of the visible cases, read from the release.
-
-    It has the reference's interface (``vocab``, ``vectorize``, ``decode``), so a check reads an
-    expected value the same way whether the grader passes its reference or the student runs the visible
-    check with only this package installed. ``Stored.record(reference)`` computes and records instead
-    (the instructor's ``python -m autograder generate``).
-    """
-
-    PATH = Path(__file__).parent / "expected" / "seq2seq_attention.json"
-
-    def __init__(self, values: dict, reference=None):
-        self.values = values
-        self._reference = reference
-
-    @classmethod
-    def record(cls, reference) -> "Stored":
-        return cls({}, reference)
-
-    @staticmethod
-    def key(name, *args) -> str:
-        return json.dumps([name, _plain(list(args))], ensure_ascii=False)
-
-    def _get(self, name, *args):
-        key = self.key(name, *args)
-        if self._reference is not None:
-            self.values[key] = _plain(getattr(self._reference, name)(*args))
-        if key not in self.values:
-            raise KeyError(f"no stored value for {key[:120]}: the release's expected values are out of date "
-                           f"(python -m autograder generate writes {self.PATH.name})")
-        return self.values[key]
-
-    def vocab(self, texts):
-        return list(self._get("vocab", list(texts)))
-
-    def vectorize(self, texts, vocab, maxlen, add_start_end):
-        return np.asarray(self._get("vectorize", list(texts), list(vocab), int(maxlen), bool(add_start_end)),
-                          np.int64).reshape(len(texts), maxlen)
-
-    def decode(self, ids, vocab):
-        return list(self._get("decode", np.asarray(ids, np.int64), list(vocab)))
-
-
-_STORED: Stored | None = None
-
-
-def _stored() -> Stored:
-    global _STORED
-    if _STORED is None:
-        _STORED = Stored(json.loads(Stored.PATH.read_text(encoding="utf-8")))
-    return _STORED
+# The checks ask ``ref.vocab``, ``ref.vectorize`` and ``ref.decode`` of the instructor's reference; in the
+# student package ``ref`` answers from course/checks/expected/seq2seq_attention.npz (the visible cases),
+# and the hidden tests pass the reference itself.
+ref = stored("seq2seq_attention")
 
 
 def _vocab(reference, texts):
@@ -130,17 +70,6 @@ def _vectorized(reference, texts, vocab, maxlen, add_start_end):
 
 def _decoded(reference, ids, vocab):
     return list(reference.decode(np.asarray(ids, np.int64), list(vocab)))
-
-
-def record_visible_cases(table) -> None:
-    """Ask ``table`` for every value the visible checks read: recording it computes and stores them."""
-    for texts in VOCAB_CASES:
-        _vocab(table, texts)
-    for case in VECTORIZE_CASES:
-        _vectorized(table, case.texts, _vocab(table, case.vocab_texts), case.maxlen, case.add_start_end)
-    for ids, vocab in _decode_cases(table):
-        _decoded(table, ids, vocab)
-    _target_cases(table)
 
 
 def _pair(step, result, names):
@@ -190,7 +119,7 @@ def _vocab_mistakes(texts):
 
 def check_build_vocab(build_vocab, cases=VOCAB_CASES, reference=None) -> None:
     step, count = "build_vocab", 0
-    reference = reference or _stored()
+    reference = reference or ref
     for texts in cases:
         given = list(texts)
         got = call(step, build_vocab, given)
@@ -294,7 +223,7 @@ def _vectorize_mistakes(case, vocab, right):
 
 def check_vectorize(vectorize, cases=VECTORIZE_CASES, reference=None) -> None:
     step, count = "vectorize", 0
-    reference = reference or _stored()
+    reference = reference or ref
     for case in cases:
         vocab = _vocab(reference, case.vocab_texts)
         texts, vocab_given = list(case.texts), list(vocab)
@@ -361,7 +290,7 @@ def _decode_cases(reference):
 def check_decode_ids(decode_ids, cases=None, reference=None) -> None:
     """``cases``: pairs (ids, vocab); None: the visible ones."""
     step, count = "decode_ids", 0
-    reference = reference or _stored()
+    reference = reference or ref
     for ids, vocab in (_decode_cases(reference) if cases is None else cases):
         ids_given = ids.copy()
         got = call(step, decode_ids, ids_given, list(vocab))
@@ -401,7 +330,7 @@ def _target_cases(reference):
 def check_teacher_forcing_pairs(teacher_forcing_pairs, cases=None) -> None:
     """``cases``: target id arrays (rows START ... END PAD ...); None: the visible ones."""
     step, count = "teacher_forcing_pairs", 0
-    for ids in (_target_cases(_stored()) if cases is None else cases):
+    for ids in (_target_cases(ref) if cases is None else cases):
         given = ids.copy()
         result = _pair(step, call(step, teacher_forcing_pairs, given), ("decoder_input", "decoder_target"))
         expect_unchanged(step, "target_ids", ids, given)
