@@ -124,8 +124,13 @@ def _fails(check, fn, pattern):
 
 def test_messages_name_the_mistake():
     def left_pad(sequences, maxlen=None):
-        return keras.utils.pad_sequences([list(s) for s in sequences], maxlen=maxlen, padding="pre",
-                                         truncating="post")
+        width = max(len(s) for s in sequences) if maxlen is None else maxlen
+        rows = [[0] * (width - min(len(s), width)) + list(s)[:width] for s in sequences]
+        return np.array(rows, dtype=np.int32).reshape(len(sequences), width)
+
+    def with_keras(sequences, maxlen=None):
+        return keras.utils.pad_sequences([list(s) for s in sequences], maxlen=maxlen, padding="post",
+                                         truncating="post", dtype="int32")
 
     def reset_every_chunk(layer, stream, chunk):
         outs = []
@@ -138,6 +143,7 @@ def test_messages_name_the_mistake():
         return outputs[:, -1]
 
     _fails(visible.check_pad_right, left_pad, "padding on the left")
+    _fails(visible.check_pad_right, with_keras, "pad_right must be written with numpy.*keras.utils.pad_sequences")
     _fails(visible.check_stream_in_chunks, reset_every_chunk, "reset before every chunk")
     _fails(visible.check_last_real_outputs, unmasked_last, r"outputs\[:, -1\]")
     _fails(visible.check_later_token_tags, lambda X, k: np.roll(X, -k, axis=1), "np.roll")

@@ -156,7 +156,7 @@ def test_keras_toy_decoder_step_by_step_equals_keras_gru():
         source = visible._sources(case, 12)
         fed = visible._decoder_input(case, 9)
         np.testing.assert_allclose(ops.convert_to_numpy(teacher_forced_decode(toy, source, fed)),
-                                   toy.keras_reference(source, fed), atol=1e-5)
+                                   visible._keras_toy_reference(toy, source, fed), atol=1e-5)
 
 
 # --- the test model behaves as the checks assume ------------------------------------------
@@ -167,17 +167,17 @@ def test_toy_rows_finish_at_different_steps_and_mistakes_change_the_answer(cases
     for case in cases:
         toy = visible.ToyTranslator(seed=case.seed)
         source = visible._sources(case, toy.source_vocab)
-        tokens, weights = toy.greedy(source, case.target_len)
+        tokens, weights = visible._toy_greedy(toy, source, case.target_len)
         for row in tokens:
             ends = np.flatnonzero(row == END)
             finish_steps.add(int(ends[0]) if ends.size else None)
         assert not np.isin(tokens, [START]).any()
         if case.batch > 1:
             for options in (dict(carry=False), dict(feed_back=False), dict(stop=False)):
-                assert not np.array_equal(toy.greedy(source, case.target_len, **options)[0], tokens), options
+                assert not np.array_equal(visible._toy_greedy(toy, source, case.target_len, **options)[0], tokens), options
         # re-running the whole prefix with teacher forcing predicts every greedy token
         fed = np.concatenate([np.full((case.batch, 1), START), tokens[:, :-1]], axis=1)
-        logits, replay_weights = toy.teacher_forced(source, fed)
+        logits, replay_weights = visible._toy_teacher_forced(toy, source, fed)
         live = np.cumsum(tokens == END, axis=1) - (tokens == END) == 0
         assert np.array_equal(np.argmax(logits, axis=2)[live], tokens[live])
         np.testing.assert_allclose(replay_weights[live], weights[live])
@@ -192,7 +192,7 @@ def test_toy_accepts_keras_tensors_and_returns_them_when_asked():
     source = visible._sources(case, 12)
     out, mask, states = tensors.encode(ops.convert_to_tensor(source))
     assert not isinstance(out, np.ndarray)
-    np.testing.assert_array_equal(plain.greedy(source, 5)[0], tensors.greedy(source, 5)[0])
+    np.testing.assert_array_equal(visible._toy_greedy(plain, source, 5)[0], visible._toy_greedy(tensors, source, 5)[0])
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -223,13 +223,26 @@ def test_messages_name_the_mistake():
             fed = ops.argmax(step, axis=-1)
         return ops.stack(logits, axis=1)
 
-    def no_stop(model, source_ids, max_len):   # the checks' test model can make the mistake itself
-        return model.greedy(source_ids, max_len, stop=False)
+    def no_stop(model, source_ids, max_len):   # every step's argmax kept, END or not
+        outputs, mask, states = model.encode(source_ids)
+        batch, width = np.shape(source_ids)
+        tokens, weights = np.full((batch, max_len), PAD), np.zeros((batch, max_len, width))
+        fed = np.full(batch, START)
+        for t in range(max_len):
+            logits, states, w = model.decode_step(fed, states, outputs, mask)
+            fed = np.argmax(ops.convert_to_numpy(logits), axis=-1)
+            tokens[:, t], weights[:, t] = fed, ops.convert_to_numpy(w)
+        return tokens, weights
+
+    def calls_the_checks(model, source_ids, max_len):
+        return visible._toy_greedy(model, source_ids, max_len)
 
     _fails(visible.check_BahdanauAttention, MaskIgnored, r"masked positions must get exactly 0")
     _fails(visible.check_BahdanauAttention, Unnormalised, r"sum to 1.*mask applied after the softmax")
     _fails(visible.check_teacher_forced_decode, free_running, r"fed its own predictions")
     _fails(visible.check_greedy_decode, no_stop, r"should be <pad>.*no stop at END")
+    _fails(visible.check_greedy_decode, calls_the_checks,
+           r"greedy_decode must be built with Keras.*it calls course.checks.seq2seq_attention._toy_greedy")
     _fails(visible.check_vectorize, lambda t, v, n, add_start_end=False: vectorize(t, v, n, True),
            r"START and END added although add_start_end=False")
     _fails(visible.check_teacher_forcing_pairs, lambda ids: (ids[:, :-1], ids[:, :-1]), r"target not shifted")

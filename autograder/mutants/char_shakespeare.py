@@ -718,3 +718,23 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
         new_ids.append(token)
         logits, states = step(token, states)
     return np.array(new_ids, dtype=np.int32)
+
+
+# --- answers built from what the step may not use (course/rules.py) --------------------------------
+@mutant("sequence_loss", "keras.losses.SparseCategoricalCrossentropy (a Keras loss, not keras.ops)")
+def sequence_loss(targets, logits):
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, logits)
+
+
+@mutant("perplexity", "keras.ops.exp instead of numpy (the rule: numpy only)")
+def perplexity(loss):
+    return ops.convert_to_numpy(ops.exp(ops.convert_to_tensor(np.asarray(loss, dtype=np.float64))))
+
+
+@mutant("sample_next", "keras.random.categorical instead of the rng given")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    draws = keras.random.categorical(z / temperature, 1, seed=int(rng.integers(2 ** 31)))
+    return ops.convert_to_numpy(draws)[:, 0]

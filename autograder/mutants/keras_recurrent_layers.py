@@ -438,3 +438,12 @@ def stream_in_chunks(layer, stream, chunk):
         layer._streamed_before = True
     outs = [layer(stream[:, start:start + chunk]) for start in range(0, stream.shape[1], chunk)]
     return keras.ops.concatenate(outs, axis=1)
+
+
+# --- answers built from what the step may not use (course/rules.py) --------------------------------
+@mutant("later_token_tags", "keras.ops instead of numpy (the rule: numpy only)")
+def later_token_tags(X, k):
+    X = keras.ops.convert_to_tensor(np.asarray(X, dtype=np.int32))
+    shift = min(k, X.shape[1])
+    padded = keras.ops.pad(X, ((0, 0), (0, shift)))
+    return keras.ops.convert_to_numpy(padded[:, shift:shift + X.shape[1]]).astype(np.int32)

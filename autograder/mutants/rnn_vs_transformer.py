@@ -11,7 +11,7 @@ import numpy as np
 
 from . import mutant
 
-ops = TransformerBlock = None  # provided by the notebook's namespace
+ops = TransformerBlock = TransformerLM = None  # provided by the notebook's namespace
 # A stand-in so that the classes below can be defined here; they run with the notebook's keras.
 keras = SimpleNamespace(layers=SimpleNamespace(Layer=object), Model=object)
 
@@ -689,3 +689,24 @@ def linear_recurrence_scan(a, b, h0):
         return b
     _, states = ops.associative_scan(lambda e, l: (e[0] * l[0], l[0] * e[1] + l[1]), (a, b), axis=1)
     return states
+
+
+# --- answers built from what the step may not use (course/rules.py) --------------------------------
+@mutant("transformer_param_count", "count_params() of a TransformerLM (the rule: a formula)")
+def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
+    model = TransformerLM(vocab_size, max_len, d_model, 1, blocks, mlp_dim)
+    model(np.zeros((1, 1), dtype="int32"))
+    return int(model.count_params())
+
+
+@mutant("cached_attention_step", "the layer's own _compute_attention on the cache (calls the layer)")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    query = project(attention.query_dense)[:, None]
+    k_cache = ops.concatenate([k_cache, project(attention.key_dense)[:, None]], axis=1)
+    v_cache = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    context, _ = attention._compute_attention(query, k_cache, v_cache)
+    y_t = ops.einsum("bhk,hkd->bd", context[:, 0], attention.output_dense.kernel) + attention.output_dense.bias
+    return y_t, k_cache, v_cache

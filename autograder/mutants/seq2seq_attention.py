@@ -542,3 +542,39 @@ def _query_kept_from_the_first_call():
 
 
 _query_kept_from_the_first_call()
+
+
+# --- answers built from what the step may not use (course/rules.py) --------------------------------
+@mutant("vectorize", "keras.layers.StringLookup instead of numpy (the rule: numpy only)")
+def vectorize(texts, vocab, maxlen, add_start_end=False):
+    lookup = keras.layers.StringLookup(vocabulary=list(vocab[len(SPECIALS):]), num_oov_indices=1, mask_token=None)
+    ids = np.full((len(texts), maxlen), PAD, dtype=np.int32)
+    for row, text in enumerate(texts):
+        room = maxlen - 2 if add_start_end else maxlen
+        body = [int(i) + UNK for i in ops.convert_to_numpy(lookup(list(text[:room])))] if text[:room] else []
+        body = [START, *body, END] if add_start_end else body
+        ids[row, :len(body)] = body
+    return ids
+
+
+def _ready_made_attention():
+    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+            self.additive = keras.layers.AdditiveAttention(use_scale=False)
+
+        def call(self, query, values, mask=None):
+            # AdditiveAttention scores sum(tanh(q + k)); v's weights scale the keys' units first
+            q = ops.expand_dims(self.W1(query), 1) * ops.transpose(self.v.kernel)
+            k = self.W2(values) * ops.transpose(self.v.kernel)
+            context, weights = self.additive([q, values, k], mask=None if mask is None else [None, mask],
+                                             return_attention_scores=True)
+            return context[:, 0], weights[:, 0]
+
+
+_ready_made_attention()

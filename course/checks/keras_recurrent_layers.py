@@ -19,8 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, to_array
+from . import caller_for, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, to_array
 from ..env import import_keras
+from ..stand_ins import LayerRecorder
+
+UNIT = "04_keras_recurrent_layers"
+# Every answer is called under its step's rule (course/rules.py): what it may be built from.
+call = caller_for(UNIT)
 
 F32 = dict(rtol=1e-4, atol=2e-5)   # Keras float32 layers against the same layers run another way
 # Weights the check sets itself need no costly initialization (the orthogonal one runs a QR).
@@ -538,24 +543,6 @@ class Stream:
 STREAM_VISIBLE = (Stream("LSTM", 4, 2, 9, 3, chunk=4, seed=1), Stream("GRU", 3, 1, 6, 2, chunk=3, seed=2))
 
 
-class _Recorder:
-    """Stands in for the layer, forwards everything to it and records how many steps each call read."""
-
-    def __init__(self, layer):
-        object.__setattr__(self, "_layer", layer)
-        object.__setattr__(self, "steps", [])
-
-    def __call__(self, inputs, *args, **kwargs):
-        self.steps.append(int(np.shape(inputs)[1]) if len(np.shape(inputs)) > 1 else -1)
-        return self._layer(inputs, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._layer, name)
-
-    def __setattr__(self, name, value):
-        setattr(self._layer, name, value)
-
-
 def check_stream_in_chunks(stream_in_chunks, cases=STREAM_VISIBLE) -> None:
     step, count = "stream_in_chunks", 0
     keras = _keras()
@@ -571,7 +558,7 @@ def check_stream_in_chunks(stream_in_chunks, cases=STREAM_VISIBLE) -> None:
         where = f"{c.kind}, T={c.time}, chunk={c.chunk}"
         pieces = [c.chunk] * (c.time // c.chunk) + ([c.time % c.chunk] if c.time % c.chunk else [])
         for k, stream in enumerate(streams):
-            recorder = _Recorder(streaming)
+            recorder = LayerRecorder(streaming)
             before = np.array(stream, copy=True)
             got = call(step, stream_in_chunks, recorder, stream, c.chunk)
             expect_unchanged(step, "stream", before, stream)

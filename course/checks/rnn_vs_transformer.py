@@ -31,10 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
+from . import caller_for, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
 from ..env import import_keras
 from .stored import stored
 
+UNIT = "07_rnn_vs_transformer"
+# Every answer is called under its step's rule (course/rules.py): what it may be built from.
+call = caller_for(UNIT)
 F32 = dict(rtol=1e-4, atol=1e-4)   # Keras' float32 layers against a float64 reference
 EPSILON = 1e-5                     # every LayerNormalization's epsilon, as the notebook's table asks
 

@@ -29,11 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import CheckFailed, call, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
+from . import CheckFailed, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
 from ..env import import_keras
+from ..stand_ins import KerasToy, ToyTranslator  # noqa: F401 - the test models the checks hand to answers
+from . import caller_for
 from .stored import stored
 
 PAD, START, END, UNK = 0, 1, 2, 3
+UNIT = "05_seq2seq_attention"
+# Every answer is called under its step's rule (course/rules.py): what it may be built from.
+call = caller_for(UNIT)
 KERAS_F32 = dict(rtol=1e-4, atol=1e-5)   # a float32 layer against Keras' float32 AdditiveAttention
 SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
 
@@ -358,151 +363,55 @@ def _floats(value):
     return _numpy(value).astype(np.float64)
 
 
-class ToyTranslator:
-    """A small encoder-decoder with fixed random weights, written in numpy.
+# The test models an answer is given live in course.stand_ins, outside the checks: an answer may call
+# what it is handed, never the checks. What they should return, written as plain loops over their
+# interface, is here.
 
-    It has the notebook's interface:
+def _toy_teacher_forced(toy, source_ids, decoder_input, *, carry=True, own_predictions=False):
+    """Logits (batch, T, vocab), and attention weights (batch, T, Ts), for a decoder fed `decoder_input`."""
+    outputs, mask, first = toy.encode(source_ids)
+    states, logits, weights = first, [], []
+    fed = np.asarray(decoder_input)[:, 0]
+    for t in range(np.shape(decoder_input)[1]):
+        if t and not own_predictions:
+            fed = np.asarray(decoder_input)[:, t]
+        step_logits, new_states, w = toy.decode_step(fed, states if carry else first, outputs, mask)
+        states = new_states
+        logits.append(_floats(step_logits))
+        weights.append(_floats(w))
+        fed = np.argmax(logits[-1], axis=1)
+    return np.stack(logits, axis=1), np.stack(weights, axis=1)
 
-        encode(source_ids) -> (encoder_outputs (batch, Ts, units), mask (batch, Ts), [h, clock])
-        decode_step(tokens (batch,), states, encoder_outputs, mask)
-            -> (logits (batch, vocab), new states, attention weights (batch, Ts))
-
-    Two states, so that a loop must carry the whole list. ``clock`` counts the
-    steps taken; once it reaches a number that depends on the source's length
-    the model says END, so rows finish at different steps (or never).
-    ``tensors=True`` returns Keras tensors instead of numpy arrays.
-    """
-
-    def __init__(self, seed=0, source_vocab=12, target_vocab=9, units=6, tensors=False):
-        rng = np.random.default_rng(seed)
-        self.source_vocab, self.target_vocab, self.units, self.tensors = source_vocab, target_vocab, units, tensors
-        self._source_embedding = rng.normal(size=(source_vocab, units))
-        self._target_embedding = rng.normal(size=(target_vocab, units))
-        self._recurrent = rng.normal(scale=0.7, size=(units, units))
-        self._from_context = rng.normal(scale=0.7, size=(units, units))
-        self._query = rng.normal(size=(units, units))
-        self._readout = rng.normal(size=(units, target_vocab))
-        self._bias = rng.normal(scale=0.5, size=target_vocab)
-        self._bias[[PAD, START]] = -30.0   # never predicted
-        self._bias[END] = -30.0            # only when the clock says so
-        self.stop_modulus = 7
-
-    def _out(self, value):
-        return import_keras().ops.convert_to_tensor(value) if self.tensors else value
-
-    def stop_steps(self, mask):
-        """The step (1 = the first) at which each row says END: 1 + its source length mod 7."""
-        return 1 + np.asarray(mask).sum(axis=1) % self.stop_modulus
-
-    def encode(self, source_ids):
-        source = _numpy(source_ids).astype(np.int64)
-        mask = source != PAD
-        outputs = np.tanh(self._source_embedding[source]) * mask[..., None]
-        h0 = np.tanh(outputs.sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1))
-        clock = np.zeros((len(source), 1))
-        return self._out(outputs), self._out(mask), [self._out(h0), self._out(clock)]
-
-    def decode_step(self, tokens, states, encoder_outputs, mask):
-        if not isinstance(states, (list, tuple)) or len(states) != 2:
-            raise TypeError(f"states should be the list of 2 states from encode(), got {type(states).__name__}")
-        token = _numpy(tokens).astype(np.int64)
-        if token.ndim != 1:
-            raise ValueError(f"tokens should have shape (batch,), got {token.shape}")
-        h, clock = _floats(states[0]), _floats(states[1])
-        outputs, valid = _floats(encoder_outputs), _numpy(mask).astype(bool)
-        scores = np.where(valid, np.einsum("btu,bu->bt", outputs, h @ self._query), -np.inf)
-        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
-        weights /= weights.sum(axis=1, keepdims=True)
-        context = np.einsum("bt,btu->bu", weights, outputs)
-        h = np.tanh(self._target_embedding[token] + h @ self._recurrent + context @ self._from_context)
-        clock = clock + 1
-        logits = h @ self._readout + self._bias
-        logits[:, END] += np.where(clock[:, 0] >= self.stop_steps(valid), 60.0, 0.0)
-        return self._out(logits), [self._out(h), self._out(clock)], self._out(weights)
-
-    # References, written as plain loops over the numpy interface.
-    def teacher_forced(self, source_ids, decoder_input, *, carry=True, own_predictions=False):
-        """Logits (batch, T, vocab), and attention weights (batch, T, Ts), for a decoder fed `decoder_input`."""
-        outputs, mask, first = self.encode(source_ids)
-        states, logits, weights = first, [], []
-        fed = np.asarray(decoder_input)[:, 0]
-        for t in range(np.shape(decoder_input)[1]):
-            if t and not own_predictions:
-                fed = np.asarray(decoder_input)[:, t]
-            step_logits, new_states, w = self.decode_step(fed, states if carry else first, outputs, mask)
-            states = new_states
-            logits.append(_floats(step_logits))
-            weights.append(_floats(w))
-            fed = np.argmax(logits[-1], axis=1)
-        return np.stack(logits, axis=1), np.stack(weights, axis=1)
-
-    def greedy(self, source_ids, max_len, *, carry=True, feed_back=True, stop=True):
-        """Greedy decoding written as a plain loop; the options make its usual mistakes."""
-        outputs, mask, first = self.encode(source_ids)
-        batch, width = np.shape(source_ids)
-        tokens = np.full((batch, max_len), PAD, np.int64)
-        attention = np.zeros((batch, max_len, width))
-        done = np.zeros(batch, bool)
-        states, fed = first, np.full(batch, START)
-        for step_index in range(max_len):
-            logits, new_states, w = self.decode_step(fed, states if carry else first, outputs, mask)
-            states = new_states
-            best = np.argmax(_floats(logits), axis=1)
-            live = ~done if stop else np.ones(batch, bool)
-            tokens[live, step_index] = best[live]
-            attention[live, step_index] = _floats(w)[live]
-            done |= best == END
-            fed = best if feed_back else np.full(batch, START)
-        return tokens, attention
+def _toy_greedy(toy, source_ids, max_len, *, carry=True, feed_back=True, stop=True):
+    """Greedy decoding written as a plain loop; the options make its usual mistakes."""
+    outputs, mask, first = toy.encode(source_ids)
+    batch, width = np.shape(source_ids)
+    tokens = np.full((batch, max_len), PAD, np.int64)
+    attention = np.zeros((batch, max_len, width))
+    done = np.zeros(batch, bool)
+    states, fed = first, np.full(batch, START)
+    for step_index in range(max_len):
+        logits, new_states, w = toy.decode_step(fed, states if carry else first, outputs, mask)
+        states = new_states
+        best = np.argmax(_floats(logits), axis=1)
+        live = ~done if stop else np.ones(batch, bool)
+        tokens[live, step_index] = best[live]
+        attention[live, step_index] = _floats(w)[live]
+        done |= best == END
+        fed = best if feed_back else np.full(batch, START)
+    return tokens, attention
 
 
-class KerasToy:
-    """A plain encoder-decoder (no attention) built from Keras layers with fixed weights.
-
-    encode: embeddings of the source, and an initial state from their masked sum;
-    decode_step: an embedding and one ``keras.layers.GRUCell`` step, then a Dense
-    readout. So its teacher-forced logits are those of ``keras.layers.GRU`` run
-    over the whole embedded decoder input, a reference no one in the course wrote.
-    """
-
-    def __init__(self, seed=0, source_vocab=12, target_vocab=9, units=5):
-        keras = import_keras()
-        rng = np.random.default_rng(seed)
-        self.units = units
-        with keras.device("cpu:0"):
-            self.source_embedding = keras.layers.Embedding(source_vocab, units)
-            self.target_embedding = keras.layers.Embedding(target_vocab, units)
-            self.cell = keras.layers.GRUCell(units)
-            self.readout = keras.layers.Dense(target_vocab)
-            self.source_embedding.build((None, None))
-            self.target_embedding.build((None, None))
-            self.cell.build((None, units))
-            self.readout.build((None, units))
-        for layer in (self.source_embedding, self.target_embedding, self.cell, self.readout):
-            layer.set_weights([rng.normal(scale=0.6, size=w.shape).astype("float32") for w in layer.get_weights()])
-
-    def encode(self, source_ids):
-        ops = import_keras().ops
-        mask = ops.not_equal(source_ids, PAD)
-        outputs = self.source_embedding(source_ids)
-        h0 = ops.tanh(ops.sum(outputs * ops.expand_dims(ops.cast(mask, outputs.dtype), -1), axis=1))
-        return outputs, mask, [h0]
-
-    def decode_step(self, tokens, states, encoder_outputs, mask):
-        ops = import_keras().ops
-        output, states = self.cell(self.target_embedding(tokens), states)
-        return self.readout(output), states, ops.zeros_like(ops.cast(mask, output.dtype))
-
-    def keras_reference(self, source_ids, decoder_input):
-        """keras.layers.GRU over the embedded decoder input, from the encoder's state."""
-        keras = import_keras()
-        with keras.device("cpu:0"):
-            _, _, (h0,) = self.encode(source_ids)
-            layer = keras.layers.GRU(self.units, return_sequences=True)
-            layer.build((None, None, self.units))
-            layer.set_weights(self.cell.get_weights())
-            sequence = layer(self.target_embedding(decoder_input), initial_state=[h0])
-            return _floats(self.readout(sequence))
+def _keras_toy_reference(toy, source_ids, decoder_input):
+    """keras.layers.GRU over the embedded decoder input, from the encoder's state."""
+    keras = import_keras()
+    with keras.device("cpu:0"):
+        _, _, (h0,) = toy.encode(source_ids)
+        layer = keras.layers.GRU(toy.units, return_sequences=True)
+        layer.build((None, None, toy.units))
+        layer.set_weights(toy.cell.get_weights())
+        sequence = layer(toy.target_embedding(decoder_input), initial_state=[h0])
+        return _floats(toy.readout(sequence))
 
 
 # --- teacher_forced_decode ----------------------------------------------------------------
@@ -563,12 +472,12 @@ def check_teacher_forced_decode(teacher_forced_decode, cases=TEACHER_CASES, kera
         shape = (case.batch, case.target_len, toy.target_vocab)
         where = f"batch={case.batch}, source length {case.source_len}, {case.target_len} decoder steps"
         got = _logits_array(step, f"the logits ({where})", got, shape)
-        want, _ = toy.teacher_forced(source, fed)
+        want, _ = _toy_teacher_forced(toy, source, fed)
         expect_close(step, f"the logits ({where})", got, want, diagnoses=lambda: {
             "the model fed its own predictions (argmax) instead of decoder_input: that is free-running, "
-            "not teacher forcing": toy.teacher_forced(source, fed, own_predictions=True)[0],
+            "not teacher forcing": _toy_teacher_forced(toy, source, fed, own_predictions=True)[0],
             "the encoder's states given to every step (the states are not carried)":
-                toy.teacher_forced(source, fed, carry=False)[0],
+                _toy_teacher_forced(toy, source, fed, carry=False)[0],
             "only the last step's logits, repeated": np.repeat(want[:, -1:], case.target_len, axis=1),
         }, hint="feed decoder_input[:, t] at step t and carry the states returned by decode_step")
         count += 1
@@ -580,7 +489,7 @@ def check_teacher_forced_decode(teacher_forced_decode, cases=TEACHER_CASES, kera
             got = call(step, teacher_forced_decode, keras_toy, source, fed)
         shape = (case.batch, case.target_len, 9)
         got = _logits_array(step, f"the logits of a Keras GRU decoder ({where})", got, shape)
-        want = keras_toy.keras_reference(source, fed)
+        want = _keras_toy_reference(keras_toy, source, fed)
         expect_close(step, f"the logits of a Keras GRU decoder ({where}) against keras.layers.GRU over the "
                            "whole decoder input", got, want, rtol=1e-5, atol=1e-5)
         count += 1
@@ -603,7 +512,7 @@ def _check_symbolic_decode(step, teacher_forced_decode, case: DecodeCase) -> Non
             fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
                        f"{str(err).splitlines()[0][:160]}). model.fit runs it symbolically: use keras.ops "
                        "(keras.ops.stack, not np.stack) and loop over decoder_input.shape[1]")
-    expect_close(step, "the logits inside a Keras model", got, toy.keras_reference(source, fed),
+    expect_close(step, "the logits inside a Keras model", got, _keras_toy_reference(toy, source, fed),
                  rtol=1e-5, atol=1e-5)
 
 
@@ -627,11 +536,11 @@ def check_greedy_decode(greedy_decode, cases=GREEDY_CASES, tensors=(False, True)
             tokens = _int_array(step, f"tokens ({where})", result[0], (case.batch, max_len))
             weights = expect_shape(step, f"weights ({where})", result[1], (case.batch, max_len, case.source_len))
             _check_greedy_tokens(step, toy, source, tokens, max_len, where)
-            want_tokens, want_weights = toy.greedy(source, max_len)
+            want_tokens, want_weights = _toy_greedy(toy, source, max_len)
             expect_equal(step, f"tokens ({where})", tokens, want_tokens)
             expect_close(step, f"weights ({where})", weights, want_weights, diagnoses=lambda: {
                 "the weights of the steps after END kept (they should be 0, like the <pad> tokens)":
-                    toy.greedy(source, max_len, stop=False)[1],
+                    _toy_greedy(toy, source, max_len, stop=False)[1],
             }, hint="weights[:, t] holds the attention weights decode_step returned at step t")
             count += 1
     passed(step, count, "(each token is the model's argmax given the tokens before it; <pad> after END)")
@@ -641,7 +550,7 @@ def _check_greedy_tokens(step, toy, source, tokens, max_len, where):
     """Every token is what the model predicts when re-run on the decoded prefix; <pad> after END."""
     batch = len(tokens)
     fed = np.concatenate([np.full((batch, 1), START), tokens[:, :-1]], axis=1)
-    logits, _ = toy.teacher_forced(source, fed)
+    logits, _ = _toy_teacher_forced(toy, source, fed)
     predicted = np.argmax(logits, axis=2)
     ended = np.zeros(batch, bool)
     for position in range(max_len):
@@ -650,11 +559,11 @@ def _check_greedy_tokens(step, toy, source, tokens, max_len, where):
             if tokens[b, position] != want:
                 mistakes = {
                     "the encoder's states given to every step (the states are not carried)":
-                        toy.greedy(source, max_len, carry=False)[0],
+                        _toy_greedy(toy, source, max_len, carry=False)[0],
                     "START fed at every step instead of the token just predicted":
-                        toy.greedy(source, max_len, feed_back=False)[0],
+                        _toy_greedy(toy, source, max_len, feed_back=False)[0],
                     "no stop at END (after END every token should be <pad>)":
-                        toy.greedy(source, max_len, stop=False)[0],
+                        _toy_greedy(toy, source, max_len, stop=False)[0],
                 }
                 named = [m for m, wrong in mistakes.items() if np.array_equal(tokens, wrong)]
                 if ended[b]:

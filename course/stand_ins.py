@@ -1,0 +1,161 @@
+"""Stand-ins that the visible checks hand to an answer: test models with a notebook's interface, and
+wrappers that count what an answer does with the objects it is given.
+
+They live outside ``course.checks`` on purpose: every answer is watched while it runs (course/rules.py),
+and no answer may call the checks; an answer may call what it is handed. Nothing here knows what an
+answer should return: that is in the checks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .env import import_keras
+
+PAD, START, END = 0, 1, 2
+
+
+def _numpy(value):
+    """A backend tensor, list or array as a numpy array (without copying numpy input)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple, int, float, bool, np.generic)):
+        return np.asarray(value)
+    return np.asarray(import_keras().ops.convert_to_numpy(value))
+
+
+def _floats(value):
+    return _numpy(value).astype(np.float64)
+
+
+# --- unit 05: encoder-decoders with the notebook's encode / decode_step ----------------------------
+
+class ToyTranslator:
+    """A small encoder-decoder with fixed random weights, written in numpy.
+
+    It has the notebook's interface:
+
+        encode(source_ids) -> (encoder_outputs (batch, Ts, units), mask (batch, Ts), [h, clock])
+        decode_step(tokens (batch,), states, encoder_outputs, mask)
+            -> (logits (batch, vocab), new states, attention weights (batch, Ts))
+
+    Two states, so that a loop must carry the whole list. ``clock`` counts the
+    steps taken; once it reaches a number that depends on the source's length
+    the model says END, so rows finish at different steps (or never).
+    ``tensors=True`` returns Keras tensors instead of numpy arrays.
+    """
+
+    def __init__(self, seed=0, source_vocab=12, target_vocab=9, units=6, tensors=False):
+        rng = np.random.default_rng(seed)
+        self.source_vocab, self.target_vocab, self.units, self.tensors = source_vocab, target_vocab, units, tensors
+        self._source_embedding = rng.normal(size=(source_vocab, units))
+        self._target_embedding = rng.normal(size=(target_vocab, units))
+        self._recurrent = rng.normal(scale=0.7, size=(units, units))
+        self._from_context = rng.normal(scale=0.7, size=(units, units))
+        self._query = rng.normal(size=(units, units))
+        self._readout = rng.normal(size=(units, target_vocab))
+        self._bias = rng.normal(scale=0.5, size=target_vocab)
+        self._bias[[PAD, START]] = -30.0   # never predicted
+        self._bias[END] = -30.0            # only when the clock says so
+        self.stop_modulus = 7
+
+    def _out(self, value):
+        return import_keras().ops.convert_to_tensor(value) if self.tensors else value
+
+    def stop_steps(self, mask):
+        """The step (1 = the first) at which each row says END: 1 + its source length mod 7."""
+        return 1 + np.asarray(mask).sum(axis=1) % self.stop_modulus
+
+    def encode(self, source_ids):
+        source = _numpy(source_ids).astype(np.int64)
+        mask = source != PAD
+        outputs = np.tanh(self._source_embedding[source]) * mask[..., None]
+        h0 = np.tanh(outputs.sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1))
+        clock = np.zeros((len(source), 1))
+        return self._out(outputs), self._out(mask), [self._out(h0), self._out(clock)]
+
+    def decode_step(self, tokens, states, encoder_outputs, mask):
+        if not isinstance(states, (list, tuple)) or len(states) != 2:
+            raise TypeError(f"states should be the list of 2 states from encode(), got {type(states).__name__}")
+        token = _numpy(tokens).astype(np.int64)
+        if token.ndim != 1:
+            raise ValueError(f"tokens should have shape (batch,), got {token.shape}")
+        h, clock = _floats(states[0]), _floats(states[1])
+        outputs, valid = _floats(encoder_outputs), _numpy(mask).astype(bool)
+        scores = np.where(valid, np.einsum("btu,bu->bt", outputs, h @ self._query), -np.inf)
+        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        context = np.einsum("bt,btu->bu", weights, outputs)
+        h = np.tanh(self._target_embedding[token] + h @ self._recurrent + context @ self._from_context)
+        clock = clock + 1
+        logits = h @ self._readout + self._bias
+        logits[:, END] += np.where(clock[:, 0] >= self.stop_steps(valid), 60.0, 0.0)
+        return self._out(logits), [self._out(h), self._out(clock)], self._out(weights)
+
+class KerasToy:
+    """A plain encoder-decoder (no attention) built from Keras layers with fixed weights.
+
+    encode: embeddings of the source, and an initial state from their masked sum;
+    decode_step: an embedding and one ``keras.layers.GRUCell`` step, then a Dense
+    readout. So its teacher-forced logits are those of ``keras.layers.GRU`` run
+    over the whole embedded decoder input, a reference no one in the course wrote.
+    """
+
+    def __init__(self, seed=0, source_vocab=12, target_vocab=9, units=5):
+        keras = import_keras()
+        rng = np.random.default_rng(seed)
+        self.units = units
+        with keras.device("cpu:0"):
+            self.source_embedding = keras.layers.Embedding(source_vocab, units)
+            self.target_embedding = keras.layers.Embedding(target_vocab, units)
+            self.cell = keras.layers.GRUCell(units)
+            self.readout = keras.layers.Dense(target_vocab)
+            self.source_embedding.build((None, None))
+            self.target_embedding.build((None, None))
+            self.cell.build((None, units))
+            self.readout.build((None, units))
+        for layer in (self.source_embedding, self.target_embedding, self.cell, self.readout):
+            layer.set_weights([rng.normal(scale=0.6, size=w.shape).astype("float32") for w in layer.get_weights()])
+
+    def encode(self, source_ids):
+        ops = import_keras().ops
+        mask = ops.not_equal(source_ids, PAD)
+        outputs = self.source_embedding(source_ids)
+        h0 = ops.tanh(ops.sum(outputs * ops.expand_dims(ops.cast(mask, outputs.dtype), -1), axis=1))
+        return outputs, mask, [h0]
+
+    def decode_step(self, tokens, states, encoder_outputs, mask):
+        ops = import_keras().ops
+        output, states = self.cell(self.target_embedding(tokens), states)
+        return self.readout(output), states, ops.zeros_like(ops.cast(mask, output.dtype))
+
+
+# --- unit 04: a recurrent layer that records how many steps each call reads ------------------------
+
+class LayerRecorder:
+    """Stands in for a layer, forwards everything to it and records how many steps each call read."""
+
+    def __init__(self, layer):
+        object.__setattr__(self, "_layer", layer)
+        object.__setattr__(self, "steps", [])
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.steps.append(int(np.shape(inputs)[1]) if len(np.shape(inputs)) > 1 else -1)
+        return self._layer(inputs, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._layer, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._layer, name, value)
+
+
+# --- unit 06: a function that counts its calls -----------------------------------------------------
+
+def counting(fn, sizes: list):
+    """``fn`` that appends the size of its second argument (the ids it reads) to ``sizes`` at each call."""
+    def counted(first, ids, *args, **kwargs):
+        sizes.append(int(np.size(ids)))
+        return fn(first, ids, *args, **kwargs)
+
+    counted.__name__ = getattr(fn, "__name__", "counted")
+    return counted
