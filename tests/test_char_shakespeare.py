@@ -241,3 +241,15 @@ def test_sampling_check_cannot_be_failed_by_a_correct_generator_by_chance():
         agree *= float((p ** 2).sum())
         sequence.append(int(p.argmax()))
     assert agree < 1e-6
+
+
+def test_the_notebook_states_each_steps_rule():
+    import nbformat
+
+    from autograder import ROOT
+    from course import rules
+
+    nb = nbformat.read(ROOT / "solutions" / "06_char_shakespeare" / "char_shakespeare.ipynb", as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    for step, rule in rules.RULES["06_char_shakespeare"].items():
+        assert f"`{step}` must be {rule.text}." in text, step

@@ -151,3 +151,15 @@ def test_messages_name_the_mistake():
            r"should return a tuple|X \(num")
     _fails(visible.check_build_tagger, lambda v, n, u, b, e=16: build_tagger(v, n, u, True, e),
            "bidirectional=False asks for a one-way LSTM")
+
+
+def test_the_notebook_states_each_steps_rule():
+    import nbformat
+
+    from autograder import ROOT
+    from course import rules
+
+    nb = nbformat.read(ROOT / "solutions" / "04_keras_recurrent_layers" / "keras_recurrent_layers.ipynb", as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    for step, rule in rules.RULES["04_keras_recurrent_layers"].items():
+        assert f"`{step}` must be {rule.text}." in text, step

@@ -212,3 +212,15 @@ def test_messages_name_the_mistake():
     _fails(visible.check_linear_recurrence_loop, recurrence_scan, "no loop")
     _fails(visible.check_TransformerBlock, DefaultEpsilon, "epsilon=0.001")
     _fails(visible.check_TransformerBlock, WithDropout, "dropout")
+
+
+def test_the_notebook_states_each_steps_rule():
+    import nbformat
+
+    from autograder import ROOT
+    from course import rules
+
+    nb = nbformat.read(ROOT / "solutions" / "07_rnn_vs_transformer" / "rnn_vs_transformer.ipynb", as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    for step, rule in rules.RULES["07_rnn_vs_transformer"].items():
+        assert f"`{step}` must be {rule.text}." in text, step

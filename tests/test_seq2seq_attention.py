@@ -248,3 +248,15 @@ def test_messages_name_the_mistake():
     _fails(visible.check_teacher_forcing_pairs, lambda ids: (ids[:, :-1], ids[:, :-1]), r"target not shifted")
     _fails(visible.check_build_vocab, lambda texts: sorted(set("".join(texts))), r"no special tokens")
     _fails(visible.check_decode_ids, lambda ids, vocab: decode_ids(ids, vocab)[:1], r"one string per row")
+
+
+def test_the_notebook_states_each_steps_rule():
+    import nbformat
+
+    from autograder import ROOT
+    from course import rules
+
+    nb = nbformat.read(ROOT / "solutions" / "05_seq2seq_attention" / "seq2seq_attention.ipynb", as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    for step, rule in rules.RULES["05_seq2seq_attention"].items():
+        assert f"`{step}` must be {rule.text}." in text, step

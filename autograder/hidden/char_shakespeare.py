@@ -5,7 +5,8 @@ student has not seen: texts with punctuation, digits and non-ASCII letters,
 a one-character text; windows with a stride longer than the window, exactly
 one window, random ids; a batch of one window, a batch size larger than the
 data; GRU and three-layer models, a batch of one and a single time step;
-very large logits; other temperatures and logits; a one-character prefix.
+very large logits; other temperatures and logits; a one-character prefix; models with dropout, which
+generation must leave off (inference).
 Fixed seeds throughout, so that grading the same notebook twice gives the
 same score.
 """
@@ -62,10 +63,12 @@ STEP_CASES = (
     StepCase(5, 3, 4, 3, "lstm", batch=2, time=4, seed=SEED),
     StepCase(8, 4, 3, 2, "gru", batch=1, time=6, seed=SEED + 1),
     StepCase(6, 2, 5, 1, "lstm", batch=4, time=1, seed=SEED + 2),
+    StepCase(5, 3, 4, 2, "lstm", batch=2, time=3, seed=SEED + 5, dropout=0.3),   # dropout: inference asked
 )
 GENERATE_CASES = (
     GenerateCase(StepCase(6, 3, 5, 2, "gru", batch=1, time=1, seed=SEED + 3, scale=1.0), (2, 0, 4, 1, 1, 3), 9),
     GenerateCase(StepCase(7, 4, 6, 1, "lstm", batch=1, time=1, seed=SEED + 4, scale=1.0), (5,), 6),
+    GenerateCase(StepCase(6, 3, 4, 2, "gru", batch=1, time=1, seed=SEED + 6, scale=1.0, dropout=0.4), (1, 2), 5),
 )
 
 
