@@ -566,13 +566,16 @@ def _ready_made_attention():
             self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
             self.W2 = keras.layers.Dense(units, name="W2")
             self.v = keras.layers.Dense(1, use_bias=False, name="v")
-            self.additive = keras.layers.AdditiveAttention(use_scale=False)
+            self.additive = keras.layers.AdditiveAttention(use_scale=True)
 
         def call(self, query, values, mask=None):
-            # AdditiveAttention scores sum(tanh(q + k)); v's weights scale the keys' units first
-            q = ops.expand_dims(self.W1(query), 1) * ops.transpose(self.v.kernel)
-            k = self.W2(values) * ops.transpose(self.v.kernel)
-            context, weights = self.additive([q, values, k], mask=None if mask is None else [None, mask],
+            # AdditiveAttention scores sum(scale * tanh(q + k)): with q = W1 s, k = W2 h + b and scale = v,
+            # that is Bahdanau's v^T tanh(W1 s + W2 h + b)
+            if not self.additive.built:
+                self.additive.build([(None, 1, self.units), (None, None, values.shape[-1]), (None, None, self.units)])
+            self.additive.scale.assign(ops.reshape(self.v.kernel, (-1,)))
+            context, weights = self.additive([ops.expand_dims(self.W1(query), 1), values, self.W2(values)],
+                                             mask=None if mask is None else [None, mask],
                                              return_attention_scores=True)
             return context[:, 0], weights[:, 0]
 
