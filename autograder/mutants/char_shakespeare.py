@@ -63,7 +63,7 @@ def encode(text, char_to_id):
     return np.unique(list(text), return_inverse=True)[1].astype(np.int32)
 
 
-@mutant("encode", "float ids")
+@mutant("encode", "float ids", kind="return-type")
 def encode(text, char_to_id):
     return np.array([char_to_id[c] for c in text], dtype=np.float32)
 
@@ -74,7 +74,7 @@ def decode(ids, chars):
     return " ".join(chars[i] for i in ids)
 
 
-@mutant("decode", "returns the list of characters")
+@mutant("decode", "returns the list of characters", kind="return-type")
 def decode(ids, chars):
     return [chars[i] for i in ids]
 
@@ -139,7 +139,7 @@ def make_windows(ids, seq_len, stride=None):
 
 
 # --- batches ----------------------------------------------------------------------
-@mutant("batches", "not shuffled")
+@mutant("batches", "not shuffled", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     for k in range(len(inputs) // batch_size):
         yield inputs[k * batch_size:(k + 1) * batch_size], targets[k * batch_size:(k + 1) * batch_size]
@@ -161,14 +161,14 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[rows], targets[rows]
 
 
-@mutant("batches", "windows drawn with replacement")
+@mutant("batches", "windows drawn with replacement", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     for _ in range(len(inputs) // batch_size):
         rows = rng.integers(0, len(inputs), size=batch_size)
         yield inputs[rows], targets[rows]
 
 
-@mutant("batches", "np.random instead of the rng given")
+@mutant("batches", "np.random instead of the rng given", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     order = np.random.permutation(len(inputs))
     for k in range(len(inputs) // batch_size):
@@ -176,7 +176,7 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[rows], targets[rows]
 
 
-@mutant("batches", "shuffles the caller's arrays in place")
+@mutant("batches", "shuffles the caller's arrays in place", kind="in-place")
 def batches(inputs, targets, batch_size, rng):
     order = rng.permutation(len(inputs))
     inputs[:], targets[:] = inputs[order], targets[order]
@@ -193,7 +193,7 @@ def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", drop
                             + [keras.layers.Dense(vocab_size, activation="softmax")])
 
 
-@mutant("build_char_model", "return_sequences=False on the last recurrent layer")
+@mutant("build_char_model", "return_sequences=False on the last recurrent layer", kind="setting")
 def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
     kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
     model = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)])
@@ -225,7 +225,7 @@ def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", drop
                             + [keras.layers.Dense(vocab_size)])
 
 
-@mutant("build_char_model", "dropout ignored")
+@mutant("build_char_model", "dropout ignored", kind="setting")
 def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
     kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
     return keras.Sequential([keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
@@ -233,7 +233,7 @@ def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", drop
                             + [keras.layers.Dense(vocab_size)])
 
 
-@mutant("build_char_model", "a functional model (model.layers starts with the InputLayer)")
+@mutant("build_char_model", "a functional model (model.layers starts with the InputLayer)", kind="return-type")
 def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
     kind = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
     ids = keras.Input(shape=(None,), dtype="int32")
@@ -251,7 +251,7 @@ def sequence_loss(targets, logits):
     return -ops.mean(picked)
 
 
-@mutant("sequence_loss", "no log-sum-exp shift (exp overflows)")
+@mutant("sequence_loss", "no log-sum-exp shift (exp overflows)", kind="stability")
 def sequence_loss(targets, logits):
     logits = ops.convert_to_tensor(logits)
     picked = ops.take_along_axis(logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1)
@@ -307,7 +307,7 @@ def perplexity(loss):
     return np.exp(np.asarray(loss) / np.log(2))
 
 
-@mutant("perplexity", "math.exp: fails on an array")
+@mutant("perplexity", "math.exp: fails on an array", kind="return-type")
 def perplexity(loss):
     import math
 
@@ -336,7 +336,7 @@ def bits_per_char(loss):
 
 
 # --- sample_next ------------------------------------------------------------------
-@mutant("sample_next", "logits multiplied by the temperature")
+@mutant("sample_next", "logits multiplied by the temperature", kind="randomness")
 def sample_next(logits, temperature, rng):
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
@@ -347,7 +347,7 @@ def sample_next(logits, temperature, rng):
     return np.array([rng.choice(len(row), p=row) for row in p])
 
 
-@mutant("sample_next", "temperature ignored (except 0)")
+@mutant("sample_next", "temperature ignored (except 0)", kind="randomness")
 def sample_next(logits, temperature, rng):
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
@@ -377,7 +377,7 @@ def sample_next(logits, temperature, rng):
     return np.array([rng.choice(len(row), p=row) for row in p])
 
 
-@mutant("sample_next", "no max subtracted (overflow at small temperatures)")
+@mutant("sample_next", "no max subtracted (overflow at small temperatures)", kind="stability")
 def sample_next(logits, temperature, rng):
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
@@ -393,7 +393,7 @@ def sample_next(logits, temperature, rng):
     return np.argmax(np.asarray(logits), axis=-1)
 
 
-@mutant("sample_next", "divides the caller's logits in place")
+@mutant("sample_next", "divides the caller's logits in place", kind="in-place")
 def sample_next(logits, temperature, rng):
     if temperature == 0:
         return np.argmax(logits, axis=-1)
@@ -404,7 +404,7 @@ def sample_next(logits, temperature, rng):
 
 
 # --- char_step --------------------------------------------------------------------
-@mutant("char_step", "the states not carried (the old states returned)")
+@mutant("char_step", "the states not carried (the old states returned)", kind="state")
 def char_step(model, ids_t, states):
     embedding, *recurrent, dense = model.layers
     x = embedding(ids_t)
@@ -466,7 +466,7 @@ def char_step(model, ids_t, states):
 
 
 # --- generate ---------------------------------------------------------------------
-@mutant("generate", "the states reset at every step")
+@mutant("generate", "the states reset at every step", kind="state")
 def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     rng = np.random.default_rng(seed)
     token, new_ids = prefix_ids[-1], []
@@ -533,7 +533,7 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     return np.array(new_ids)
 
 
-@mutant("generate", "the temperature not passed on (always 1)")
+@mutant("generate", "the temperature not passed on (always 1)", kind="setting")
 def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     rng = np.random.default_rng(seed)
     states = initial_states(model, 1)
@@ -548,7 +548,7 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
 
 
 # --- kinds of mistakes: inputs changed in place, randomness, extreme inputs, state, mode, mechanism ---
-@mutant("decode", "the caller's list of ids emptied with pop")
+@mutant("decode", "the caller's list of ids emptied with pop", kind="in-place")
 def decode(ids, chars):
     ids = ids if isinstance(ids, list) else list(ids)
     text = ""
@@ -557,12 +557,12 @@ def decode(ids, chars):
     return text
 
 
-@mutant("decode", "the characters of a numpy str_ array, not one str")
+@mutant("decode", "the characters of a numpy str_ array, not one str", kind="return-type")
 def decode(ids, chars):
     return np.array(chars)[np.asarray(ids, dtype=int)]
 
 
-@mutant("batches", "a random rotation of the windows (not every order possible)")
+@mutant("batches", "a random rotation of the windows (not every order possible)", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     order = np.roll(np.arange(len(inputs)), int(rng.integers(len(inputs))))
     for k in range(len(inputs) // batch_size):
@@ -570,7 +570,7 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[rows], targets[rows]
 
 
-@mutant("batches", "the windows reversed (a fixed order, not a shuffle)")
+@mutant("batches", "the windows reversed (a fixed order, not a shuffle)", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     order = np.arange(len(inputs))[::-1]
     for k in range(len(inputs) // batch_size):
@@ -578,7 +578,7 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[rows], targets[rows]
 
 
-@mutant("batches", "a new generator seeded from the same number every epoch (epochs repeat)")
+@mutant("batches", "a new generator seeded from the same number every epoch (epochs repeat)", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     order = np.random.default_rng(1234).permutation(len(inputs))
     for k in range(len(inputs) // batch_size):
@@ -586,7 +586,7 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[rows], targets[rows]
 
 
-@mutant("batches", "a biased shuffle (each window swapped with any position, naive Fisher-Yates)")
+@mutant("batches", "a biased shuffle (each window swapped with any position, naive Fisher-Yates)", kind="randomness")
 def batches(inputs, targets, batch_size, rng):
     order = np.arange(len(inputs))
     for i in range(len(order)):
@@ -597,19 +597,19 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[rows], targets[rows]
 
 
-@mutant("perplexity", "computed in float32 (overflows where float64 does not)")
+@mutant("perplexity", "computed in float32 (overflows where float64 does not)", kind="precision")
 def perplexity(loss):
     return np.exp(np.asarray(loss, dtype=np.float32))
 
 
-@mutant("perplexity", "the caller's array overwritten (np.exp(loss, out=loss))")
+@mutant("perplexity", "the caller's array overwritten (np.exp(loss, out=loss))", kind="in-place")
 def perplexity(loss):
     if isinstance(loss, np.ndarray):
         return np.exp(loss, out=loss)
     return np.exp(loss)
 
 
-@mutant("bits_per_char", "the caller's array divided in place")
+@mutant("bits_per_char", "the caller's array divided in place", kind="in-place")
 def bits_per_char(loss):
     if isinstance(loss, np.ndarray):
         loss /= np.log(2)
@@ -622,7 +622,7 @@ def bits_per_char(loss):
     return np.asarray(loss) * 1.44
 
 
-@mutant("sample_next", "one uniform number for the whole batch (rows not independent)")
+@mutant("sample_next", "one uniform number for the whole batch (rows not independent)", kind="randomness")
 def sample_next(logits, temperature, rng):
     z = np.asarray(logits, dtype=np.float64)
     if temperature == 0:
@@ -634,7 +634,7 @@ def sample_next(logits, temperature, rng):
     return np.minimum((cumulative < u).sum(axis=-1), z.shape[-1] - 1)
 
 
-@mutant("sample_next", "no max subtracted at temperature 1 (large logits overflow)")
+@mutant("sample_next", "no max subtracted at temperature 1 (large logits overflow)", kind="stability")
 def sample_next(logits, temperature, rng):
     z = np.asarray(logits, dtype=np.float64)
     if temperature == 0:
@@ -651,7 +651,7 @@ def sample_next(logits, temperature, rng):
     return np.minimum((cumulative < u).sum(axis=-1), z.shape[-1] - 1)
 
 
-@mutant("char_step", "the cells called with training=True (dropout active while generating)")
+@mutant("char_step", "the cells called with training=True (dropout active while generating)", kind="training-mode")
 def char_step(model, ids_t, states):
     embedding, *recurrent, dense = model.layers
     x = embedding(ids_t)
@@ -662,7 +662,7 @@ def char_step(model, ids_t, states):
     return dense(x), new_states
 
 
-@mutant("char_step", "the caller's states list updated in place")
+@mutant("char_step", "the caller's states list updated in place", kind="in-place")
 def char_step(model, ids_t, states):
     embedding, *recurrent, dense = model.layers
     x = embedding(ids_t)
@@ -671,7 +671,7 @@ def char_step(model, ids_t, states):
     return dense(x), states
 
 
-@mutant("generate", "the states kept between calls in a mutable default argument")
+@mutant("generate", "the states kept between calls in a mutable default argument", kind="state")
 def generate(model, prefix_ids, n, temperature=1.0, seed=0, _generate_memory={}):
     draw_from = np.random.default_rng(seed)
     states = _generate_memory.get(id(model)) or initial_states(model, 1)
@@ -686,7 +686,7 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0, _generate_memory={})
     return np.array(new_ids, dtype=np.int32)
 
 
-@mutant("generate", "the whole text re-run through the model for every character (no states carried)")
+@mutant("generate", "the whole text re-run through the model for every character (no states carried)", kind="mechanism")
 def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     draw_from = np.random.default_rng(seed)
     text = [int(t) for t in prefix_ids]
@@ -696,7 +696,7 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     return np.array(text[len(prefix_ids):], dtype=np.int32)
 
 
-@mutant("generate", "the model called in training mode (dropout while generating)")
+@mutant("generate", "the model called in training mode (dropout while generating)", kind="training-mode")
 def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     draw_from = np.random.default_rng(seed)
     embedding, *recurrent, dense = model.layers
@@ -721,20 +721,69 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
 
 
 # --- answers built from what the step may not use (course/rules.py) --------------------------------
-@mutant("sequence_loss", "keras.losses.SparseCategoricalCrossentropy (a Keras loss, not keras.ops)")
+@mutant("sequence_loss", "keras.losses.SparseCategoricalCrossentropy (a Keras loss, not keras.ops)", kind="delegation")
 def sequence_loss(targets, logits):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, logits)
 
 
-@mutant("perplexity", "keras.ops.exp instead of numpy (the rule: numpy only)")
+@mutant("perplexity", "keras.ops.exp instead of numpy (the rule: numpy only)", kind="delegation")
 def perplexity(loss):
     return ops.convert_to_numpy(ops.exp(ops.convert_to_tensor(np.asarray(loss, dtype=np.float64))))
 
 
-@mutant("sample_next", "keras.random.categorical instead of the rng given")
+@mutant("sample_next", "keras.random.categorical instead of the rng given", kind="delegation")
 def sample_next(logits, temperature, rng):
     z = np.asarray(logits, dtype=np.float64)
     if temperature == 0:
         return z.argmax(axis=-1)
     draws = keras.random.categorical(z / temperature, 1, seed=int(rng.integers(2 ** 31)))
     return ops.convert_to_numpy(draws)[:, 0]
+
+
+@mutant("build_vocab", "keras.layers.StringLookup adapted to the text (the rule: numpy only)", kind="delegation")
+def build_vocab(text):
+    lookup = keras.layers.StringLookup(num_oov_indices=0, mask_token=None)
+    lookup.adapt(list(text))
+    chars = sorted(lookup.get_vocabulary())
+    return chars, {c: i for i, c in enumerate(chars)}
+
+
+@mutant("encode", "keras.layers.StringLookup, as the TensorFlow tutorial does (the rule: numpy only)",
+        kind="delegation")
+def encode(text, char_to_id):
+    chars = sorted(char_to_id, key=char_to_id.get)
+    lookup = keras.layers.StringLookup(vocabulary=chars, num_oov_indices=0, mask_token=None)
+    return ops.convert_to_numpy(lookup(list(text))).astype(np.int32) if text else np.zeros(0, np.int32)
+
+
+@mutant("decode", "keras.layers.StringLookup(invert=True), as the TensorFlow tutorial does (the rule: numpy only)",
+        kind="delegation")
+def decode(ids, chars):
+    lookup = keras.layers.StringLookup(vocabulary=list(chars), invert=True, num_oov_indices=0, mask_token=None)
+    return "".join(c.decode() if isinstance(c, bytes) else str(c)
+                   for c in ops.convert_to_numpy(lookup(np.asarray(ids, dtype=np.int64))))
+
+
+@mutant("make_windows", "keras.utils.timeseries_dataset_from_array (the rule: numpy only)", kind="delegation")
+def make_windows(ids, seq_len, stride=None):
+    stride = seq_len if stride is None else stride
+    data = keras.utils.timeseries_dataset_from_array(np.asarray(ids)[:-1], np.asarray(ids)[seq_len:],
+                                                     sequence_length=seq_len, sequence_stride=stride,
+                                                     batch_size=None, shuffle=False)
+    inputs = np.stack([np.asarray(x) for x, _ in data])
+    targets = np.stack([np.concatenate([np.asarray(x)[1:], [int(y)]]) for x, y in data])
+    return inputs, targets
+
+
+@mutant("batches", "keras.random.shuffle of the window indices (the rule: numpy only)", kind="delegation")
+def batches(inputs, targets, batch_size, rng):
+    order = ops.convert_to_numpy(keras.random.shuffle(np.arange(len(inputs)), seed=int(rng.integers(2 ** 31))))
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
+@mutant("bits_per_char", "keras.ops.divide instead of numpy (the rule: numpy only)",
+        kind="delegation")
+def bits_per_char(loss):
+    return ops.convert_to_numpy(ops.divide(ops.convert_to_tensor(np.asarray(loss, np.float64)), np.log(2)))

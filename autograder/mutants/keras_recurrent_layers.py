@@ -13,7 +13,7 @@ keras = None  # provided by the notebook's namespace
 
 
 # --- recall_task -----------------------------------------------------------------------
-@mutant("recall_task", "the key always at position 0")
+@mutant("recall_task", "the key always at position 0", kind="randomness")
 def recall_task(num, T, num_classes, num_distractors, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, num_classes, size=num)
@@ -49,7 +49,7 @@ def recall_task(num, T, num_classes, num_distractors, seed):
     return X.astype(np.int32), y.astype(np.int32)
 
 
-@mutant("recall_task", "the global np.random instead of the seed")
+@mutant("recall_task", "the global np.random instead of the seed", kind="randomness")
 def recall_task(num, T, num_classes, num_distractors, seed):
     y = np.random.randint(0, num_classes, size=num)
     X = np.random.randint(num_classes + 1, num_classes + num_distractors + 1, size=(num, T))
@@ -57,7 +57,7 @@ def recall_task(num, T, num_classes, num_distractors, seed):
     return X.astype(np.int32), y.astype(np.int32)
 
 
-@mutant("recall_task", "the last class never drawn (integers' upper bound is exclusive)")
+@mutant("recall_task", "the last class never drawn (integers' upper bound is exclusive)", kind="randomness")
 def recall_task(num, T, num_classes, num_distractors, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, num_classes - 1, size=num)
@@ -67,7 +67,7 @@ def recall_task(num, T, num_classes, num_distractors, seed):
 
 
 # --- build_sequence_classifier ---------------------------------------------------------
-@mutant("build_sequence_classifier", "return_sequences=True: Dense applied at every step")
+@mutant("build_sequence_classifier", "return_sequences=True: Dense applied at every step", kind="setting")
 def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_dim=16):
     return keras.Sequential([keras.Input((None,), dtype="int32"),
                              keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True),
@@ -81,7 +81,7 @@ def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_d
                              layer_cls(units), keras.layers.Dense(num_classes, activation="softmax")])
 
 
-@mutant("build_sequence_classifier", "no mask_zero: the padding is read as tokens")
+@mutant("build_sequence_classifier", "no mask_zero: the padding is read as tokens", kind="setting")
 def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_dim=16):
     return keras.Sequential([keras.Input((None,), dtype="int32"),
                              keras.layers.Embedding(vocab_size, embed_dim),
@@ -121,7 +121,7 @@ def pad_right(sequences, maxlen=None):
     return out
 
 
-@mutant("pad_right", "keras.utils.pad_sequences with its defaults (pre-padding, pre-truncation)")
+@mutant("pad_right", "keras.utils.pad_sequences with its defaults (pre-padding, pre-truncation)", kind="delegation")
 def pad_right(sequences, maxlen=None):
     return keras.utils.pad_sequences([list(s) for s in sequences], maxlen=maxlen)
 
@@ -156,7 +156,7 @@ def pad_right(sequences, maxlen=None):
     return out
 
 
-@mutant("pad_right", "pads the caller's lists in place")
+@mutant("pad_right", "pads the caller's lists in place", kind="in-place")
 def pad_right(sequences, maxlen=None):
     maxlen = max(len(s) for s in sequences) if maxlen is None else maxlen
     for s in sequences:
@@ -238,7 +238,7 @@ def build_stacked_lstm(input_dim, units, num_layers):
 
 
 # --- stream_in_chunks -----------------------------------------------------------------------
-@mutant("stream_in_chunks", "the state reset before every chunk")
+@mutant("stream_in_chunks", "the state reset before every chunk", kind="mechanism")
 def stream_in_chunks(layer, stream, chunk):
     outs = []
     for start in range(0, stream.shape[1], chunk):
@@ -247,7 +247,7 @@ def stream_in_chunks(layer, stream, chunk):
     return keras.ops.concatenate(outs, axis=1)
 
 
-@mutant("stream_in_chunks", "never reset: a new stream starts from the old one's state")
+@mutant("stream_in_chunks", "never reset: a new stream starts from the old one's state", kind="state")
 def stream_in_chunks(layer, stream, chunk):
     outs = [layer(stream[:, start:start + chunk]) for start in range(0, stream.shape[1], chunk)]
     return keras.ops.concatenate(outs, axis=1)
@@ -260,7 +260,7 @@ def stream_in_chunks(layer, stream, chunk):
     return keras.ops.concatenate(outs, axis=1)
 
 
-@mutant("stream_in_chunks", "the whole stream in one call")
+@mutant("stream_in_chunks", "the whole stream in one call", kind="mechanism")
 def stream_in_chunks(layer, stream, chunk):
     layer.reset_state()
     return layer(stream)
@@ -312,7 +312,7 @@ def later_token_tags(X, k):
     return X[:, np.minimum(np.arange(T) + k, T - 1)]
 
 
-@mutant("later_token_tags", "shifts X in place and returns it")
+@mutant("later_token_tags", "shifts X in place and returns it", kind="in-place")
 def later_token_tags(X, k):
     T = X.shape[1]
     if k < T:
@@ -322,7 +322,7 @@ def later_token_tags(X, k):
 
 
 # --- build_tagger -----------------------------------------------------------------------------
-@mutant("build_tagger", "merge_mode='sum' (units features per step, not 2*units)")
+@mutant("build_tagger", "merge_mode='sum' (units features per step, not 2*units)", kind="setting")
 def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
     rnn = keras.layers.LSTM(units, return_sequences=True)
     return keras.Sequential([keras.Input((None,), dtype="int32"),
@@ -339,7 +339,7 @@ def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
                              keras.layers.Dense(num_tags)])
 
 
-@mutant("build_tagger", "no return_sequences: one tag per sequence")
+@mutant("build_tagger", "no return_sequences: one tag per sequence", kind="setting")
 def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
     rnn = keras.layers.LSTM(units)
     return keras.Sequential([keras.Input((None,), dtype="int32"),
@@ -357,7 +357,7 @@ def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
                              keras.layers.Dense(num_tags, activation="softmax")])
 
 
-@mutant("build_tagger", "no mask_zero: the backward LSTM reads the padding first")
+@mutant("build_tagger", "no mask_zero: the backward LSTM reads the padding first", kind="setting")
 def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
     rnn = keras.layers.LSTM(units, return_sequences=True)
     return keras.Sequential([keras.Input((None,), dtype="int32"),
@@ -376,7 +376,7 @@ def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
 
 
 # --- kinds of mistakes: independent draws, promised dtypes, inputs changed in place, state and mechanism --
-@mutant("recall_task", "the labels and the key positions from two generators made with the same seed")
+@mutant("recall_task", "the labels and the key positions from two generators made with the same seed", kind="randomness")
 def recall_task(num, T, num_classes, num_distractors, seed):
     y = np.random.default_rng(seed).integers(0, num_classes, size=num)
     where = np.random.default_rng(seed).integers(0, max(1, T // 2), size=num)
@@ -385,7 +385,7 @@ def recall_task(num, T, num_classes, num_distractors, seed):
     return X.astype(np.int32), y.astype(np.int32)
 
 
-@mutant("recall_task", "int64 tokens and labels (the docstring asks for int32)")
+@mutant("recall_task", "int64 tokens and labels (the docstring asks for int32)", kind="setting")
 def recall_task(num, T, num_classes, num_distractors, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, num_classes, size=num)
@@ -394,7 +394,7 @@ def recall_task(num, T, num_classes, num_distractors, seed):
     return X, y
 
 
-@mutant("pad_right", "an int64 array (the docstring asks for int32)")
+@mutant("pad_right", "an int64 array (the docstring asks for int32)", kind="setting")
 def pad_right(sequences, maxlen=None):
     width = max(len(s) for s in sequences) if maxlen is None else maxlen
     out = np.zeros((len(sequences), width), dtype=int)
@@ -404,7 +404,7 @@ def pad_right(sequences, maxlen=None):
     return out
 
 
-@mutant("last_real_outputs", "the padding steps of the caller's outputs zeroed in place")
+@mutant("last_real_outputs", "the padding steps of the caller's outputs zeroed in place", kind="in-place")
 def last_real_outputs(outputs, padded):
     out = outputs if isinstance(outputs, np.ndarray) else keras.ops.convert_to_numpy(outputs)
     real = np.asarray(padded) != 0
@@ -422,7 +422,7 @@ def last_real_outputs(outputs, padded):
     return keras.ops.where(n[:, None] > 0, picked, keras.ops.zeros_like(picked))
 
 
-@mutant("later_token_tags", "int64 tags (the docstring asks for int32)")
+@mutant("later_token_tags", "int64 tags (the docstring asks for int32)", kind="setting")
 def later_token_tags(X, k):
     X = np.asarray(X)
     out = np.zeros(X.shape, dtype=np.int64)
@@ -431,7 +431,7 @@ def later_token_tags(X, k):
     return out
 
 
-@mutant("stream_in_chunks", "the layer's states set to zeros by hand only once, at the first call ever")
+@mutant("stream_in_chunks", "the layer's states set to zeros by hand only once, at the first call ever", kind="state")
 def stream_in_chunks(layer, stream, chunk):
     if not getattr(layer, "_streamed_before", False):
         layer.reset_state()
@@ -441,9 +441,30 @@ def stream_in_chunks(layer, stream, chunk):
 
 
 # --- answers built from what the step may not use (course/rules.py) --------------------------------
-@mutant("later_token_tags", "keras.ops instead of numpy (the rule: numpy only)")
+@mutant("later_token_tags", "keras.ops instead of numpy (the rule: numpy only)", kind="delegation")
 def later_token_tags(X, k):
     X = keras.ops.convert_to_tensor(np.asarray(X, dtype=np.int32))
     shift = min(k, X.shape[1])
     padded = keras.ops.pad(X, ((0, 0), (0, shift)))
     return keras.ops.convert_to_numpy(padded[:, shift:shift + X.shape[1]]).astype(np.int32)
+
+
+@mutant("recall_task", "keras.random with the seed instead of numpy (the rule: numpy only)", kind="delegation")
+def recall_task(num, T, num_classes, num_distractors, seed):
+    y = keras.ops.convert_to_numpy(keras.random.randint((num,), 0, num_classes, seed=seed))
+    X = keras.ops.convert_to_numpy(keras.random.randint((num, T), num_classes + 1, num_classes + num_distractors + 1,
+                                                        seed=seed + 1))
+    where = keras.ops.convert_to_numpy(keras.random.randint((num,), 0, max(1, T // 2), seed=seed + 2))
+    X[np.arange(num), where] = y + 1
+    return X.astype(np.int32), y.astype(np.int32)
+
+
+@mutant("last_real_outputs", "the ops wrapped in a keras.layers.Lambda layer (the rule: no layer)", kind="delegation")
+def last_real_outputs(outputs, padded):
+    def pick(args):
+        values, tokens = args
+        n = keras.ops.sum(keras.ops.cast(keras.ops.not_equal(tokens, 0), "int32"), axis=1)
+        picked = keras.ops.take_along_axis(values, keras.ops.maximum(n - 1, 0)[:, None, None], axis=1)[:, 0, :]
+        return keras.ops.where(n[:, None] > 0, picked, keras.ops.zeros_like(picked))
+
+    return keras.layers.Lambda(pick)([outputs, padded])

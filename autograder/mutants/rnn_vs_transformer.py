@@ -31,7 +31,7 @@ def causal_mask(T):
     return np.tril(np.ones((T, T), dtype=bool), k=-1)
 
 
-@mutant("causal_mask", "an additive float mask with the wrong sign (+1e9 on the future)")
+@mutant("causal_mask", "an additive float mask with the wrong sign (+1e9 on the future)", kind="return-type")
 def causal_mask(T):
     return np.triu(np.full((T, T), 1e9), k=1)
 
@@ -41,14 +41,14 @@ def causal_mask(T):
     return np.tril(np.ones((T, T), dtype=bool), k=1)
 
 
-@mutant("causal_mask", "0/1 floats instead of booleans")
+@mutant("causal_mask", "0/1 floats instead of booleans", kind="return-type")
 def causal_mask(T):
     return np.tril(np.ones((T, T)))
 
 
 # --- TransformerBlock ------------------------------------------------------------------
 def _class_mutant_1():   # no causal mask
-    @mutant("TransformerBlock", "no causal mask")
+    @mutant("TransformerBlock", "no causal mask", kind="mechanism")
     class TransformerBlock(keras.layers.Layer):
         def __init__(self, d_model, heads, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -168,7 +168,7 @@ _class_mutant_6()
 
 
 def _class_mutant_7():   # each head as wide as d_model (key_dim=d_model)
-    @mutant("TransformerBlock", "each head as wide as d_model (key_dim=d_model)")
+    @mutant("TransformerBlock", "each head as wide as d_model (key_dim=d_model)", kind="setting")
     class TransformerBlock(keras.layers.Layer):
         def __init__(self, d_model, heads, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -353,7 +353,7 @@ def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
 
 
 # --- cached_attention_step -----------------------------------------------------------------
-@mutant("cached_attention_step", "the cache not appended (attends to the current token only)")
+@mutant("cached_attention_step", "the cache not appended (attends to the current token only)", kind="mechanism")
 def cached_attention_step(attention, x_t, k_cache, v_cache):
     def project(dense):
         return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
@@ -364,7 +364,7 @@ def cached_attention_step(attention, x_t, k_cache, v_cache):
     return y, k_cache, v_cache
 
 
-@mutant("cached_attention_step", "the cache overwritten by the new key and value")
+@mutant("cached_attention_step", "the cache overwritten by the new key and value", kind="state")
 def cached_attention_step(attention, x_t, k_cache, v_cache):
     def project(dense):
         return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
@@ -457,7 +457,7 @@ def linear_recurrence_loop(a, b, h0):
     return ops.stack(states, axis=1)
 
 
-@mutant("linear_recurrence_loop", "time-major output")
+@mutant("linear_recurrence_loop", "time-major output", kind="return-type")
 def linear_recurrence_loop(a, b, h0):
     h, states = h0, []
     for t in range(a.shape[1]):
@@ -466,12 +466,12 @@ def linear_recurrence_loop(a, b, h0):
     return ops.stack(states, axis=0)
 
 
-@mutant("linear_recurrence_loop", "the state not carried (h0 at every step)")
+@mutant("linear_recurrence_loop", "the state not carried (h0 at every step)", kind="state")
 def linear_recurrence_loop(a, b, h0):
     return ops.stack([a[:, t] * h0 + b[:, t] for t in range(a.shape[1])], axis=1)
 
 
-@mutant("linear_recurrence_loop", "computed in float32")
+@mutant("linear_recurrence_loop", "computed in float32", kind="precision")
 def linear_recurrence_loop(a, b, h0):
     h, states = np.float32(h0), []
     for t in range(a.shape[1]):
@@ -547,7 +547,7 @@ def linear_recurrence_scan(a, b, h0):
 
 # --- kinds of mistakes: settings the text asks for, training mode, the mechanism taught, precision ----
 def _class_mutant_kinds_1():
-    @mutant("TransformerBlock", "LayerNormalization with Keras' default epsilon (1e-3, not 1e-5)")
+    @mutant("TransformerBlock", "LayerNormalization with Keras' default epsilon (1e-3, not 1e-5)", kind="setting")
     class TransformerBlock(keras.layers.Layer):
         def __init__(self, d_model, heads, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -567,7 +567,7 @@ _class_mutant_kinds_1()
 
 
 def _class_mutant_kinds_2():
-    @mutant("TransformerBlock", "dropout after the MLP (the output changes in training mode)")
+    @mutant("TransformerBlock", "dropout after the MLP (the output changes in training mode)", kind="training-mode")
     class TransformerBlock(keras.layers.Layer):
         def __init__(self, d_model, heads, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -588,7 +588,7 @@ _class_mutant_kinds_2()
 
 
 def _class_mutant_kinds_3():
-    @mutant("TransformerBlock", "attention dropout (MultiHeadAttention(dropout=0.1))")
+    @mutant("TransformerBlock", "attention dropout (MultiHeadAttention(dropout=0.1))", kind="setting")
     class TransformerBlock(keras.layers.Layer):
         def __init__(self, d_model, heads, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -609,7 +609,7 @@ _class_mutant_kinds_3()
 
 
 def _class_mutant_kinds_4():
-    @mutant("TransformerLM", "the final LayerNormalization with Keras' default epsilon (1e-3)")
+    @mutant("TransformerLM", "the final LayerNormalization with Keras' default epsilon (1e-3)", kind="setting")
     class TransformerLM(keras.Model):
         def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -631,7 +631,7 @@ _class_mutant_kinds_4()
 
 
 def _class_mutant_kinds_5():
-    @mutant("TransformerLM", "dropout on the embeddings (the output changes in training mode)")
+    @mutant("TransformerLM", "dropout on the embeddings (the output changes in training mode)", kind="training-mode")
     class TransformerLM(keras.Model):
         def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
             super().__init__(**kwargs)
@@ -653,14 +653,14 @@ def _class_mutant_kinds_5():
 _class_mutant_kinds_5()
 
 
-@mutant("linear_recurrence_loop", "a closed form with cumulative products instead of a loop")
+@mutant("linear_recurrence_loop", "a closed form with cumulative products instead of a loop", kind="mechanism")
 def linear_recurrence_loop(a, b, h0):
     a, b = np.asarray(a), np.asarray(b)
     products = np.cumprod(a, axis=1)
     return products * (np.asarray(h0)[:, None] + np.cumsum(b / products, axis=1))
 
 
-@mutant("linear_recurrence_loop", "the loop step written with associative_scan")
+@mutant("linear_recurrence_loop", "the loop step written with associative_scan", kind="mechanism")
 def linear_recurrence_loop(a, b, h0):
     first = a[:, :1] * h0[:, None] + b[:, :1]
     b = np.concatenate([first, b[:, 1:]], axis=1)
@@ -670,7 +670,7 @@ def linear_recurrence_loop(a, b, h0):
     return states
 
 
-@mutant("linear_recurrence_scan", "a Python loop instead of the scan")
+@mutant("linear_recurrence_scan", "a Python loop instead of the scan", kind="mechanism")
 def linear_recurrence_scan(a, b, h0):
     h, states = h0, []
     for t in range(a.shape[1]):
@@ -679,7 +679,7 @@ def linear_recurrence_scan(a, b, h0):
     return ops.stack(states, axis=1)
 
 
-@mutant("linear_recurrence_scan", "computed in float32 (float64 inputs give float32 states)")
+@mutant("linear_recurrence_scan", "computed in float32 (float64 inputs give float32 states)", kind="precision")
 def linear_recurrence_scan(a, b, h0):
     a, b = ops.convert_to_tensor(a, "float32"), ops.convert_to_tensor(b, "float32")
     h0 = ops.convert_to_tensor(h0, "float32")
@@ -692,14 +692,14 @@ def linear_recurrence_scan(a, b, h0):
 
 
 # --- answers built from what the step may not use (course/rules.py) --------------------------------
-@mutant("transformer_param_count", "count_params() of a TransformerLM (the rule: a formula)")
+@mutant("transformer_param_count", "count_params() of a TransformerLM (the rule: a formula)", kind="delegation")
 def transformer_param_count(vocab_size, max_len, d_model, blocks, mlp_dim):
     model = TransformerLM(vocab_size, max_len, d_model, 1, blocks, mlp_dim)
     model(np.zeros((1, 1), dtype="int32"))
     return int(model.count_params())
 
 
-@mutant("cached_attention_step", "the layer's own _compute_attention on the cache (calls the layer)")
+@mutant("cached_attention_step", "the layer's own _compute_attention on the cache (calls the layer)", kind="delegation")
 def cached_attention_step(attention, x_t, k_cache, v_cache):
     def project(dense):
         return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
@@ -710,3 +710,61 @@ def cached_attention_step(attention, x_t, k_cache, v_cache):
     context, _ = attention._compute_attention(query, k_cache, v_cache)
     y_t = ops.einsum("bhk,hkd->bd", context[:, 0], attention.output_dense.kernel) + attention.output_dense.bias
     return y_t, k_cache, v_cache
+
+
+@mutant("causal_mask", "the mask MultiHeadAttention builds for itself (a layer's private helper)", kind="delegation")
+def causal_mask(T):
+    x = np.zeros((1, T, 1), dtype="float32")
+    layer = keras.layers.MultiHeadAttention(num_heads=1, key_dim=1)
+    return ops.convert_to_numpy(layer._compute_causal_mask(x))[0]
+
+
+def _class_mutant_kinds_6():
+    @mutant("TransformerBlock", "keras_hub's TransformerDecoder (a ready-made block)", kind="delegation")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            import keras_hub
+            self.decoder = keras_hub.layers.TransformerDecoder(intermediate_dim=mlp_dim, num_heads=heads,
+                                                               normalize_first=True, layer_norm_epsilon=1e-5)
+
+        def call(self, x):
+            return self.decoder(x)
+
+
+_class_mutant_kinds_6()
+
+
+def _class_mutant_kinds_7():
+    @mutant("TransformerLM", "keras_hub's embedding and decoder blocks (a ready-made Transformer)", kind="delegation")
+    class TransformerLM(keras.Model):
+        def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            import keras_hub
+            self.embed = keras_hub.layers.TokenAndPositionEmbedding(vocab_size, max_len, d_model)
+            self.decoders = [keras_hub.layers.TransformerDecoder(mlp_dim, heads, normalize_first=True)
+                             for _ in range(blocks)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.to_logits = keras.layers.Dense(vocab_size)
+
+        def call(self, tokens):
+            x = self.embed(tokens)
+            for block in self.decoders:
+                x = block(x)
+            return self.to_logits(self.final_norm(x))
+
+
+_class_mutant_kinds_7()
+
+
+@mutant("linear_recurrence_loop", "the checks' own helper, which loops (the rule: no course code)", kind="delegation")
+def linear_recurrence_loop(a, b, h0):
+    from course.checks.rnn_vs_transformer import _mistaken_states
+    return _mistaken_states(a, b, h0)
+
+
+@mutant("linear_recurrence_scan", "the checks' own helper for the states (the rule: no course code)",
+        kind="delegation")
+def linear_recurrence_scan(a, b, h0):
+    from course.checks import rnn_vs_transformer
+    return rnn_vs_transformer._mistaken_states(a, b, h0)

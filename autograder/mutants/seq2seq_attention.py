@@ -110,7 +110,7 @@ def vectorize(texts, vocab, maxlen, add_start_end=False):
     return out
 
 
-@mutant("vectorize", "a float array (np.zeros' default dtype)")
+@mutant("vectorize", "a float array (np.zeros' default dtype)", kind="return-type")
 def vectorize(texts, vocab, maxlen, add_start_end=False):
     index = {tok: i for i, tok in enumerate(vocab)}
     out = np.zeros((len(texts), maxlen))
@@ -159,7 +159,7 @@ def decode_ids(ids, vocab):
     return texts
 
 
-@mutant("decode_ids", "one string for the whole batch")
+@mutant("decode_ids", "one string for the whole batch", kind="return-type")
 def decode_ids(ids, vocab):
     chars = []
     for row in np.asarray(ids):
@@ -203,7 +203,7 @@ def teacher_forcing_pairs(target_ids):
 
 
 # --- teacher_forced_decode -----------------------------------------------------------------
-@mutant("teacher_forced_decode", "the decoder fed its own predictions (free running)")
+@mutant("teacher_forced_decode", "the decoder fed its own predictions (free running)", kind="mechanism")
 def teacher_forced_decode(model, source_ids, decoder_input):
     encoder_outputs, mask, states = model.encode(source_ids)
     tokens, outputs = decoder_input[:, 0], []
@@ -214,7 +214,7 @@ def teacher_forced_decode(model, source_ids, decoder_input):
     return ops.stack(outputs, axis=1)
 
 
-@mutant("teacher_forced_decode", "states not carried (the encoder's states at every step)")
+@mutant("teacher_forced_decode", "states not carried (the encoder's states at every step)", kind="state")
 def teacher_forced_decode(model, source_ids, decoder_input):
     encoder_outputs, mask, states = model.encode(source_ids)
     outputs = []
@@ -224,7 +224,7 @@ def teacher_forced_decode(model, source_ids, decoder_input):
     return ops.stack(outputs, axis=1)
 
 
-@mutant("teacher_forced_decode", "time-major logits (stacked on axis 0)")
+@mutant("teacher_forced_decode", "time-major logits (stacked on axis 0)", kind="return-type")
 def teacher_forced_decode(model, source_ids, decoder_input):
     encoder_outputs, mask, states = model.encode(source_ids)
     outputs = []
@@ -234,7 +234,7 @@ def teacher_forced_decode(model, source_ids, decoder_input):
     return ops.stack(outputs, axis=0)
 
 
-@mutant("teacher_forced_decode", "np.stack instead of ops.stack (fails inside a model)")
+@mutant("teacher_forced_decode", "np.stack instead of ops.stack (fails inside a model)", kind="return-type")
 def teacher_forced_decode(model, source_ids, decoder_input):
     encoder_outputs, mask, states = model.encode(source_ids)
     outputs = []
@@ -255,7 +255,7 @@ def teacher_forced_decode(model, source_ids, decoder_input):
 
 
 # --- greedy_decode -------------------------------------------------------------------------
-@mutant("greedy_decode", "states reset every step")
+@mutant("greedy_decode", "states reset every step", kind="state")
 def greedy_decode(model, source_ids, max_len):
     encoder_outputs, mask, states = model.encode(source_ids)
     batch = source_ids.shape[0]
@@ -357,7 +357,7 @@ _softmax_over_the_batch()
 
 
 def _mask_ignored():
-    @mutant("BahdanauAttention", "mask ignored")
+    @mutant("BahdanauAttention", "mask ignored", kind="mechanism")
     class BahdanauAttention(keras.layers.Layer):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)
@@ -481,7 +481,7 @@ _unweighted_context()
 
 
 def _numpy_inside_call():
-    @mutant("BahdanauAttention", "numpy inside call (works eagerly, fails in a model)")
+    @mutant("BahdanauAttention", "numpy inside call (works eagerly, fails in a model)", kind="return-type")
     class BahdanauAttention(keras.layers.Layer):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)
@@ -504,13 +504,13 @@ _numpy_inside_call()
 
 
 # --- kinds of mistakes: inputs changed in place, state kept across calls ---------------------------
-@mutant("build_vocab", "the caller's list of texts sorted in place")
+@mutant("build_vocab", "the caller's list of texts sorted in place", kind="in-place")
 def build_vocab(texts):
     texts.sort()
     return list(SPECIALS) + sorted(set("".join(texts)))
 
 
-@mutant("decode_ids", "END and everything after it overwritten with PAD in the caller's array")
+@mutant("decode_ids", "END and everything after it overwritten with PAD in the caller's array", kind="in-place")
 def decode_ids(ids, vocab):
     ids = np.asarray(ids)
     for row in ids:
@@ -521,7 +521,7 @@ def decode_ids(ids, vocab):
 
 
 def _query_kept_from_the_first_call():
-    @mutant("BahdanauAttention", "the projected query kept from the first call (state across calls)")
+    @mutant("BahdanauAttention", "the projected query kept from the first call (state across calls)", kind="state")
     class BahdanauAttention(keras.layers.Layer):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)
@@ -545,7 +545,7 @@ _query_kept_from_the_first_call()
 
 
 # --- answers built from what the step may not use (course/rules.py) --------------------------------
-@mutant("vectorize", "keras.layers.StringLookup instead of numpy (the rule: numpy only)")
+@mutant("vectorize", "keras.layers.StringLookup instead of numpy (the rule: numpy only)", kind="delegation")
 def vectorize(texts, vocab, maxlen, add_start_end=False):
     lookup = keras.layers.StringLookup(vocabulary=list(vocab[len(SPECIALS):]), num_oov_indices=1, mask_token=None)
     ids = np.full((len(texts), maxlen), PAD, dtype=np.int32)
@@ -558,7 +558,7 @@ def vectorize(texts, vocab, maxlen, add_start_end=False):
 
 
 def _ready_made_attention():
-    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)")
+    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)", kind="delegation")
     class BahdanauAttention(keras.layers.Layer):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)
@@ -581,3 +581,30 @@ def _ready_made_attention():
 
 
 _ready_made_attention()
+
+
+@mutant("build_vocab", "keras.layers.StringLookup adapted to the characters (the rule: numpy only)", kind="delegation")
+def build_vocab(texts):
+    lookup = keras.layers.StringLookup(num_oov_indices=0, mask_token=None)
+    lookup.adapt([c for text in texts for c in text] or [""])
+    return list(SPECIALS) + sorted(c for c in lookup.get_vocabulary() if c)
+
+
+@mutant("decode_ids", "keras.layers.StringLookup(invert=True) (the rule: numpy only)", kind="delegation")
+def decode_ids(ids, vocab):
+    to_text = keras.layers.StringLookup(vocabulary=list(vocab[len(SPECIALS):]), invert=True, num_oov_indices=1,
+                                        mask_token=None, oov_token="")
+    texts = []
+    for row in np.asarray(ids):
+        ends = np.flatnonzero(row == END)
+        row = row[:ends[0]] if ends.size else row
+        kept = [int(i) - len(SPECIALS) + 1 for i in row if i >= len(SPECIALS)]
+        texts.append("".join(c.decode() if isinstance(c, bytes) else str(c)
+                             for c in ops.convert_to_numpy(to_text(kept))) if kept else "")
+    return texts
+
+
+@mutant("teacher_forcing_pairs", "keras.ops slices instead of numpy (the rule: numpy only)", kind="delegation")
+def teacher_forcing_pairs(target_ids):
+    ids = ops.convert_to_tensor(target_ids)
+    return ops.convert_to_numpy(ids[:, :-1]), ops.convert_to_numpy(ids[:, 1:])
