@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import caller_for, eager_diagnoses, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed
+from . import (caller_for, eager_diagnoses, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged,
+               fail, passed)
 from .stored import stored
 
 UNIT = "03_gated_cells"
@@ -240,7 +241,22 @@ def check_cell_state_jacobian_diag(cell_state_jacobian_diag, cases=VISIBLE) -> N
                got, numeric, diagnoses=mistakes, rtol=1e-9, atol=1e-11)
         _float64(step, "dc_t/dc_(t-1)", got)
         count += 1
-    passed(step, count, "(equal to central differences of keras.layers.LSTM's c_t with h_(t-1) held fixed)")
+    # Saturated forget gates, scores of +-1000 (a closed form: f_t is exactly 1 or 0 in float64): a
+    # sigmoid written with exp(z) overflows here.
+    units = 3
+    kernel = np.random.default_rng(5).normal(size=(2, 4 * units))
+    kernel[:, units:2 * units] = [[1000.0, -1000.0, 1000.0], [0.0, 0.0, 0.0]]
+    x = np.array([[1.0, 0.3], [-1.0, -0.3]])
+    zeros = np.zeros((2, units))
+    got = call(step, cell_state_jacobian_diag, x, zeros, zeros, kernel, np.zeros((units, 4 * units)),
+               np.zeros(4 * units))
+    want = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    what = "dc_t/dc_(t-1) for forget-gate scores of +-1000"
+    got = expect_shape(step, what, got, want.shape)
+    expect_finite(step, what, got, "exp(1000) overflows: write the sigmoid so that no exp sees a large positive "
+                                   "number (the notebook's sigmoid does)")
+    expect_close(step, what, got, want, rtol=0, atol=1e-12)
+    passed(step, count + 1, "(equal to central differences of keras.layers.LSTM's c_t with h_(t-1) held fixed)")
 
 
 # --- GRU ---------------------------------------------------------------------------
