@@ -198,3 +198,23 @@ def test_watching_keeps_a_profiler_already_installed():
     finally:
         sys.setprofile(None)
     assert watch.violation is None and "call" in seen
+
+
+@pytest.mark.parametrize("unit_id", ["01_rnn_by_hand", "02_bptt_and_gradients", "03_gated_cells"])
+def test_each_step_states_its_rule_in_the_notebook(unit_id, root):
+    """The text above every graded answer says what it may be built from, in course/rules.py's words."""
+    import nbformat
+
+    from course import syllabus
+
+    unit = syllabus.load().unit(unit_id)
+    nb = nbformat.read(root / "solutions" / unit_id / unit.filename, as_version=4)
+    missing = []
+    for i, cell in enumerate(nb.cells):
+        grading = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and grading.get("solution"):
+            step = grading["grade_id"]
+            above = next(c for c in reversed(nb.cells[:i]) if c.cell_type == "markdown")
+            if f"`{step}` must be {rule(unit_id, step).text}" not in above.source:
+                missing.append(step)
+    assert not missing, f"no rule stated above {missing}"
