@@ -308,10 +308,11 @@ def check_simple_rnn_from_weights(simple_rnn_from_weights, rnn_forward=None, cas
 
         def run(what, *extra, **options):
             try:
-                return layer(w["X"].astype(layer.compute_dtype), *extra, **options)
+                computed = layer(w["X"].astype(layer.compute_dtype), *extra, **options)
             except Exception as err:
                 raise CheckFailed(f"{step}: calling your layer {what} on X of shape {w['X'].shape} raised "
                                   f"{type(err).__name__}: {err}") from err
+            return computed
 
         out = run("", initial_state=[w["h0"].astype(layer.compute_dtype)])
         if isinstance(out, (list, tuple)):
