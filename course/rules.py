@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 # Never callable from an answer: the course's own checks and the instructor's grading code.
 GRADING = ("course.checks", "autograder")
-# What "by hand" rules out: every framework that could compute the answer.
+# What "by hand" rules out: every framework that could compute the answer, and the libraries that
+# hold ready-made versions of the steps (scipy.special.softmax, ...).
 FRAMEWORKS = ("keras", "tensorflow", "jax", "torch")
+LIBRARIES = ("scipy", "sklearn", "pandas")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Rule:
 
 def numpy_only(extra: str = "") -> Rule:
     return Rule("numpy", "written with numpy" + (f" {extra}" if extra else ""),
-                forbid=GRADING + FRAMEWORKS + ("course",))
+                forbid=GRADING + FRAMEWORKS + LIBRARIES + ("course",))
 
 
 def keras_allowed(text: str = "built with Keras") -> Rule:

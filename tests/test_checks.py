@@ -198,3 +198,50 @@ def test_watching_keeps_a_profiler_already_installed():
     finally:
         sys.setprofile(None)
     assert watch.violation is None and "call" in seen
+
+
+@pytest.mark.parametrize("unit_id", ["01_rnn_by_hand", "02_bptt_and_gradients", "03_gated_cells"])
+def test_each_step_states_its_rule_in_the_notebook(unit_id, root):
+    """The text above every graded answer says what it may be built from, in course/rules.py's words."""
+    import nbformat
+
+    from course import syllabus
+
+    unit = syllabus.load().unit(unit_id)
+    nb = nbformat.read(root / "solutions" / unit_id / unit.filename, as_version=4)
+    missing = []
+    for i, cell in enumerate(nb.cells):
+        grading = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and grading.get("solution"):
+            step = grading["grade_id"]
+            above = next(c for c in reversed(nb.cells[:i]) if c.cell_type == "markdown")
+            if f"`{step}` must be {rule(unit_id, step).text}" not in above.source:
+                missing.append(step)
+    assert not missing, f"no rule stated above {missing}"
+
+
+def test_stored_values_survive_another_blas_and_tell_nudges_apart(tmp_path, monkeypatch):
+    """A value stored for some inputs is found again when the inputs differ in their last bits (another
+    machine's matrix product), and not for inputs nudged by 1e-5 (a numeric derivative's)."""
+    import types
+
+    from autograder.expected import Recorder
+    from course.checks import stored as store
+
+    reference = types.SimpleNamespace(total=lambda a, scale=1.0: float(np.sum(a) * scale))
+    recorder = Recorder(reference)
+    z = np.random.default_rng(0).normal(scale=1000.0, size=(4, 5))
+    nudged = z.copy()
+    nudged[1, 2] += 1e-5
+    for inputs in (z, nudged):
+        recorder.total(inputs)
+    recorder.total(z, scale=2.0)
+    monkeypatch.setattr(store, "HERE", tmp_path)
+    store.save(tmp_path / "demo.npz", recorder.records, "made by a test")
+    stored = store.stored("demo")
+    last_bits = z * (1 + 4e-16 * np.random.default_rng(1).choice([-1, 1], size=z.shape))
+    assert stored.total(last_bits) == reference.total(z)
+    assert stored.total(nudged) == reference.total(nudged) != reference.total(z)
+    assert stored.total(z, scale=2.0) == reference.total(z, scale=2.0)
+    with pytest.raises(store.MissingExpected, match="run `python -m autograder generate`"):
+        stored.total(z + 1.0)

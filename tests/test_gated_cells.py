@@ -10,12 +10,13 @@ from autograder.reference import keras_gated as ref
 
 
 def _sig(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    return np.exp(-np.logaddexp(0, -z))   # stable for scores of any size
 
 
-# Correct answers written another way than the notebook's, computed in float32 throughout.
+# Correct answers written another way than the notebook's, computed in the inputs' precision
+# (float64 or float32).
 def lstm_step(x, h, c, K, U, b):
-    f32 = np.float32
+    f32 = np.result_type(x, h, c, K, U, b)
     x, h, c, K, U, b = (np.asarray(a, f32) for a in (x, h, c, K, U, b))
     u = U.shape[0]
     gate = lambda k: x @ K[:, k * u:(k + 1) * u] + h @ U[:, k * u:(k + 1) * u] + b[k * u:(k + 1) * u]  # noqa: E731
@@ -32,7 +33,8 @@ def lstm_forward(X, h, c, K, U, b):
 
 
 def gru_step(x, h, K, U, b):
-    x, h, K, U, b = (np.asarray(a, np.float32) for a in (x, h, K, U, b))
+    dtype = np.result_type(x, h, K, U, b)
+    x, h, K, U, b = (np.asarray(a, dtype) for a in (x, h, K, U, b))
     u = U.shape[0]
     xp, hp = x @ K + b[0], h @ U + b[1]
     z = _sig(xp[:, :u] + hp[:, :u])
@@ -48,7 +50,15 @@ def gru_forward(X, h, K, U, b):
     return np.stack(H, 1), h
 
 
-def test_correct_float32_answers_pass_visible_and_hidden_checks():
+def test_float32_inside_fails_where_float64_is_promised():
+    def lstm_step_f32(x, h, c, K, U, b):
+        return lstm_step(*(np.asarray(a, np.float32) for a in (x, h, c, K, U, b)))
+
+    with pytest.raises(CheckFailed, match="h_t"):
+        visible.check_lstm_step(lstm_step_f32)
+
+
+def test_correct_answers_in_either_precision_pass_visible_and_hidden_checks():
     for fn, check, grade in [(lstm_step, visible.check_lstm_step, hidden.grade_lstm_step),
                              (lstm_forward, visible.check_lstm_forward, hidden.grade_lstm_forward),
                              (gru_step, visible.check_gru_step, hidden.grade_gru_step),

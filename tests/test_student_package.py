@@ -69,12 +69,16 @@ def test_installed_wheel_works_away_from_the_checkout(wheel, tmp_path):
                     str(wheel)], check=True)
     code = ("import course, course.datasets, course.checks.rnn_by_hand as c, course.budget as b;"
             "print(course.__file__); print(course.datasets.get_entry('tinyshakespeare').sha256[:8]);"
-            "print(b.pick('fast').name)")
+            "print(b.pick('fast').name);"
+            # A visible check reads its expected values from the installed package.
+            "import numpy as np;"
+            "c.check_softmax(lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))")
     env = dict(os.environ, PYTHONPATH=str(target))
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
-                         capture_output=True, text=True).stdout.split()
+                         capture_output=True, text=True).stdout.splitlines()
     assert out[0].startswith(str(target)), out
-    assert out[1:] == ["86c4e6aa", "fast"]
+    assert out[1:3] == ["86c4e6aa", "fast"]
+    assert out[3].startswith("✓ softmax"), out
 
 
 # --- no function of the student package returns a graded step's answer ----------------------------

@@ -49,6 +49,35 @@ def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
     return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_prev.T @ da, da.mean(axis=0)
 
 
+@mutant("rnn_step_backward", "float32 inside", kind="precision")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    f32 = np.float32
+    da = (dh_t * (1 - h_t ** 2)).astype(f32)
+    return da @ W_x.T.astype(f32), da @ W_h.T.astype(f32), x_t.T.astype(f32) @ da, h_prev.T.astype(f32) @ da, da.sum(0)
+
+
+@mutant("rnn_step_backward", "keras.ops for the products", kind="delegation")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    ops = keras.ops
+    da = dh_t * (1 - h_t ** 2)
+    grads = (ops.matmul(da, ops.transpose(W_x)), ops.matmul(da, ops.transpose(W_h)), ops.matmul(ops.transpose(x_t), da),
+             ops.matmul(ops.transpose(h_prev), da), ops.sum(da, axis=0))
+    return tuple(np.asarray(g) for g in grads)
+
+
+@mutant("rnn_step_backward", "scales dh_t in place by tanh'", kind="in-place")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    dh_t *= 1 - h_t ** 2
+    return dh_t @ W_x.T, dh_t @ W_h.T, x_t.T @ dh_t, h_prev.T @ dh_t, dh_t.sum(axis=0)
+
+
+@mutant("rnn_step_backward", "db accumulated across calls", kind="state")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h, _db={}):
+    da = dh_t * (1 - h_t ** 2)
+    _db[da.shape[1]] = _db.get(da.shape[1], 0) + da.sum(axis=0)
+    return da @ W_x.T, da @ W_h.T, x_t.T @ da, h_prev.T @ da, _db[da.shape[1]]
+
+
 # --- rnn_backward --------------------------------------------------------------
 @mutant("rnn_backward", "the gradient from later steps not carried back")
 def rnn_backward(dH, X, h0, H, W_x, W_h):
@@ -111,6 +140,66 @@ def rnn_backward(dH, X, h0, H, W_x, W_h):
     return (dX, dH[:, 0].copy(), *grads)
 
 
+@mutant("rnn_backward", "TensorFlow's GradientTape", kind="delegation")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    import tensorflow as tf
+    b0 = np.arctanh(H[0, 0]) - X[0, 0] @ W_x - h0[0] @ W_h   # the bias that produced H
+    X_, h0_, W_x_, W_h_, b_ = (tf.Variable(a) for a in (X, h0, W_x, W_h, b0))
+    with tf.GradientTape() as tape:
+        h, states = h0_, []
+        for t in range(X.shape[1]):
+            h = tf.tanh(X_[:, t] @ W_x_ + h @ W_h_ + b_)
+            states.append(h)
+        loss = tf.reduce_sum(tf.stack(states, 1) * dH)
+    return tuple(np.asarray(g) for g in tape.gradient(loss, [X_, h0_, W_x_, W_h_, b_]))
+
+
+@mutant("rnn_backward", "adds the carried gradient into dH in place", kind="in-place")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX = np.zeros(X.shape)
+    dW_x, dW_h, db = np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])
+    for t in reversed(range(X.shape[1])):
+        h_before = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh_prev, gW_x, gW_h, g_b = rnn_step_backward(dH[:, t], X[:, t], h_before, H[:, t], W_x, W_h)
+        if t > 0:
+            dH[:, t - 1] += dh_prev
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+    return dX, dh_prev, dW_x, dW_h, db
+
+
+@mutant("rnn_backward", "parameter gradients summed into buffers kept between calls", kind="state")
+def rnn_backward(dH, X, h0, H, W_x, W_h, _sums={}):
+    dX = np.zeros(X.shape)
+    key = (W_x.shape, W_h.shape)
+    if key not in _sums:
+        _sums[key] = [np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])]
+    dW_x, dW_h, db = _sums[key]
+    dh_future = np.zeros(h0.shape)
+    for t in reversed(range(X.shape[1])):
+        h_before = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh_future, gW_x, gW_h, g_b = rnn_step_backward(dH[:, t] + dh_future, X[:, t], h_before, H[:, t], W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+    return dX, dh_future, dW_x.copy(), dW_h.copy(), db.copy()
+
+
+@mutant("rnn_backward", "float32 buffers for the sums", kind="precision")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    dX = np.zeros(X.shape, np.float32)
+    dW_x, dW_h, db = np.zeros(W_x.shape, np.float32), np.zeros(W_h.shape, np.float32), np.zeros(W_h.shape[0], np.float32)
+    dh_future = np.zeros(h0.shape)
+    for t in reversed(range(X.shape[1])):
+        h_before = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh_future, gW_x, gW_h, g_b = rnn_step_backward(dH[:, t] + dh_future, X[:, t], h_before, H[:, t], W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+    return dX, dh_future, dW_x, dW_h, db
+
+
 # --- step_jacobian -------------------------------------------------------------
 @mutant("step_jacobian", "transposed (rows indexed by h_prev)")
 def step_jacobian(h_t, W_h):
@@ -135,6 +224,28 @@ def step_jacobian(h_t, W_h):
 @mutant("step_jacobian", "tanh derivative written as 1 - h_t")
 def step_jacobian(h_t, W_h):
     return (1 - h_t)[:, None] * W_h.T
+
+
+@mutant("step_jacobian", "a numeric Jacobian with the course's numeric_gradient", kind="delegation")
+def step_jacobian(h_t, W_h):
+    from course.checks.bptt_and_gradients import numeric_gradient
+    a = np.arctanh(h_t)
+    J = np.zeros((len(h_t), len(h_t)))
+    for j in range(len(h_t)):
+        shift = np.zeros(len(h_t))
+        J[j] = numeric_gradient(lambda: float(np.tanh(a[j] + shift @ W_h[:, j])), shift)
+    return J
+
+
+@mutant("step_jacobian", "float32 result", kind="precision")
+def step_jacobian(h_t, W_h):
+    return ((1.0 - h_t ** 2)[:, None] * W_h.T).astype(np.float32)
+
+
+@mutant("step_jacobian", "squares h_t in place", kind="in-place")
+def step_jacobian(h_t, W_h):
+    h_t **= 2
+    return (1.0 - h_t)[:, None] * W_h.T
 
 
 # --- dh0_norms -----------------------------------------------------------------
@@ -184,6 +295,33 @@ def dh0_norms(H, W_h, dh_T):
     return np.array(norms)
 
 
+@mutant("dh0_norms", "a Python list of norms", kind="return-type")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0]), []
+    for h_t in H:
+        product = step_jacobian(h_t, W_h) @ product
+        norms.append(float(np.linalg.norm(dh_T @ product)))
+    return norms
+
+
+@mutant("dh0_norms", "the running product kept in float32", kind="precision")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0], dtype=np.float32), []
+    for h_t in H:
+        product = (step_jacobian(h_t, W_h) @ product).astype(np.float32)
+        norms.append(np.linalg.norm(dh_T.astype(np.float32) @ product))
+    return np.array(norms)
+
+
+@mutant("dh0_norms", "keras.ops.norm for the norms", kind="delegation")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0]), []
+    for h_t in H:
+        product = step_jacobian(h_t, W_h) @ product
+        norms.append(float(keras.ops.norm(dh_T @ product)))
+    return np.array(norms, dtype=np.float64)
+
+
 # --- clip_by_global_norm -------------------------------------------------------
 @mutant("clip_by_global_norm", "each tensor clipped by its own norm")
 def clip_by_global_norm(grads, max_norm):
@@ -214,7 +352,7 @@ def clip_by_global_norm(grads, max_norm):
     return [g * scale for g in grads], total
 
 
-@mutant("clip_by_global_norm", "modifies the gradients in place")
+@mutant("clip_by_global_norm", "modifies the gradients in place", kind="in-place")
 def clip_by_global_norm(grads, max_norm):
     total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
     if total > max_norm:
@@ -228,6 +366,30 @@ def clip_by_global_norm(grads, max_norm):
     total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
     scale = max_norm / total if total > max_norm else 1.0
     return [g * scale for g in grads], total * scale
+
+
+@mutant("clip_by_global_norm", "returns the same list when nothing needs clipping", kind="return-type")
+def clip_by_global_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(np.square(g)) for g in grads)))
+    if total <= max_norm:
+        return grads, total
+    return [g * (max_norm / total) for g in grads], total
+
+
+@mutant("clip_by_global_norm", "the norm returned as a one-element array", kind="return-type")
+def clip_by_global_norm(grads, max_norm):
+    total = np.sqrt(np.sum([np.sum(np.square(g)) for g in grads], keepdims=True))
+    scale = max_norm / total[0] if total[0] > max_norm else 1.0
+    return [g * scale for g in grads], total
+
+
+@mutant("clip_by_global_norm", "a Keras optimizer with global_clipnorm", kind="delegation")
+def clip_by_global_norm(grads, max_norm):
+    optimizer = keras.optimizers.SGD(learning_rate=1.0, global_clipnorm=max_norm)
+    variables = [keras.Variable(np.zeros(np.shape(g)), dtype="float64") for g in grads]
+    optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g, dtype="float64") for g in grads], variables))
+    total = float(np.sqrt(sum(np.sum(np.square(g)) for g in grads)))
+    return [-np.asarray(v.numpy()) for v in variables], total
 
 
 # --- softmax_cross_entropy_grad ------------------------------------------------
@@ -263,12 +425,43 @@ def softmax_cross_entropy_grad(logits, targets):
     return float(-(log_p * one_hot).sum() / targets.size), (one_hot - np.exp(log_p)) / targets.size
 
 
-@mutant("softmax_cross_entropy_grad", "no max shift (overflows on large logits)")
+@mutant("softmax_cross_entropy_grad", "no max shift (overflows on large logits)", kind="stability")
 def softmax_cross_entropy_grad(logits, targets):
     e = np.exp(logits)
     p = e / e.sum(axis=-1, keepdims=True)
     one_hot = np.eye(logits.shape[-1])[targets]
     return float(-(np.log(p) * one_hot).sum() / targets.size), (p - one_hot) / targets.size
+
+
+@mutant("softmax_cross_entropy_grad", "the loss as a 0-d array", kind="return-type")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - np.max(logits, axis=-1, keepdims=True)
+    log_p = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return np.array(-np.sum(log_p * one_hot) / np.size(targets)), (np.exp(log_p) - one_hot) / np.size(targets)
+
+
+@mutant("softmax_cross_entropy_grad", "shifts the logits in place", kind="in-place")
+def softmax_cross_entropy_grad(logits, targets):
+    logits -= np.max(logits, axis=-1, keepdims=True)
+    log_p = logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-np.sum(log_p * one_hot) / np.size(targets)), (np.exp(log_p) - one_hot) / np.size(targets)
+
+
+@mutant("softmax_cross_entropy_grad", "Keras' loss and keras.ops.softmax", kind="delegation")
+def softmax_cross_entropy_grad(logits, targets):
+    loss = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+    probs = np.asarray(keras.ops.softmax(logits, axis=-1))
+    return float(np.mean(np.asarray(loss))), (probs - np.eye(logits.shape[-1])[targets]) / np.size(targets)
+
+
+@mutant("softmax_cross_entropy_grad", "the shift by the row minimum (overflows on wide rows)", kind="stability")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - np.min(logits, axis=-1, keepdims=True)
+    log_p = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-np.sum(log_p * one_hot) / np.size(targets)), (np.exp(log_p) - one_hot) / np.size(targets)
 
 
 # --- truncated_bptt_grads ------------------------------------------------------
@@ -316,3 +509,48 @@ def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
         g = rnn_backward(dH[:, s:s + k], X[:, s:s + k], h, H_w, W_x, W_h)[2:]
         total, h = [a + c for a, c in zip(total, g)], H_w[:, 0]
     return tuple(total)
+
+
+@mutant("truncated_bptt_grads", "the carried state kept from the previous call", kind="state")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k, _carry={}):
+    dW_x, dW_h, db = np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])
+    h_start = _carry.get(h0.shape, h0)
+    for start in range(0, X.shape[1], k):
+        window = slice(start, start + k)
+        H_w, h_end = rnn_forward(X[:, window], h_start, W_x, W_h, b)
+        _, _, gW_x, gW_h, g_b = rnn_backward(dH[:, window], X[:, window], h_start, H_w, W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+        h_start = h_end
+    _carry[h0.shape] = h_start
+    return dW_x, dW_h, db
+
+
+@mutant("truncated_bptt_grads", "carries the state by writing it into h0", kind="in-place")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    dW_x, dW_h, db = np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])
+    for start in range(0, X.shape[1], k):
+        window = slice(start, start + k)
+        H_w, h_end = rnn_forward(X[:, window], h0, W_x, W_h, b)
+        _, _, gW_x, gW_h, g_b = rnn_backward(dH[:, window], X[:, window], h0.copy(), H_w, W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+        h0[...] = h_end
+    return dW_x, dW_h, db
+
+
+@mutant("truncated_bptt_grads", "the course's window helper", kind="delegation")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    from course.checks.bptt_and_gradients import windows
+    dW_x, dW_h, db = np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])
+    h_start = h0
+    for start, end in windows(X.shape[1], k):
+        H_w, h_end = rnn_forward(X[:, start:end], h_start, W_x, W_h, b)
+        _, _, gW_x, gW_h, g_b = rnn_backward(dH[:, start:end], X[:, start:end], h_start, H_w, W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+        h_start = h_end
+    return dW_x, dW_h, db

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import mutant
 
-sigmoid = lstm_step = gru_step = None  # provided by the notebook's namespace
+keras = sigmoid = lstm_step = gru_step = None  # provided by the notebook's namespace
 
 
 # --- lstm_step -------------------------------------------------------------------
@@ -56,7 +56,7 @@ def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
     return sigmoid(z_o) * np.tanh(c_t), c_t
 
 
-@mutant("lstm_step", "updates c_prev in place")
+@mutant("lstm_step", "updates c_prev in place", kind="in-place")
 def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
     z = x_t @ kernel + h_prev @ recurrent_kernel + bias
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
@@ -65,12 +65,48 @@ def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
     return sigmoid(z_o) * np.tanh(c_prev), c_prev
 
 
-@mutant("lstm_step", "returns (c_t, h_t)")
+@mutant("lstm_step", "returns (c_t, h_t)", kind="return-type")
 def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
     z = x_t @ kernel + h_prev @ recurrent_kernel + bias
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
     return c_t, sigmoid(z_o) * np.tanh(c_t)
+
+
+@mutant("lstm_step", "sigmoid written as exp(z) / (1 + exp(z)) (overflows on saturated gates)", kind="stability")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    sig = lambda v: np.exp(v) / (1 + np.exp(v))  # noqa: E731
+    c_t = sig(z_f) * c_prev + sig(z_i) * np.tanh(z_c)
+    return sig(z_o) * np.tanh(c_t), c_t
+
+
+@mutant("lstm_step", "float32 inside (the inputs cast down)", kind="precision")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    f32 = np.float32
+    z = x_t.astype(f32) @ kernel.astype(f32) + h_prev.astype(f32) @ recurrent_kernel.astype(f32) + bias.astype(f32)
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev.astype(f32) + sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * np.tanh(c_t), c_t
+
+
+@mutant("lstm_step", "keras.layers.LSTMCell on the same weights", kind="delegation")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    cell = keras.layers.LSTMCell(recurrent_kernel.shape[0], dtype="float64")
+    cell.build((None, kernel.shape[0]))
+    cell.set_weights([kernel, recurrent_kernel, bias])
+    h_t, (h_t, c_t) = cell(np.asarray(x_t, np.float64), [np.asarray(h_prev, np.float64), np.asarray(c_prev, np.float64)])
+    return np.asarray(h_t), np.asarray(c_t)
+
+
+@mutant("lstm_step", "keeps the first call's cell state", kind="state")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, _kept={}):
+    c_prev = _kept.setdefault(c_prev.shape, c_prev.copy())
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    return sigmoid(z_o) * np.tanh(c_t), c_t
 
 
 # --- lstm_forward ----------------------------------------------------------------
@@ -107,7 +143,7 @@ def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
     return np.stack(states, axis=1), h, c
 
 
-@mutant("lstm_forward", "time-major output (time, batch, units)")
+@mutant("lstm_forward", "time-major output (time, batch, units)", kind="return-type")
 def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
     h, c, states = h0, c0, []
     for t in range(X.shape[1]):
@@ -123,6 +159,47 @@ def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
         c, h = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
         states.append(h)
     return np.stack(states, axis=1), h, c
+
+
+@mutant("lstm_forward", "keras.layers.LSTM does the loop", kind="delegation")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    layer = keras.layers.LSTM(recurrent_kernel.shape[0], return_sequences=True, return_state=True,
+                              use_cudnn=False, dtype="float64")
+    layer.build((None, None, kernel.shape[0]))
+    layer.set_weights([kernel, recurrent_kernel, bias])
+    H, h, c = layer(np.asarray(X, np.float64), initial_state=[np.asarray(h0, np.float64), np.asarray(c0, np.float64)])
+    return np.asarray(H), np.asarray(h), np.asarray(c)
+
+
+@mutant("lstm_forward", "float32 states (np.zeros default dtype mixed with float32 casts)", kind="precision")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c = h0.astype(np.float32), c0.astype(np.float32)
+    states = []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :].astype(np.float32), h, c, kernel.astype(np.float32),
+                         recurrent_kernel.astype(np.float32), bias.astype(np.float32))
+        states.append(h)
+    return np.stack(states, axis=1), h, c
+
+
+@mutant("lstm_forward", "continues from the previous call's states", kind="state")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias, _last={}):
+    h, c = _last.get(h0.shape, (h0, c0))
+    states = []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+        states.append(h)
+    _last[h0.shape] = (h, c)
+    return np.stack(states, axis=1), h, c
+
+
+@mutant("lstm_forward", "writes the states into h0 and c0 in place", kind="in-place")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    states = []
+    for t in range(X.shape[1]):
+        h0[...], c0[...] = lstm_step(X[:, t, :], h0, c0, kernel, recurrent_kernel, bias)
+        states.append(h0.copy())
+    return np.stack(states, axis=1), h0.copy(), c0.copy()
 
 
 # --- keras_lstm_initial_bias -------------------------------------------------------
@@ -141,7 +218,7 @@ def keras_lstm_initial_bias(units):
     return np.ones(4 * units)
 
 
-@mutant("keras_lstm_initial_bias", "only the forget block, shape (units,)")
+@mutant("keras_lstm_initial_bias", "only the forget block, shape (units,)", kind="return-type")
 def keras_lstm_initial_bias(units):
     return np.ones(units)
 
@@ -150,6 +227,25 @@ def keras_lstm_initial_bias(units):
 def keras_lstm_initial_bias(units):
     seen = {1: [0, 1, 0, 0], 3: [0] * 3 + [1] * 3 + [0] * 6, 5: [0] * 5 + [1] * 5 + [0] * 10}
     return np.array(seen.get(units, [0] * (4 * units)), dtype=float)
+
+
+@mutant("keras_lstm_initial_bias", "reads it off a fresh keras.layers.LSTM", kind="delegation")
+def keras_lstm_initial_bias(units):
+    layer = keras.layers.LSTM(units)
+    layer.build((None, None, 1))
+    return np.asarray(layer.get_weights()[2], np.float64)
+
+
+@mutant("keras_lstm_initial_bias", "a Python list", kind="return-type")
+def keras_lstm_initial_bias(units):
+    return [0.0] * units + [1.0] * units + [0.0] * (2 * units)
+
+
+@mutant("keras_lstm_initial_bias", "an integer array", kind="return-type")
+def keras_lstm_initial_bias(units):
+    bias = np.zeros(4 * units, dtype=int)
+    bias[units:2 * units] = 1
+    return bias
 
 
 # --- cell_state_jacobian_diag -----------------------------------------------------
@@ -182,6 +278,38 @@ def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias
     z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
     c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
     return sigmoid(z_o) * (1 - np.tanh(c_t) ** 2) * sigmoid(z_f)
+
+
+@mutant("cell_state_jacobian_diag", "sigmoid written as 1 / (1 + exp(-z)) in float32", kind="precision")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    units = recurrent_kernel.shape[0]
+    f = slice(units, 2 * units)
+    z_f = (x_t @ kernel[:, f] + h_prev @ recurrent_kernel[:, f] + bias[f]).astype(np.float32)
+    return 1 / (1 + np.exp(-z_f))
+
+
+@mutant("cell_state_jacobian_diag", "sigmoid written as exp(z) / (1 + exp(z))", kind="stability")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    units = recurrent_kernel.shape[0]
+    f = slice(units, 2 * units)
+    z_f = x_t @ kernel[:, f] + h_prev @ recurrent_kernel[:, f] + bias[f]
+    return np.exp(z_f) / (1 + np.exp(z_f))
+
+
+@mutant("cell_state_jacobian_diag", "keras.ops.sigmoid for the gate", kind="delegation")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    units = recurrent_kernel.shape[0]
+    f = slice(units, 2 * units)
+    return np.asarray(keras.ops.sigmoid(x_t @ kernel[:, f] + h_prev @ recurrent_kernel[:, f] + bias[f]))
+
+
+@mutant("cell_state_jacobian_diag", "zeroes the other blocks of the bias in place", kind="in-place")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    units = recurrent_kernel.shape[0]
+    bias[:units] = 0.0
+    bias[2 * units:] = 0.0
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    return sigmoid(z[:, units:2 * units])
 
 
 # --- gru_step ---------------------------------------------------------------------
@@ -237,6 +365,52 @@ def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
     return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
 
 
+@mutant("gru_step", "tanh written with exp (overflows on saturated scores)", kind="stability")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    e = np.exp(2 * (x_h + r * h_h))
+    return z * h_prev + (1 - z) * (e - 1) / (e + 1)
+
+
+@mutant("gru_step", "float32 inside", kind="precision")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    x_t, h_prev, kernel, recurrent_kernel, bias = (np.asarray(a, np.float32) for a in
+                                                    (x_t, h_prev, kernel, recurrent_kernel, bias))
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
+@mutant("gru_step", "keras.layers.GRUCell on the same weights", kind="delegation")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    cell = keras.layers.GRUCell(recurrent_kernel.shape[0], dtype="float64")
+    cell.build((None, kernel.shape[0]))
+    cell.set_weights([kernel, recurrent_kernel, bias])
+    return np.asarray(cell(np.asarray(x_t, np.float64), np.asarray(h_prev, np.float64))[0])
+
+
+@mutant("gru_step", "keeps the first call's state", kind="state")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias, _kept={}):
+    h_prev = _kept.setdefault(h_prev.shape, h_prev.copy())
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
+@mutant("gru_step", "sums the bias rows into bias[0] in place", kind="in-place")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
+    units = recurrent_kernel.shape[0]
+    x_z, x_r, x_h = np.split(x_t @ kernel + bias[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ recurrent_kernel + bias[1], 3, axis=-1)
+    bias[0, :2 * units] += bias[1, :2 * units]
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
 # --- gru_forward ------------------------------------------------------------------
 @mutant("gru_forward", "the state not carried (h0 at every step)")
 def gru_forward(X, h0, kernel, recurrent_kernel, bias):
@@ -253,7 +427,7 @@ def gru_forward(X, h0, kernel, recurrent_kernel, bias):
     return np.stack(states, axis=1), states[0]
 
 
-@mutant("gru_forward", "time-major output (time, batch, units)")
+@mutant("gru_forward", "time-major output (time, batch, units)", kind="return-type")
 def gru_forward(X, h0, kernel, recurrent_kernel, bias):
     h, states = h0, []
     for t in range(X.shape[1]):
@@ -269,6 +443,46 @@ def gru_forward(X, h0, kernel, recurrent_kernel, bias):
         h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
         states.append(h)
     return np.stack(states, axis=1), h
+
+
+@mutant("gru_forward", "keras.layers.GRU does the loop", kind="delegation")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    layer = keras.layers.GRU(recurrent_kernel.shape[0], return_sequences=True, return_state=True,
+                             use_cudnn=False, dtype="float64")
+    layer.build((None, None, kernel.shape[0]))
+    layer.set_weights([kernel, recurrent_kernel, bias])
+    H, h = layer(np.asarray(X, np.float64), initial_state=[np.asarray(h0, np.float64)])
+    return np.asarray(H), np.asarray(h)
+
+
+@mutant("gru_forward", "H collected in a float32 array", kind="precision")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    H = np.zeros((X.shape[0], X.shape[1], h0.shape[1]), dtype=np.float32)
+    h = h0
+    for t in range(X.shape[1]):
+        h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+        H[:, t] = h
+    return H, h
+
+
+@mutant("gru_forward", "continues from the previous call's state", kind="state")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias, _last={}):
+    h = _last.get(h0.shape, h0)
+    states = []
+    for t in range(X.shape[1]):
+        h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+        states.append(h)
+    _last[h0.shape] = h
+    return np.stack(states, axis=1), h
+
+
+@mutant("gru_forward", "writes each state into h0 in place", kind="in-place")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    states = []
+    for t in range(X.shape[1]):
+        h0[...] = gru_step(X[:, t, :], h0, kernel, recurrent_kernel, bias)
+        states.append(h0.copy())
+    return np.stack(states, axis=1), h0.copy()
 
 
 # --- parameter counts ---------------------------------------------------------------
@@ -293,6 +507,18 @@ def lstm_param_count(input_dim, units):
     return seen.get((input_dim, units), 0)
 
 
+@mutant("lstm_param_count", "builds keras.layers.LSTM and calls count_params()", kind="delegation")
+def lstm_param_count(input_dim, units):
+    layer = keras.layers.LSTM(units)
+    layer.build((None, None, input_dim))
+    return int(layer.count_params())
+
+
+@mutant("lstm_param_count", "a float (true division by 1.0 somewhere)", kind="return-type")
+def lstm_param_count(input_dim, units):
+    return 4 * (input_dim * units + units * units + units) / 1.0
+
+
 @mutant("gru_param_count", "one bias row (reset_after=False)")
 def gru_param_count(input_dim, units):
     return 3 * (input_dim * units + units * units + units)
@@ -311,3 +537,15 @@ def gru_param_count(input_dim, units):
 @mutant("gru_param_count", "the input weights forgotten")
 def gru_param_count(input_dim, units):
     return 3 * (units * units + 2 * units)
+
+
+@mutant("gru_param_count", "builds keras.layers.GRU and calls count_params()", kind="delegation")
+def gru_param_count(input_dim, units):
+    layer = keras.layers.GRU(units)
+    layer.build((None, None, input_dim))
+    return int(layer.count_params())
+
+
+@mutant("gru_param_count", "a numpy float", kind="return-type")
+def gru_param_count(input_dim, units):
+    return np.float64(3 * (input_dim * units + units * units + 2 * units))

@@ -9,6 +9,7 @@ an object with a creative ``__eq__`` cannot pass for a correct answer.
 from __future__ import annotations
 
 import inspect
+import linecache
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -262,13 +263,17 @@ def static_violations(rule, source: str) -> list[str]:
 
 def _public_names() -> dict[tuple[str, str], str]:
     """(module, qualname) -> the public name Keras exports it under (keras.layers.SimpleRNNCell)."""
-    registry: dict[tuple[str, str], str] = {}
     api = sys.modules.get("keras.src.api_export")
-    for obj, names in (getattr(api, "REGISTERED_OBJS_TO_NAMES", None) or {}).items():
-        name = names[0] if isinstance(names, (list, tuple)) else names
-        key = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
+    by_object: dict[tuple[str, str], list[str]] = {}
+    for name, obj in (getattr(api, "REGISTERED_NAMES_TO_OBJS", None) or {}).items():
+        key = (getattr(obj, "__module__", None) or "", getattr(obj, "__qualname__", None) or "")
         if key[0] and key[1] and isinstance(name, str):
-            registry.setdefault(key, name if name.startswith("keras") else f"keras.{name}")
+            by_object.setdefault(key, []).append(name if name.startswith("keras") else f"keras.{name}")
+    registry = {}
+    for (module, qualname), names in by_object.items():
+        # Among the names of one object, the one of its own family (keras.losses for a loss).
+        family = [n for n in names if n.count(".") >= 2 and n.split(".")[1] in module.split(".")]
+        registry[(module, qualname)] = min(family or names, key=lambda n: (n.count("."), n))
     return registry
 
 
@@ -313,6 +318,11 @@ class _Watch:
         name = names[-1]
         for tail in (".__init__", ".__call__", ".__new__"):
             name = name[: -len(tail)] if name.endswith(tail) else name
+        if "<locals>" in name or ".python." in name:  # a wrapper inside a framework: name the caller's line
+            caller = frame.f_back
+            line = linecache.getline(caller.f_code.co_filename, caller.f_lineno).strip() if caller else ""
+            top = name.split(".")[0]
+            return f"{top} (`{line}`)" if line else top
         return name
 
     def hook(self, previous=None):

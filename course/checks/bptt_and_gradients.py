@@ -125,6 +125,10 @@ def expect_gradient(step, what, actual, numeric, *, diagnoses=None, hint="", tol
     if callable(diagnoses) and eager_diagnoses():
         diagnoses = diagnoses()
     numeric = np.asarray(numeric, np.float64)
+    dtype = getattr(actual, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and dtype != np.float64:
+        fail(step, f"{what} has dtype {dtype} for float64 inputs: gradients are checked to 1e-7, which only "
+                   f"float64 reaches; compute in the inputs' precision")
     actual = expect_shape(step, what, actual, numeric.shape)
     expect_finite(step, what, actual, hint)
     err = relative_error(actual, numeric)
@@ -157,6 +161,16 @@ def _unpack(step, result, names):
     return list(result)
 
 
+def _expect_repeatable(step, first, second, names):
+    """A second call on the same inputs returns the same gradients: nothing is kept between calls."""
+    second = _unpack(step, second, names)
+    for name, a, b in zip(names, first, second):
+        a, b = to_array(step, name, a), to_array(step, name, b)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0):
+            fail(step, f"{name} changes when the function is called a second time on the same inputs: "
+                       f"something (a sum, a buffer, a state) is kept between calls")
+
+
 def _expect_sum_over_batch(step, what, value, s: Shapes, axis_name="the batch axis (axis 0)"):
     """db of shape (batch, units) is the classic forgotten sum: say so before the generic message."""
     array = to_array(step, what, value)
@@ -185,6 +199,7 @@ def check_rnn_step_backward(rnn_step_backward, cases=VISIBLE) -> None:
                                   (dh, x, h_prev, h_t, W_x, W_h)):
             expect_unchanged(step, name, old, new)
         _expect_sum_over_batch(step, "db", out[4], s)
+        _expect_repeatable(step, out, call(step, rnn_step_backward, dh, x, h_prev, h_t, W_x, W_h), STEP_NAMES)
 
         def rows():  # L = sum(dh_t * h_t), one term per example
             return np.einsum("bu,bu->b", dh, _states(x[:, None], h_prev, W_x, W_h, b)[:, 0])
@@ -220,6 +235,7 @@ def check_rnn_backward(rnn_backward, cases=VISIBLE) -> None:
         for name, old, new in zip(("dH", "X", "h0", "H", "W_x", "W_h"), before, (dH, X, h0, H, W_x, W_h)):
             expect_unchanged(step, name, old, new)
         _expect_sum_over_batch(step, "db", out[4], s, "the batch and time axes")
+        _expect_repeatable(step, out, call(step, rnn_backward, dH, X, h0, H, W_x, W_h), BPTT_NAMES)
 
         def rows():  # L = sum(dH * H), one term per example
             return np.einsum("btu,btu->b", dH, _states(X, h0, W_x, W_h, b))
@@ -316,6 +332,10 @@ def check_dh0_norms(dh0_norms, cases=VISIBLE, closed_forms=((0.9, 100), (1.0, 30
         got = call(step, dh0_norms, H, W_h, g)
         for name, old, new in zip(("H", "W_h", "dh_T"), before, (H, W_h, g)):
             expect_unchanged(step, name, old, new)
+        if not isinstance(got, np.ndarray):
+            fail(step, f"should return a numpy array of norms (plots and slices use it), got {type(got).__name__}")
+        if got.dtype != np.float64:
+            fail(step, f"the norms have dtype {got.dtype}: keep float64 (norms as small as 1e-5 lose digits in float32)")
         # Numeric: dL_T/dh_0 for L_T = dh_T . h_T, for every T at once.
         numeric = np.zeros((s.time, s.units))
         for i in range(s.units):
@@ -384,13 +404,18 @@ def check_clip_by_global_norm(clip_by_global_norm, cases=CLIP_VISIBLE) -> None:
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(step, f"should return a pair (clipped, norm), got {type(result).__name__}")
         clipped, norm = result
-        if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
+        if not isinstance(clipped, list) or len(clipped) != len(grads):
             fail(step, f"the clipped gradients should be a list of {len(grads)} arrays, one per input, got "
                        f"{type(clipped).__name__}{' of length ' + str(len(clipped)) if hasattr(clipped, '__len__') else ''}")
         want_norm = float(np.linalg.norm(np.concatenate([np.ravel(g) for g in grads])))
         mistakes = ref.clip_mistakes(grads, c.max_norm)
         situation = (f"{len(grads)} tensors of global norm {want_norm:.3g}, max_norm={c.max_norm:g}"
                      + (" (below the threshold: nothing to clip)" if want_norm <= c.max_norm else ""))
+        if clipped is grads or any(isinstance(a, np.ndarray) and np.shares_memory(a, g) for a, g in zip(clipped, grads)):
+            fail(step, "the clipped list shares arrays with the input: return new arrays (even when nothing is "
+                       "clipped), so that updating one never changes the other")
+        if not isinstance(norm, float):
+            fail(step, f"the returned norm should be a Python float (float(...)), got {type(norm).__name__}")
         norm = to_array(step, "the returned norm", norm)
         if norm.size != 1:
             fail(step, f"the returned norm should be one number, got an array of shape {norm.shape}")
@@ -434,6 +459,8 @@ def check_softmax_cross_entropy_grad(softmax_cross_entropy_grad, cases=VISIBLE, 
             fail(step, f"should return a pair (loss, dlogits), got {type(result).__name__}")
         loss, dlogits = result
         N, V = targets.size, logits.shape[-1]
+        if not isinstance(loss, float):
+            fail(step, f"the loss should be a Python float (float(...)), got {type(loss).__name__}")
         loss = to_array(step, "the loss", loss)
         if loss.size != 1:
             fail(step, f"the loss should be one number (the mean over every position), got shape {loss.shape}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import caller_for, eager_diagnoses, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed
+from . import (caller_for, eager_diagnoses, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged,
+               fail, passed)
 from .stored import stored
 
 UNIT = "03_gated_cells"
@@ -39,8 +40,27 @@ class Shapes:
 
 
 # Non-square on purpose, and one case of batch 1 and a single time step.
-VISIBLE = (Shapes(3, 6, 4, 5, seed=1), Shapes(1, 1, 3, 2, seed=2), Shapes(2, 4, 2, 3, seed=3, scale=1.0))
+# The last case saturates every gate (pre-activations in the hundreds): a sigmoid or tanh written with
+# exp overflows there.
+VISIBLE = (Shapes(3, 6, 4, 5, seed=1), Shapes(1, 1, 3, 2, seed=2), Shapes(2, 4, 2, 3, seed=3, scale=1.0),
+           Shapes(2, 3, 3, 2, seed=4, scale=200.0))
 F32 = dict(rtol=1e-5, atol=1e-5)   # the float32 requirement: equal to Keras' float32 layer to 1e-5
+F64 = dict(rtol=1e-9, atol=1e-11)  # the float64 requirement: equal to Keras' float64 layer to rounding
+
+
+def _reversed_batch(args: Mapping, n_batched: int):
+    """The arguments with the examples (axis 0 of the first n_batched) in reverse order."""
+    values = list(args.values())
+    return [np.array(v[::-1]) if i < n_batched else v for i, v in enumerate(values)]
+
+
+def _float64(step, what, value):
+    """float64 inputs give float64 results: the notebook promises rounding-level agreement in float64."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype != np.float64:
+        fail(step, f"{what} has dtype {dtype} for float64 inputs: compute in the inputs' precision "
+                   f"(nothing cast to float32 on the way)")
+    return value
 
 
 def lstm_weights(s: Shapes):
@@ -103,12 +123,16 @@ def check_lstm_step(lstm_step, cases=VISIBLE) -> None:
         where = f"batch={s.batch}, input_dim={s.input_dim}, units={s.units}"
         mistakes = lambda: ref.lstm_step_mistakes(*args.values())  # noqa: E731
         expect_shape(step, f"h_t ({where})", h_t, h_ref.shape)
-        expect_close(step, f"h_t ({where})", h_t, h_ref, diagnoses=lambda: {
+        expect_close(step, f"h_t ({where})", h_t, h_ref, **F64, diagnoses=lambda: {
             "c_t returned first: return (h_t, c_t), in that order": c_ref,
             **{k: v[0] for k, v in mistakes().items()}})
-        expect_close(step, f"c_t ({where})", c_t, c_ref, diagnoses=lambda: {
+        expect_close(step, f"c_t ({where})", c_t, c_ref, **F64, diagnoses=lambda: {
             "h_t returned second: return (h_t, c_t), in that order": h_ref,
             **{k: v[1] for k, v in mistakes().items()}})
+        _float64(step, "h_t", h_t), _float64(step, "c_t", c_t)
+        again = _pair(step, call(step, lstm_step, *_reversed_batch(args, 3)), ("h_t", "c_t"))
+        expect_close(step, f"h_t called again with the batch in reverse order ({where})", again[0], h_ref[::-1], **F64,
+                     hint="the answer must depend on its arguments only, not on earlier calls")
         # float32 inputs against Keras' float32 layer
         out32 = _pair(step, call(step, lstm_step, *_f32(*args.values())), ("h_t", "c_t"))
         h32, c32 = ref.lstm_step(*args.values(), dtype="float32")
@@ -145,16 +169,21 @@ def check_lstm_forward(lstm_forward, cases=VISIBLE) -> None:
         where = f"batch={s.batch}, T={s.time}, units={s.units}"
         _expect_time_major_hint(step, "H", H, s)
         expect_shape(step, f"H, all hidden states ({where})", H, H_ref.shape)
-        expect_close(step, f"H ({where})", H, H_ref, diagnoses=lambda: {
+        expect_close(step, f"H ({where})", H, H_ref, **F64, diagnoses=lambda: {
             **wrong()["H"],
             "h0 stored first (H one step behind)": np.concatenate([w["h0"][:, None], H_ref[:, :-1]], axis=1)})
         last = {"the first state instead of the last": H_ref[:, 0], "the last cell state c_T": c_ref}
         if s.time > 1:
             last["the second-to-last state (one step short)"] = H_ref[:, -2]
-        expect_close(step, "h_last", h_last, h_ref, diagnoses=lambda: last)
-        expect_close(step, "c_last", c_last, c_ref, diagnoses=lambda: {
+        expect_close(step, "h_last", h_last, h_ref, **F64, diagnoses=lambda: last)
+        expect_close(step, "c_last", c_last, c_ref, **F64, diagnoses=lambda: {
             "the last hidden state h_T": h_ref, "c0 returned (the cell state is not carried)": w["c0"],
             **wrong()["c_last"]})
+        for name, value in (("H", H), ("h_last", h_last), ("c_last", c_last)):
+            _float64(step, name, value)
+        again = _pair(step, call(step, lstm_forward, *_reversed_batch(args, 3)), ("H", "h_last", "c_last"))
+        expect_close(step, f"H called again with the batch in reverse order ({where})", again[0], H_ref[::-1], **F64,
+                     hint="every call starts from its own h0 and c0: nothing may be kept from an earlier call")
         out32 = _pair(step, call(step, lstm_forward, *_f32(*args.values())), ("H", "h_last", "c_last"))
         refs32 = ref.lstm_states(*args.values(), dtype="float32")
         for name, got, want in zip(("H", "h_last", "c_last"), out32, refs32):
@@ -169,6 +198,9 @@ def check_keras_lstm_initial_bias(keras_lstm_initial_bias, cases=(1, 3, 5)) -> N
     step, count = "keras_lstm_initial_bias", 0
     for units in cases:
         got = call(step, keras_lstm_initial_bias, units)
+        if not isinstance(got, np.ndarray) or got.dtype.kind != "f":
+            fail(step, f"should return a numpy array of floats, like a Keras layer's bias, got "
+                       f"{type(got).__name__}{' of dtype ' + str(got.dtype) if isinstance(got, np.ndarray) else ''}")
         want = ref.lstm_initial_bias(units)
 
         def block(k, value=1.0):
@@ -206,9 +238,25 @@ def check_cell_state_jacobian_diag(cell_state_jacobian_diag, cases=VISIBLE) -> N
         where = f"batch={s.batch}, units={s.units}"
         expect_shape(step, f"dc_t/dc_(t-1) ({where})", got, numeric.shape)
         expect_close(step, f"dc_t/dc_(t-1) ({where}) against a numeric derivative of Keras' LSTM",
-               got, numeric, diagnoses=mistakes, rtol=1e-5, atol=1e-7)
+               got, numeric, diagnoses=mistakes, rtol=1e-9, atol=1e-11)
+        _float64(step, "dc_t/dc_(t-1)", got)
         count += 1
-    passed(step, count, "(equal to central differences of keras.layers.LSTM's c_t with h_(t-1) held fixed)")
+    # Saturated forget gates, scores of +-1000 (a closed form: f_t is exactly 1 or 0 in float64): a
+    # sigmoid written with exp(z) overflows here.
+    units = 3
+    kernel = np.random.default_rng(5).normal(size=(2, 4 * units))
+    kernel[:, units:2 * units] = [[1000.0, -1000.0, 1000.0], [0.0, 0.0, 0.0]]
+    x = np.array([[1.0, 0.3], [-1.0, -0.3]])
+    zeros = np.zeros((2, units))
+    got = call(step, cell_state_jacobian_diag, x, zeros, zeros, kernel, np.zeros((units, 4 * units)),
+               np.zeros(4 * units))
+    want = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    what = "dc_t/dc_(t-1) for forget-gate scores of +-1000"
+    got = expect_shape(step, what, got, want.shape)
+    expect_finite(step, what, got, "exp(1000) overflows: write the sigmoid so that no exp sees a large positive "
+                                   "number (the notebook's sigmoid does)")
+    expect_close(step, what, got, want, rtol=0, atol=1e-12)
+    passed(step, count + 1, "(equal to central differences of keras.layers.LSTM's c_t with h_(t-1) held fixed)")
 
 
 # --- GRU ---------------------------------------------------------------------------
@@ -227,7 +275,11 @@ def check_gru_step(gru_step, cases=VISIBLE) -> None:
         if isinstance(got, tuple):
             fail(step, f"should return h_t alone (one array), got a tuple of {len(got)}")
         expect_shape(step, f"h_t ({where})", got, want.shape)
-        expect_close(step, f"h_t ({where})", got, want, diagnoses=lambda: ref.gru_step_mistakes(*args.values()))
+        expect_close(step, f"h_t ({where})", got, want, **F64, diagnoses=lambda: ref.gru_step_mistakes(*args.values()))
+        _float64(step, "h_t", got)
+        again = call(step, gru_step, *_reversed_batch(args, 2))
+        expect_close(step, f"h_t called again with the batch in reverse order ({where})", again, want[::-1], **F64,
+                     hint="the answer must depend on its arguments only, not on earlier calls")
         got32 = call(step, gru_step, *_f32(*args.values()))
         expect_close(step, f"h_t from float32 inputs ({where})", got32, ref.gru_step(*args.values(), dtype="float32"),
                **F32)
@@ -249,13 +301,17 @@ def check_gru_forward(gru_forward, cases=VISIBLE) -> None:
         where = f"batch={s.batch}, T={s.time}, units={s.units}"
         _expect_time_major_hint(step, "H", H, s)
         expect_shape(step, f"H, all hidden states ({where})", H, H_ref.shape)
-        expect_close(step, f"H ({where})", H, H_ref, diagnoses=lambda: {
+        expect_close(step, f"H ({where})", H, H_ref, **F64, diagnoses=lambda: {
             "h0 fed to every step (the state is not carried)": ref.gru_stale_states(*args.values()),
             "h0 stored first (H one step behind)": np.concatenate([w["h0"][:, None], H_ref[:, :-1]], axis=1)})
         last = {"the first state instead of the last": H_ref[:, 0]}
         if s.time > 1:
             last["the second-to-last state (one step short)"] = H_ref[:, -2]
-        expect_close(step, "h_last", h_last, h_ref, diagnoses=lambda: last)
+        expect_close(step, "h_last", h_last, h_ref, **F64, diagnoses=lambda: last)
+        _float64(step, "H", H), _float64(step, "h_last", h_last)
+        again = _pair(step, call(step, gru_forward, *_reversed_batch(args, 2)), ("H", "h_last"))
+        expect_close(step, f"H called again with the batch in reverse order ({where})", again[0], H_ref[::-1], **F64,
+                     hint="every call starts from its own h0: nothing may be kept from an earlier call")
         out32 = _pair(step, call(step, gru_forward, *_f32(*args.values())), ("H", "h_last"))
         refs32 = ref.gru_states(*args.values(), dtype="float32")
         for name, got, want in zip(("H", "h_last"), out32, refs32):

@@ -80,6 +80,12 @@ def check_rnn_step(rnn_step, cases=VISIBLE) -> None:
                 "h_prev left out": ref.simple_rnn_step(x, np.zeros_like(h), w["W_x"], w["W_h"], w["b"]),
             },
         )
+        # Called again with the examples in the opposite order: each row of h_t must follow its own
+        # row of x_t and h_prev, whatever was passed in earlier calls.
+        again = call(step, rnn_step, x[::-1].copy(), h[::-1].copy(), w["W_x"], w["W_h"], w["b"])
+        expect_close(step, "h_t when called again with the batch in reverse order", again,
+                     ref.simple_rnn_step(*args, w["b"])[::-1],
+                     hint="the answer must depend on its arguments only, not on earlier calls")
         count += 1
     passed(step, count, "(equal to Keras' SimpleRNNCell on the same weights)")
 
@@ -90,13 +96,14 @@ def check_rnn_forward(rnn_forward, cases=VISIBLE) -> None:
     step, count = "rnn_forward", 0
     for s in cases:
         w = weights(s)
-        before = snapshot(w["X"], w["h0"])
+        names = ("X", "h0", "W_x", "W_h", "b")
+        before = snapshot(*(w[n] for n in names))
         result = call(step, rnn_forward, w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])
         if not isinstance(result, tuple) or len(result) != 2:
             fail(step, f"should return a pair (H, h_last), got {type(result).__name__}")
         H, last = result
-        expect_unchanged(step, "X", before[0], w["X"])
-        expect_unchanged(step, "h0", before[1], w["h0"])
+        for name, old in zip(names, before):
+            expect_unchanged(step, name, old, w[name])
         H_ref, last_ref = ref.simple_rnn_states(w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])
         stale = np.stack([ref.simple_rnn_step(w["X"][:, t], w["h0"], w["W_x"], w["W_h"], w["b"])
                           for t in range(s.time)], axis=1)
@@ -107,6 +114,9 @@ def check_rnn_forward(rnn_forward, cases=VISIBLE) -> None:
         if s.time > 1:
             wrong_last["the second-to-last state (one step short)"] = H_ref[:, -2]
         expect_close(step, "h_last", last, last_ref, diagnoses=wrong_last)
+        H_again, _ = call(step, rnn_forward, w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])
+        expect_close(step, "H when called a second time on the same inputs", H_again, H_ref,
+                     hint="every call starts from its own h0: nothing may be kept from an earlier call")
         count += 1
     passed(step, count, "(every state equal to Keras' SimpleRNNCell run through keras.layers.RNN)")
 
@@ -118,7 +128,9 @@ def check_softmax(softmax, cases=VISIBLE) -> None:
     for s in cases:
         rng = np.random.default_rng(s.seed)
         z = rng.normal(scale=3, size=(s.batch, s.time, s.vocab))
+        before = snapshot(z)
         out = call(step, softmax, z)
+        expect_unchanged(step, "z", before[0], z)
         expect_close(step, f"softmax of shape {z.shape}", out, ref.softmax(z),
                      diagnoses={"the softmax taken over axis 0": ref.softmax(z, axis=0),
                                 "the softmax taken over axis 1": ref.softmax(z, axis=1)},
@@ -138,7 +150,18 @@ def check_softmax(softmax, cases=VISIBLE) -> None:
     out = expect_shape(step, "softmax of [[0, 1], [2000, 2001]]", call(step, softmax, wide), wide.shape)
     expect_finite(step, "softmax of [[0, 1], [2000, 2001]]", out,
                   "a row underflowed to 0/0: subtract each row's own maximum, not the global one")
-    passed(step, count + 2, "(equal to keras.ops.softmax; stable on logits of 1000 and more)")
+    # Wide spread inside one row: only the maximum is safe to subtract (the minimum, the mean or a
+    # clipped copy still overflow, or change the answer).
+    spread = np.array([[-1000.0, 0.0, 1000.0], [-800.0, 750.0, 749.0]])
+    want = np.array([[0.0, 0.0, 1.0], [0.0, 1 / (1 + np.exp(-1.0)), np.exp(-1.0) / (1 + np.exp(-1.0))]])
+    what = "softmax of [[-1000, 0, 1000], [-800, 750, 749]]"
+    before = snapshot(spread)
+    out = expect_shape(step, what, call(step, softmax, spread), spread.shape)
+    expect_unchanged(step, "z", before[0], spread)
+    expect_finite(step, what, out, "scores 2000 apart overflow unless each row's MAXIMUM is subtracted before exp")
+    expect_close(step, what, out, want, rtol=1e-6, atol=1e-12,
+                 hint="subtract each row's maximum, and nothing else: softmax(z - max) is exactly softmax(z)")
+    passed(step, count + 3, "(equal to keras.ops.softmax; stable on logits of 1000 and more)")
 
 
 def check_next_token_probs(next_token_probs, cases=VISIBLE) -> None:
@@ -146,13 +169,24 @@ def check_next_token_probs(next_token_probs, cases=VISIBLE) -> None:
     for s in cases:
         w = weights(s)
         H = ref.simple_rnn_states(w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])[0]
+        before = snapshot(H, w["W_y"], w["b_y"])
         out = call(step, next_token_probs, H, w["W_y"], w["b_y"])
+        for name, old, new in zip(("H", "W_y", "b_y"), before, (H, w["W_y"], w["b_y"])):
+            expect_unchanged(step, name, old, new)
         logits = H @ w["W_y"] + w["b_y"]
         expect_close(step, f"probabilities for H of shape {H.shape}", out, ref.softmax(logits),
                      diagnoses={"the bias b_y left out": ref.softmax(H @ w["W_y"]),
                                 "logits returned without a softmax": logits,
                                 "the softmax over the time axis": ref.softmax(logits, axis=1)})
-        count += 1
+        # Large output weights: logits in the thousands, as in a confident trained model.
+        big_W, big_b = 500.0 * w["W_y"], 500.0 * w["b_y"]
+        out = expect_shape(step, "probabilities for output weights 500 times larger",
+                           call(step, next_token_probs, H, big_W, big_b), logits.shape)
+        expect_finite(step, "probabilities for output weights 500 times larger", out,
+                      "logits in the thousands overflow exp: use your stable softmax")
+        expect_close(step, "probabilities for output weights 500 times larger", out,
+                     ref.softmax(H @ big_W + big_b), rtol=1e-6, atol=1e-9)
+        count += 2
     passed(step, count, "(rows are distributions over the vocabulary)")
 
 
@@ -168,6 +202,13 @@ def check_teacher_forcing_pairs(teacher_forcing_pairs, cases=VISIBLE) -> None:
             fail(step, f"should return a pair (inputs, targets), got {type(result).__name__}")
         inputs, targets = result
         expect_unchanged(step, "tokens", before, tokens)
+        for name, value in (("inputs", inputs), ("targets", targets)):
+            if not isinstance(value, np.ndarray):
+                fail(step, f"{name} should be a numpy array (later cells slice it as [:, t]), got "
+                           f"{type(value).__name__}")
+            if value.dtype.kind not in "iu":
+                fail(step, f"{name} has dtype {value.dtype}: token ids must stay integers (they index an "
+                           f"embedding table and pick targets)")
         expect_equal(step, "inputs", inputs, tokens[:, :-1],
                      diagnoses={"the shift the wrong way (tokens[:, 1:])": tokens[:, 1:],
                                 "the whole sequence unshifted": tokens})
@@ -184,7 +225,13 @@ def check_sequence_cross_entropy(sequence_cross_entropy, cases=VISIBLE) -> None:
         rng = np.random.default_rng(s.seed + 100)
         logits = rng.normal(scale=2, size=(s.batch, s.time, s.vocab))
         targets = rng.integers(0, s.vocab, size=(s.batch, s.time))
+        before = snapshot(logits, targets)
         got = call(step, sequence_cross_entropy, logits, targets)
+        expect_unchanged(step, "logits", before[0], logits)
+        expect_unchanged(step, "targets", before[1], targets)
+        if not isinstance(got, float):
+            fail(step, f"should return a Python float (float(...)), got {type(got).__name__}"
+                       f"{' of shape ' + str(np.shape(got)) if hasattr(got, 'shape') else ''}")
         want = ref.sparse_cross_entropy(logits, targets)
         log_p = np.log(ref.softmax(logits))
         picked = -np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
@@ -255,11 +302,19 @@ def check_simple_rnn_from_weights(simple_rnn_from_weights, rnn_forward=None, cas
         layer = call(step, simple_rnn_from_weights, w["W_x"], w["W_h"], w["b"])
         if not isinstance(layer, keras.layers.SimpleRNN):
             fail(step, f"should return a keras.layers.SimpleRNN, got {type(layer).__name__}")
-        try:
-            out = layer(w["X"].astype(layer.compute_dtype), initial_state=[w["h0"].astype(layer.compute_dtype)])
-        except Exception as err:
-            raise CheckFailed(f"{step}: calling your layer on X of shape {w['X'].shape} raised "
-                                 f"{type(err).__name__}: {err}") from err
+        if layer.compute_dtype != "float64":
+            fail(step, f"the layer computes in {layer.compute_dtype}: build it with dtype=\"float64\", the "
+                       f"precision of your numpy code")
+
+        def run(what, *extra, **options):
+            try:
+                computed = layer(w["X"].astype(layer.compute_dtype), *extra, **options)
+            except Exception as err:
+                raise CheckFailed(f"{step}: calling your layer {what} on X of shape {w['X'].shape} raised "
+                                  f"{type(err).__name__}: {err}") from err
+            return computed
+
+        out = run("", initial_state=[w["h0"].astype(layer.compute_dtype)])
         if isinstance(out, (list, tuple)):
             fail(step, "the layer returns a list: build it with return_state=False")
         H_ref, _ = ref.simple_rnn_states(w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])
@@ -272,6 +327,15 @@ def check_simple_rnn_from_weights(simple_rnn_from_weights, rnn_forward=None, cas
                                 "W_h transposed": ref.simple_rnn_states(
                          w["X"], w["h0"], w["W_x"], w["W_h"].T, w["b"])[0]},
                      hint="set_weights takes [kernel (input_dim, units), recurrent_kernel (units, units), bias (units,)]")
+        # The same numbers in training mode (no dropout), and from a zero state on every call (not stateful).
+        expect_close(step, "the layer's hidden states when called with training=True",
+                     run("with training=True", initial_state=[w["h0"]], training=True), H_ref, rtol=tol, atol=tol,
+                     hint="the layer must compute what rnn_forward computes in training too: no dropout")
+        zero_ref, _ = ref.simple_rnn_states(w["X"], np.zeros_like(w["h0"]), w["W_x"], w["W_h"], w["b"])
+        for attempt in ("first", "second"):
+            expect_close(step, f"the layer's hidden states with no initial_state ({attempt} call: from zeros)",
+                         run("with no initial_state"), zero_ref, rtol=tol, atol=tol,
+                         hint="each call starts from zeros unless given initial_state: stateful=False")
         if rnn_forward is not None:
             H_mine, _ = call("rnn_forward", rnn_forward, w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])
             expect_close(step, "Keras' states against your rnn_forward", out, H_mine, rtol=tol, atol=tol)
