@@ -253,3 +253,15 @@ def test_the_notebook_states_each_steps_rule():
     text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
     for step, rule in rules.RULES["06_char_shakespeare"].items():
         assert f"`{step}` must be {rule.text}." in text, step
+
+
+def test_every_step_has_five_mutants_a_delegating_one_if_written_by_hand_and_the_unit_its_kinds():
+    from autograder import mutants
+    from course import rules
+
+    found = mutants.for_notebook("char_shakespeare")
+    for step, rule in rules.RULES["06_char_shakespeare"].items():
+        assert sum(m.step == step for m in found) >= 5, step
+        if rule.kind != "keras":   # Keras is the material of the other steps: nothing to delegate to
+            assert any(m.step == step and m.kind == "delegation" for m in found), f"{step}: no delegating mutant"
+    assert {'in-place', 'mechanism', 'setting', 'delegation', 'randomness', 'stability', 'state', 'training-mode', 'return-type', 'precision', 'logic'} <= {m.kind for m in found}
