@@ -209,7 +209,7 @@ def test_messages_name_the_mistake():
     _fails(visible.check_linear_recurrence_loop, lambda a, b, h0: recurrence_loop(a, b, 0 * h0), "h0 ignored")
     _fails(visible.check_linear_recurrence_scan, shifted, "shifted by one")
     _fails(visible.check_linear_recurrence_scan, recurrence_loop, "never calls keras.ops.associative_scan")
-    _fails(visible.check_linear_recurrence_loop, recurrence_scan, "no loop")
+    _fails(visible.check_linear_recurrence_loop, recurrence_scan, "as a loop over time.*associative_scan")
     _fails(visible.check_TransformerBlock, DefaultEpsilon, "epsilon=0.001")
     _fails(visible.check_TransformerBlock, WithDropout, "dropout")
 

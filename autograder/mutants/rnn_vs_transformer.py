@@ -720,38 +720,49 @@ def causal_mask(T):
 
 
 def _class_mutant_kinds_6():
-    @mutant("TransformerBlock", "keras_hub's TransformerDecoder (a ready-made block)", kind="delegation")
+    @mutant("TransformerBlock", "the checks' own float64 forward pass on the block's layers (the rule: no course code)",
+            kind="delegation")
     class TransformerBlock(keras.layers.Layer):
         def __init__(self, d_model, heads, mlp_dim, **kwargs):
             super().__init__(**kwargs)
-            import keras_hub
-            self.decoder = keras_hub.layers.TransformerDecoder(intermediate_dim=mlp_dim, num_heads=heads,
-                                                               normalize_first=True, layer_norm_epsilon=1e-5)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
 
         def call(self, x):
-            return self.decoder(x)
+            from course.checks.rnn_vs_transformer import _block64
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)   # builds the sublayers
+            x = x + self.mlp_out(self.mlp_in(self.norm2(x)))
+            return ops.convert_to_tensor(_block64(ops.convert_to_numpy(x).astype("float64"), self), "float32")
 
 
 _class_mutant_kinds_6()
 
 
 def _class_mutant_kinds_7():
-    @mutant("TransformerLM", "keras_hub's embedding and decoder blocks (a ready-made Transformer)", kind="delegation")
+    @mutant("TransformerLM", "the checks' own float64 forward pass on the model's layers (the rule: no course code)",
+            kind="delegation")
     class TransformerLM(keras.Model):
         def __init__(self, vocab_size, max_len, d_model, heads, blocks, mlp_dim, **kwargs):
             super().__init__(**kwargs)
-            import keras_hub
-            self.embed = keras_hub.layers.TokenAndPositionEmbedding(vocab_size, max_len, d_model)
-            self.decoders = [keras_hub.layers.TransformerDecoder(mlp_dim, heads, normalize_first=True)
-                             for _ in range(blocks)]
+            self.token_embedding = keras.layers.Embedding(vocab_size, d_model)
+            self.position_embedding = keras.layers.Embedding(max_len, d_model)
+            self.blocks = [TransformerBlock(d_model, heads, mlp_dim) for _ in range(blocks)]
             self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
             self.to_logits = keras.layers.Dense(vocab_size)
 
         def call(self, tokens):
-            x = self.embed(tokens)
-            for block in self.decoders:
+            from course.checks import rnn_vs_transformer
+            positions = ops.arange(ops.shape(tokens)[1])
+            x = self.token_embedding(tokens) + self.position_embedding(positions)
+            for block in self.blocks:
                 x = block(x)
-            return self.to_logits(self.final_norm(x))
+            self.to_logits(self.final_norm(x))   # builds the last layers
+            return ops.convert_to_tensor(rnn_vs_transformer._lm_reference(self, ops.convert_to_numpy(tokens)),
+                                         "float32")
 
 
 _class_mutant_kinds_7()
