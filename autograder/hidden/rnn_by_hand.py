@@ -63,6 +63,13 @@ def grade_softmax(fn):
 def grade_next_token_probs(fn):
     with using(visible, live):
         visible.check_next_token_probs(fn, CASES)
+    # H of any number of leading axes: one state per example, (batch, units).
+    from course.checks import expect_close
+
+    rng = np.random.default_rng(SEED + 21)
+    H, W_y, b_y = rng.uniform(-1, 1, size=(5, 4)), rng.normal(size=(4, 9)), rng.normal(size=9)
+    expect_close("next_token_probs", "probabilities for H of shape (5, 4)", visible.call("next_token_probs", fn, H, W_y, b_y),
+                 live.softmax(H @ W_y + b_y))
 
 
 def grade_teacher_forcing_pairs(fn):

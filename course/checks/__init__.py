@@ -5,6 +5,12 @@ naming the step, the quantity and what is wrong: the shape, where the values
 differ, and, when the wrong answer matches a known mistake, which one.
 Values are converted to plain float64 numpy arrays before any comparison, so
 an object with a creative ``__eq__`` cannot pass for a correct answer.
+
+Every answer is called under its step's rule (course/rules.py: what it may be
+built from): :func:`call_step` reads the answer's code (:func:`static_violations`)
+and watches the call (:class:`watching`), so that "rnn_step must be written with
+numpy; it calls keras.layers.SimpleRNNCell" is what a delegating answer gets,
+from the visible check and from the grader alike.
 """
 from __future__ import annotations
 
