@@ -128,8 +128,8 @@ def run_unit(unit_id: str, tmp: Path, with_mutants: bool = True) -> dict:
 def _check_unit(unit_id: str, tmp: Path) -> None:
     summary = run_unit(unit_id, tmp)
     problems = [f"solution {d}" for d in _disagreements(summary["solution"])]
-    problems += [f"solution: {gid} not full marks in the kernel" for gid, points, v, _ in summary["solution"]
-                 if points != float(v.max_score)]
+    problems += [f"solution: {gid} not full marks in the kernel: {message[:500]}"
+                 for gid, points, v, message in summary["solution"] if points != float(v.max_score)]
     problems += [f"blank {d}" for d in _disagreements(summary["blank"])]
     problems += [f"blank: {gid} scores {points} in the kernel" for gid, points, v, _ in summary["blank"] if points]
     for m, results in summary["mutants"]:

@@ -83,7 +83,7 @@ def _unb64(text: Any) -> bytes:
 
 def _npy(array: np.ndarray) -> str:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.asarray(array), allow_pickle=False)
     return _b64(buffer.getvalue())
 
 
@@ -173,7 +173,7 @@ def _feed(h, value: Any, depth: int) -> None:
             h.update(b"]")
         else:
             h.update(b"A" + array.dtype.str.encode() + repr(array.shape).encode() + b":")
-            h.update(np.ascontiguousarray(array).tobytes())
+            h.update(array.tobytes(order="C"))
     elif isinstance(value, int):
         h.update(b"I" + str(value).encode() + b";")
     elif isinstance(value, float):
