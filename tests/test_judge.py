@@ -147,3 +147,194 @@ def _check_unit(unit_id: str, tmp: Path) -> None:
 @pytest.mark.parametrize("unit_id", UNITS)
 def test_judge_agrees_with_the_kernel(unit_id, tmp_path):
     _check_unit(unit_id, tmp_path)
+
+
+# --- attacks from inside the kernel --------------------------------------------------------------------
+
+ATTACK_UNIT = "01_rnn_by_hand"
+
+# Everything a notebook can do to its own kernel: every comparison, check and hidden test made to pass,
+# the recorder switched off, and every import seen.
+PATCH_EVERYTHING = textwrap.dedent("""
+    import builtins, numpy as np
+    import course.checks as _pkg
+    from course.checks import rnn_by_hand as _visible
+    from autograder.hidden import rnn_by_hand as _hidden, _record
+    np.allclose = lambda *a, **k: True
+    np.array_equal = lambda *a, **k: True
+    _pkg.fail = lambda *a, **k: None
+    for _module in (_visible, _hidden):
+        for _name in dir(_module):
+            if _name.startswith(("check_", "grade_")):
+                setattr(_module, _name, lambda *a, **k: None)
+    _record.record_call = lambda *a, **k: None
+    _real_import = builtins.__import__
+    builtins.__import__ = lambda name, *a, **k: _real_import(name, *a, **k)
+""")
+
+# Only the comparisons patched: the recorder still runs and writes what the blank functions do.
+PATCH_COMPARISONS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    np.allclose = lambda *a, **k: True
+    for _m in list(sys.modules.values()):
+        if getattr(_m, "__name__", "").startswith("course.checks"):
+            for _name in ("fail", "expect_close", "expect_equal", "expect_shape", "expect_unchanged"):
+                if hasattr(_m, _name):
+                    setattr(_m, _name, lambda *a, **k: None)
+""")
+
+
+def _blank_kernel_run(tmp: Path, attack: str, after_tests: str = ""):
+    """A blank notebook of ATTACK_UNIT that runs `attack` before its test cells: (in-kernel points, records)."""
+    kernel = Kernel(ATTACK_UNIT, tmp / "work")
+    tests = [c for cells in test_cells_by_step(kernel.nb).values() for c in cells]
+    record_dir = tmp / "records"
+    with grading_environment(), kernel.client.setup_kernel():
+        kernel.record_into(record_dir)
+        for cell in kernel.nb.cells:
+            if cell.cell_type == "code" and "nbgrader" in cell.metadata and not is_grade(cell) \
+                    and not is_solution(cell):
+                kernel.client.execute_cell(cell, 0)
+        for source in solution_sources(_release(ATTACK_UNIT)).values():
+            kernel.run(source)
+        kernel.must_run(attack)
+        points = {c.metadata.nbgrader["grade_id"]: kernel.grade(c)[0] for c in tests}
+        if after_tests:
+            kernel.must_run(after_tests)
+    return points, record_dir
+
+
+def test_a_kernel_that_patches_everything_gets_zero(tmp_path):
+    points, record_dir = _blank_kernel_run(tmp_path, PATCH_EVERYTHING)
+    assert sum(points.values()) == 13, f"the attack should forge full marks in the kernel: {points}"
+    verdicts = judge_notebook(ATTACK_UNIT, _release(ATTACK_UNIT), record_dir)
+    assert {gid: v.score for gid, v in verdicts.items()} == {gid: 0.0 for gid in points}
+    assert all("no record" in v.message for v in verdicts.values()), verdicts
+
+
+def test_a_kernel_that_patches_the_comparisons_gets_zero(tmp_path):
+    points, record_dir = _blank_kernel_run(tmp_path, PATCH_COMPARISONS)
+    assert sum(points.values()) > 0, f"the attack should forge marks in the kernel: {points}"
+    verdicts = judge_notebook(ATTACK_UNIT, _release(ATTACK_UNIT), record_dir)
+    assert {gid: v.score for gid, v in verdicts.items()} == {gid: 0.0 for gid in points}
+    assert all("not implemented" in v.message or "no record" in v.message for v in verdicts.values()), verdicts
+    assert sum("not implemented" in v.message for v in verdicts.values()) >= 3, verdicts
+
+
+@pytest.fixture(scope="module")
+def solution_records(tmp_path_factory) -> Path:
+    """The records the solution of ATTACK_UNIT writes, in a kernel that patches nothing."""
+    tmp = tmp_path_factory.mktemp("solution")
+    summary = run_unit(ATTACK_UNIT, tmp, with_mutants=False)
+    assert all(points == v.score for _, points, v, _ in summary["solution"])
+    return tmp / "solution"
+
+
+# A blank notebook's last cell writes records of its own: the solution's records (which the student
+# could have produced with right answers) changed in one way each.
+FORGE = textwrap.dedent("""
+    import json, os, shutil, base64, io
+    import numpy as np
+    source, target = {source!r}, os.environ[{env!r}]
+    for name in os.listdir(source):
+        shutil.copy(os.path.join(source, name), os.path.join(target, name))
+    def rewrite(name, change):
+        path = os.path.join(target, name)
+        with open(path) as f:
+            record = json.load(f)
+        change(record)
+        with open(path, "w") as f:
+            json.dump(record, f)
+    def first_array(node):
+        if isinstance(node, list) and node and node[0] in ("a", "g"):
+            return node
+        for item in (node if isinstance(node, list) else []):
+            found = first_array(item)
+            if found:
+                return found
+    def nudge(record):           # an output a little wrong
+        for event in record["events"]:
+            node = first_array(event.get("out"))
+            if node:
+                a = np.load(io.BytesIO(base64.b64decode(node[1])))
+                buf = io.BytesIO(); np.save(buf, a + 1e-3); node[1] = base64.b64encode(buf.getvalue()).decode()
+                return
+    def other_inputs(record):     # outputs that answer other inputs
+        record["events"][0]["args"] = "0" * 64
+    def shorter(record):
+        record["events"] = record["events"][:-1]
+    def longer(record):
+        record["events"].append(dict(record["events"][-1]))
+    def pickled(record):          # an answer that unpickles when loaded
+        buf = io.BytesIO(); np.save(buf, np.array([object()], dtype=object), allow_pickle=True)
+        record["events"][0]["out"] = ["a", base64.b64encode(buf.getvalue()).decode()]
+    def lambda_layer(record):     # a Keras model that would run code when rebuilt
+        for event in record["events"]:
+            out = event.get("out")
+            if isinstance(out, list) and out and out[0] == "k":
+                code = base64.b64encode(b"not code").decode()
+                out[1] = json.dumps({{"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                    "config": {{"name": "forged", "function": {{"class_name": "__lambda__",
+                                                             "config": {{"code": code, "defaults": None,
+                                                                        "closure": None}}}}}}}})
+                return
+    rewrite("rnn_by_hand.grade_rnn_step.json", nudge)
+    rewrite("rnn_by_hand.grade_rnn_forward.json", other_inputs)
+    rewrite("rnn_by_hand.grade_softmax.json", shorter)
+    rewrite("rnn_by_hand.grade_next_token_probs.json", longer)
+    rewrite("rnn_by_hand.grade_sequence_cross_entropy.json", pickled)
+    rewrite("rnn_by_hand.grade_simple_rnn_from_weights.json", lambda_layer)
+    with open(os.path.join(target, "rnn_by_hand.grade_rnn_lm_param_count.json"), "w") as f:
+        f.write('{{"format": "autograder-record/1", "args": NaN}}')
+    # rnn_by_hand.grade_teacher_forcing_pairs.json: copied unchanged, right answers for the judge's inputs
+""")
+
+
+def test_forged_records_score_only_when_their_answers_are_right(tmp_path, solution_records):
+    forge = FORGE.format(source=str(solution_records), env=RECORD_ENV)
+    points, record_dir = _blank_kernel_run(tmp_path, PATCH_EVERYTHING, after_tests=forge)
+    assert sum(points.values()) == 13
+    verdicts = judge_notebook(ATTACK_UNIT, _release(ATTACK_UNIT), record_dir)
+    scores = {gid: v.score for gid, v in verdicts.items()}
+    assert scores == {gid: (1.0 if gid == "test_teacher_forcing_pairs" else 0.0) for gid in points}, verdicts
+    messages = {gid: v.message for gid, v in verdicts.items()}
+    assert "h_t for batch" in messages["test_rnn_step"] and "is wrong" in messages["test_rnn_step"]
+    assert "inputs differ" in messages["test_rnn_forward"]
+    assert "record ends before" in messages["test_softmax"]
+    assert "more than the checks ask" in messages["test_next_token_probs"]
+    assert ".npy" in messages["test_sequence_cross_entropy"]
+    assert "Keras" in messages["test_simple_rnn_from_weights"]
+    assert "malformed record" in messages["test_rnn_lm_param_count"]
+
+
+def test_a_record_too_large_is_refused(tmp_path, solution_records, monkeypatch):
+    shutil.copytree(solution_records, tmp_path / "records")
+    monkeypatch.setattr(_record, "MAX_RECORD_BYTES", 100)
+    verdict = judge_step("autograder.hidden.rnn_by_hand", "grade_rnn_step", tmp_path / "records", 2.0)
+    assert verdict.score == 0 and "too large" in verdict.message
+
+
+# --- plain nbgrader, with and without records ------------------------------------------------------------
+
+@pytest.mark.nbgrader
+def test_nbgrader_autograde_records_and_the_judge_agrees(tmp_path, monkeypatch):
+    """The real `nbgrader autograde` (as the sandboxed worker runs it) writes records the judge agrees with."""
+    from autograder import demo, pipeline
+
+    unit = syllabus.load().unit(ATTACK_UNIT)
+    root = tmp_path / "course"
+    pipeline.generate_into(root, [unit.id])
+    answered = demo.answered_exercise(root, unit.id, root / ".answered" / unit.filename)
+    for student, notebook in (("sample_solution", answered),
+                              ("sample_blank", root / "exercises" / unit.id / unit.filename)):
+        pipeline.submit(root, student, unit.id, notebook)
+        monkeypatch.setenv(RECORD_ENV, str(tmp_path / "records" / student))
+        pipeline.nbgrader("autograde", unit.id, f"--student={student}", "--force", root=root, echo=False)
+        graded = nbformat.read(root / "autograded" / student / unit.id / unit.filename, as_version=4)
+        in_kernel = {c.metadata.nbgrader["grade_id"]: determine_grade(c)[0]
+                     for c in graded.cells if is_grade(c) and not is_solution(c)}
+        verdicts = judge_notebook(unit.id, root / "exercises" / unit.id / unit.filename,
+                                  tmp_path / "records" / student)
+        assert {gid: v.score for gid, v in verdicts.items()} == in_kernel, (student, verdicts)
+        assert sum(in_kernel.values()) == (13 if student == "sample_solution" else 0)
