@@ -121,11 +121,18 @@ def _keras_layer(value: Any) -> bool:
     return keras is not None and isinstance(value, keras.layers.Layer)
 
 
+# Keras classes that run code or read files when rebuilt: never rebuilt from a record.
+UNSAFE_KERAS_CLASSES = frozenset({"Lambda", "TFSMLayer", "JaxLayer", "FlaxLayer", "TorchModuleWrapper",
+                                  "__lambda__"})
+
+
 def _only_keras_classes(config: Any) -> bool:
-    """Every class named in a serialized Keras configuration is one of Keras' own."""
+    """Every class named in a serialized Keras configuration is one of Keras' own, and none runs code."""
     if isinstance(config, dict):
         module = config.get("module")
         if module is not None and not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
+            return False
+        if config.get("class_name") in UNSAFE_KERAS_CLASSES:
             return False
         if "registered_name" in config and isinstance(config.get("registered_name"), str) \
                 and ">" in config["registered_name"]:
