@@ -376,13 +376,57 @@ def _rebuild_keras(config_text: str, weights: list[np.ndarray]):
     return layer
 
 
+# --- objects the check hands to the student's function ---------------------------------------------------
+
+def _handable(value: Any) -> bool:
+    """An object of the check's own (not plain data) that the student's function may call: a layer, a toy model."""
+    return callable(value) and not isinstance(value, (type, StudentObject, np.ndarray, np.random.Generator))
+
+
+class HandedObject:
+    """One of the check's objects, as the student's function receives it in the kernel.
+
+    Calls of the object itself and of the methods the step allows (``handed=`` in :func:`judge_all`) are
+    forwarded and written down with their arguments (the student's data), so that the judge makes the same
+    calls on its own object; other attributes are read through unchanged.
+    """
+
+    __slots__ = ("_target", "_log", "_where", "_recorder")
+
+    def __init__(self, target, log, where, recorder):
+        for name, value in zip(self.__slots__, (target, log, where, recorder)):
+            object.__setattr__(self, name, value)
+
+    def __call__(self, *args, **kwargs):
+        recorder = object.__getattribute__(self, "_recorder")
+        where = object.__getattribute__(self, "_where")
+        object.__getattribute__(self, "_log").append(
+            [where, [recorder.encode(a) for a in args], [[k, recorder.encode(v)] for k, v in kwargs.items()]])
+        return object.__getattribute__(self, "_target")(*args, **kwargs)
+
+    def __getattr__(self, name):
+        value = getattr(object.__getattribute__(self, "_target"), name)
+        where = object.__getattribute__(self, "_where")
+        recorder = object.__getattribute__(self, "_recorder")
+        if len(where) == 1 and callable(value) and not isinstance(value, type):
+            if name not in recorder.handed:
+                raise AttributeError(f"the grader's object lets the function call it and "
+                                     f"{', '.join(m for m in recorder.handed if m != '__call__')} only, not .{name}()")
+            return HandedObject(value, object.__getattribute__(self, "_log"), where + [name], recorder)
+        return value
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"the grader's object cannot be changed ({name})")
+
+
 # --- the kernel side ----------------------------------------------------------------------------------
 
 class Recorder(_Session):
-    def __init__(self):
+    def __init__(self, handed: tuple[str, ...] = ()):
         super().__init__()
         self.objects: list[Any] = []
         self.rng_states: list[Any] = []
+        self.handed = handed
 
     def proxy(self, pid: int) -> StudentObject:
         if not 0 <= pid < len(self.objects):
@@ -447,6 +491,8 @@ class Recorder(_Session):
         self.events.append(event)
         try:
             if kind == "call":
+                if self.handed:
+                    args, kwargs = self._hand(event, args, kwargs)
                 out = target(*args, **kwargs)
             elif kind == "getattr":
                 out = getattr(target, name)
@@ -470,6 +516,16 @@ class Recorder(_Session):
         self._after(event, leaves, before)
         # the check goes on with what the judge will see
         return self.decode(event["out"])
+
+    def _hand(self, event, args, kwargs):
+        """The check's own objects among the arguments, wrapped so that the student's calls on them are recorded."""
+        log = event.setdefault("handed", [])
+
+        def hand(value, key):
+            return HandedObject(value, log, [key], self) if _handable(value) else value
+
+        return (tuple(hand(a, i) for i, a in enumerate(args)),
+                {k: hand(v, "kw:" + k) for k, v in kwargs.items()})
 
     def _after(self, event, leaves, before) -> None:
         changed = []
@@ -499,9 +555,10 @@ def _json_int(value):
     raise TypeError(f"cannot record {type(value).__name__}")
 
 
-def record_call(grade: Callable, visible_check: Callable | None, module: str, args: tuple, record_dir: str):
+def record_call(grade: Callable, visible_check: Callable | None, module: str, args: tuple, record_dir: str,
+                handed: tuple[str, ...] = ()):
     """Run the visible check and the grade function on recorded stand-ins; write the record, whatever happens."""
-    recorder = Recorder()
+    recorder = Recorder(handed)
     document: dict[str, Any] = {"format": FORMAT, "module": module, "grade": grade.__name__}
     try:
         encoded = [recorder.encode(a) for a in args]
@@ -542,8 +599,9 @@ def _exception_type(name: Any) -> type:
 
 
 class Replayer(_Session):
-    def __init__(self, document: dict):
+    def __init__(self, document: dict, handed: tuple[str, ...] = ()):
         super().__init__()
+        self.handed = handed
         events = document.get("events")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise RecordError("malformed record: no list of events")
@@ -570,6 +628,7 @@ class Replayer(_Session):
         self._note_rngs((args, kwargs))
         if event.get("args") != fingerprint((args, kwargs)):
             raise RecordError(f"the record's inputs differ from the judge's at {where}")
+        self._replay_handed(event, args, kwargs)
         self._apply_changes(event, args, kwargs)
         self._apply_rngs(event)
         if "raise" in event:
@@ -580,6 +639,37 @@ class Replayer(_Session):
         if "out" not in event:
             raise RecordError(f"malformed record: no result at {where}")
         return self.decode(event["out"])
+
+    def _replay_handed(self, event, args, kwargs) -> None:
+        """The student's calls on the check's own objects, made again on the judge's objects, in order."""
+        handed = event.get("handed", [])
+        if not isinstance(handed, list) or (handed and not self.handed):
+            raise RecordError("malformed record: calls on the grader's objects where the step allows none")
+        for entry in handed:
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], list)
+                    and 1 <= len(entry[0]) <= 2 and isinstance(entry[1], list) and isinstance(entry[2], list)):
+                raise RecordError("malformed record: bad call on the grader's object")
+            key, *method = entry[0]
+            if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(args):
+                target = args[key]
+            elif isinstance(key, str) and key.startswith("kw:") and key[3:] in kwargs:
+                target = kwargs[key[3:]]
+            else:
+                raise RecordError("malformed record: a call on an object the judge did not hand over")
+            if not _handable(target) or (method and method[0] not in self.handed) \
+                    or (not method and "__call__" not in self.handed):
+                raise RecordError(f"malformed record: a call the step does not allow ({entry[0]})")
+            call_args = [self.decode(a) for a in entry[1]]
+            call_kwargs = {}
+            for pair in entry[2]:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                    raise RecordError("malformed record: bad keyword argument")
+                call_kwargs[pair[0]] = self.decode(pair[1])
+            function = getattr(target, method[0]) if method else target
+            try:
+                function(*call_args, **call_kwargs)
+            except Exception:  # noqa: BLE001 - it raised in the kernel too, and the student's code saw it
+                pass
 
     def _apply_changes(self, event, args, kwargs) -> None:
         changed = event.get("changed", [])
@@ -651,9 +741,9 @@ def _no_constant(name):
     raise ValueError(f"{name} is not allowed")
 
 
-def replay_call(grade: Callable, visible_check: Callable | None, document: dict):
+def replay_call(grade: Callable, visible_check: Callable | None, document: dict, handed: tuple[str, ...] = ()):
     """The same checks as :func:`record_call`, answered from the record. Raises what the checks raise."""
-    replayer = Replayer(document)
+    replayer = Replayer(document, handed)
     stand_ins = [replayer.decode(e) for e in document["args"]]
     _fix_seeds()
     if visible_check is not None:
@@ -667,27 +757,32 @@ def replay_call(grade: Callable, visible_check: Callable | None, document: dict)
 
 # --- the one line per unit ----------------------------------------------------------------------------
 
-def judge_all(namespace: dict, visible: Any, *, kernel_only: dict[str, str] | None = None) -> None:
+def judge_all(namespace: dict, visible: Any, *, kernel_only: dict[str, str] | None = None,
+              handed: dict[str, tuple[str, ...]] | None = None) -> None:
     """Wrap every ``grade_<step>`` of a hidden-test module (call at its end: ``judge_all(globals(), visible)``).
 
     ``visible`` is the unit's module of visible checks; ``check_<step>`` in it is run before ``grade_<step>``,
     as the test cell does. ``kernel_only`` names the grade functions that are still judged in the kernel only,
-    each with the reason.
+    each with the reason. ``handed`` names the grade functions whose checks hand the student's function an
+    object of their own (a layer, a toy model) whose calls matter, with what the function may call on it
+    (``"__call__"`` for the object itself, and method names); those calls are recorded and made again on the
+    judge's object.
     """
     kernel_only = dict(kernel_only or {})
+    handed = dict(handed or {})
     module = namespace["__name__"]
-    unknown = set(kernel_only) - {n for n in namespace if n.startswith("grade_")}
+    unknown = (set(kernel_only) | set(handed)) - {n for n in namespace if n.startswith("grade_")}
     if unknown:
-        raise ValueError(f"kernel_only names grade functions that {module} does not have: {sorted(unknown)}")
+        raise ValueError(f"kernel_only or handed names grade functions that {module} does not have: {sorted(unknown)}")
     for name, grade in list(namespace.items()):
         if not (name.startswith("grade_") and callable(grade)) or getattr(grade, "__judged__", None) is not None:
             continue
         check = getattr(visible, "check_" + name.removeprefix("grade_"), None)
-        namespace[name] = _wrap(grade, check, module, kernel_only.get(name))
+        namespace[name] = _wrap(grade, check, module, kernel_only.get(name), tuple(handed.get(name, ())))
     namespace["KERNEL_ONLY"] = kernel_only
 
 
-def _wrap(grade: Callable, check: Callable | None, module: str, kernel_only: str | None):
+def _wrap(grade: Callable, check: Callable | None, module: str, kernel_only: str | None, handed: tuple[str, ...]):
     signature = inspect.signature(grade)
 
     @functools.wraps(grade)
@@ -695,7 +790,8 @@ def _wrap(grade: Callable, check: Callable | None, module: str, kernel_only: str
         record_dir = os.environ.get(RECORD_ENV)
         if not record_dir or kernel_only:
             return grade(*args, **kwargs)
-        return record_call(grade, check, module, signature.bind(*args, **kwargs).args, record_dir)
+        return record_call(grade, check, module, signature.bind(*args, **kwargs).args, record_dir, handed)
 
-    wrapper.__judged__ = {"grade": grade, "check": check, "module": module, "kernel_only": kernel_only}
+    wrapper.__judged__ = {"grade": grade, "check": check, "module": module, "kernel_only": kernel_only,
+                          "handed": handed}
     return wrapper

@@ -105,7 +105,6 @@ def grade_build_tagger(fn):
 # Recorded in the kernel, judged in another process (autograder/judge.py).
 from ._record import judge_all  # noqa: E402
 
-judge_all(globals(), visible, kernel_only={
-    "grade_stream_in_chunks": "the student's function drives a layer that the check hands it, and the check counts "
-                              "those calls",
+judge_all(globals(), visible, handed={
+    "grade_stream_in_chunks": ("__call__", "reset_state", "reset_states"),   # the stateful layer it is given
 })
