@@ -338,3 +338,46 @@ def test_nbgrader_autograde_records_and_the_judge_agrees(tmp_path, monkeypatch):
                                   tmp_path / "records" / student)
         assert {gid: v.score for gid, v in verdicts.items()} == in_kernel, (student, verdicts)
         assert sum(in_kernel.values()) == (13 if student == "sample_solution" else 0)
+
+
+# --- the record format, without a kernel -------------------------------------------------------------------
+
+def test_plain_data_keeps_its_types():
+    import numpy as np
+
+    values = [None, True, 3, 2**80, -0.1, float("inf"), 1 + 2j, "é", b"\x00\xff", np.float32(1.5), np.int64(7),
+              np.array(2.0), np.arange(6, dtype=np.int16).reshape(2, 3), np.zeros((0, 3)),
+              [1, (2.0, "x")], {"a": [np.float64(3.0)], 4: None}]
+    recorder = _record.Recorder()
+    for value in values:
+        back = recorder.decode(json.loads(json.dumps(recorder.encode(value))))
+        assert type(back) is type(value)
+        assert _record.fingerprint(back) == _record.fingerprint(value), value
+    assert recorder.objects == []          # nothing here needed a stand-in
+    assert isinstance(recorder.decode(recorder.encode(object())), _record.StudentObject)
+
+
+@pytest.mark.parametrize("config", [
+    {"module": "__main__", "class_name": "MyLayer", "config": {}},
+    {"module": "keras.layers", "class_name": "Lambda", "config": {}},
+    {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"filepath": "/tmp/x"}},
+    {"module": "keras.layers", "class_name": "Dense", "config": {
+        "activation": {"module": "os", "class_name": "function", "config": "system"}}},
+    {"module": "keras.layers", "class_name": "Dense", "config": {
+        "activation": {"module": "keras.src.saving.saving_api", "class_name": "function", "config": "load_model"}}},
+])
+def test_keras_configurations_that_could_run_code_are_refused(config):
+    assert not _record._only_keras_classes(config)
+    with pytest.raises(_record.RecordError):
+        _record._rebuild_keras(json.dumps(config), [])
+
+
+def test_every_grade_function_is_wrapped_for_the_judge():
+    """Every hidden test of every unit is replayed by the judge, or says why it is judged in the kernel only."""
+    import importlib
+
+    for unit_id in UNITS:
+        for grade_id, (module, grade) in hidden_calls(unit_id).items():
+            info = getattr(getattr(importlib.import_module(module), grade), "__judged__", None)
+            assert info is not None, f"{module}.{grade} is not wrapped by judge_all()"
+            assert info["kernel_only"] is None or len(info["kernel_only"]) > 20

@@ -134,6 +134,9 @@ def _only_keras_classes(config: Any) -> bool:
             return False
         if config.get("class_name") in UNSAFE_KERAS_CLASSES:
             return False
+        if config.get("class_name") == "function" and not (   # a function by name: only an activation
+                isinstance(module, str) and module.startswith(("keras.activations", "keras.src.activations"))):
+            return False
         if "registered_name" in config and isinstance(config.get("registered_name"), str) \
                 and ">" in config["registered_name"]:
             return False
