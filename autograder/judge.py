@@ -34,6 +34,19 @@ How a submission is judged
 Without ``AUTOGRADER_RECORD_DIR``, plain ``nbgrader autograde`` grades with the
 in-kernel checks, exactly as before.
 
+What each unit's hidden tests evaluate and compare stays in one place: the
+``grade_<step>`` functions of ``autograder/hidden/<unit>.py``, which the line
+``judge_all(globals(), visible, ...)`` at the end of the module wraps for
+recording and replay. A new ``grade_<step>`` is judged here with no other
+change, provided its checks draw randomness from fixed seeds.
+
+For the worker: run nbgrader with ``AUTOGRADER_RECORD_DIR`` pointing at a
+fresh, empty folder per submission (writable by the sandboxed kernel, and
+nothing else of the judge's), then call :func:`judge_notebook` in the
+worker's own process and use ``Verdict.score`` for every ``Verdict.judged``
+cell in place of nbgrader's score. A record folder must never be reused
+between submissions.
+
 The judging process needs the instructor environment (numpy, and Keras for the
 units whose answers are Keras models); it may run on any Keras backend.
 """

@@ -24,7 +24,8 @@ from nbgrader.utils import determine_grade, is_grade, is_solution
 from autograder import ROOT, mutants, settings
 from autograder.hidden import _record
 from autograder.judge import RECORD_ENV, Verdict, hidden_calls, judge_notebook, judge_step
-from autograder.mutate import grading_environment, solution_sources, test_cells_by_step
+from autograder.mutate import grading_environment, solution_sources
+from autograder.mutate import test_cells_by_step as cells_by_step   # not collected as a test
 from course import syllabus
 
 UNITS = [u.id for u in syllabus.load().ready_units]
@@ -95,7 +96,7 @@ def _disagreements(results) -> list[str]:
 
 def run_unit(unit_id: str, tmp: Path, with_mutants: bool = True) -> dict:
     kernel = Kernel(unit_id, tmp / "work")
-    tests = test_cells_by_step(kernel.nb)
+    tests = cells_by_step(kernel.nb)
     answers = solution_sources(kernel.nb)
     blanks = solution_sources(_release(unit_id))
     all_cells = [c for cells in tests.values() for c in cells]
@@ -144,9 +145,16 @@ def _check_unit(unit_id: str, tmp: Path) -> None:
     assert all(v.passed or not v.judged for v in verdicts.values()), verdicts
 
 
-@pytest.mark.parametrize("unit_id", UNITS)
-def test_judge_agrees_with_the_kernel(unit_id, tmp_path):
-    _check_unit(unit_id, tmp_path)
+class _UnitJudge:
+    """A class per unit (below), so that pytest-xdist's `--dist loadscope` spreads the units over workers."""
+    unit: str
+
+    def test_judge_agrees_with_the_kernel(self, tmp_path):
+        _check_unit(self.unit, tmp_path)
+
+
+for _unit in UNITS:
+    globals()[f"TestJudge_{_unit}"] = type(f"TestJudge_{_unit}", (_UnitJudge,), {"unit": _unit})
 
 
 # --- attacks from inside the kernel --------------------------------------------------------------------
@@ -169,7 +177,7 @@ PATCH_EVERYTHING = textwrap.dedent("""
                 setattr(_module, _name, lambda *a, **k: None)
     _record.record_call = lambda *a, **k: None
     _real_import = builtins.__import__
-    builtins.__import__ = lambda name, *a, **k: _real_import(name, *a, **k)
+    builtins.__import__ = lambda name, *a, _real=_real_import, **k: _real(name, *a, **k)
 """)
 
 # Only the comparisons patched: the recorder still runs and writes what the blank functions do.
@@ -188,7 +196,7 @@ PATCH_COMPARISONS = textwrap.dedent("""
 def _blank_kernel_run(tmp: Path, attack: str, after_tests: str = ""):
     """A blank notebook of ATTACK_UNIT that runs `attack` before its test cells: (in-kernel points, records)."""
     kernel = Kernel(ATTACK_UNIT, tmp / "work")
-    tests = [c for cells in test_cells_by_step(kernel.nb).values() for c in cells]
+    tests = [c for cells in cells_by_step(kernel.nb).values() for c in cells]
     record_dir = tmp / "records"
     with grading_environment(), kernel.client.setup_kernel():
         kernel.record_into(record_dir)

@@ -20,8 +20,14 @@ fingerprint of its arguments) and what came back, as plain data:
   another :class:`StudentObject`, whose attribute reads, calls, iteration and
   indexing are recorded the same way;
 * an exception as its type name and message;
+* a symbolic Keras tensor returned for symbolic inputs as the graph between
+  them (a Keras model, serialized), which the judge applies to its own inputs;
 * after each call, the inputs the student changed in place (arrays, Keras
-  weights) and the state of every ``np.random.Generator`` handed over so far.
+  weights) and the state of every ``np.random.Generator`` handed over so far;
+* for a step declared with ``handed=`` in :func:`judge_all`, the calls the
+  student's function makes on an object of the check's own that it is given
+  (a stateful layer), with their arguments, which the judge makes again on its
+  own object.
 
 The check in the kernel receives the decoded data, exactly what the judge will
 see, so both follow the same path. The record (one JSON file per grade
