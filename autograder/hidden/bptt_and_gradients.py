@@ -111,3 +111,9 @@ def _ks(s: Shapes):
 def grade_truncated_bptt_grads(fn):
     with using(visible, live):
         visible.check_truncated_bptt_grads(fn, CASES, ks=_ks)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible)

@@ -119,3 +119,9 @@ def grade_char_step(fn):
 def grade_generate(fn):
     # The visible check has already tested the seed and the temperature; these cases test the states.
     visible.check_generate(fn, GENERATE_CASES, sampling=False)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible)

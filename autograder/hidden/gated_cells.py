@@ -76,3 +76,9 @@ def grade_lstm_param_count(fn):
 def grade_gru_param_count(fn):
     with using(visible, live):
         visible.check_gru_param_count(fn, PARAM_CASES)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible)

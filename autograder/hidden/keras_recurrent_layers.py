@@ -100,3 +100,11 @@ def grade_later_token_tags(fn):
 
 def grade_build_tagger(fn):
     visible.check_build_tagger(fn, TAGGER)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible, handed={
+    "grade_stream_in_chunks": ("__call__", "reset_state", "reset_states"),   # the stateful layer it is given
+})

@@ -90,3 +90,9 @@ def grade_rnn_lm_param_count(fn):
 def grade_simple_rnn_from_weights(fn, rnn_forward=None):
     with using(visible, live):
         visible.check_simple_rnn_from_weights(fn, rnn_forward, CASES)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible)

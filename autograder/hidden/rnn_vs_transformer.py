@@ -91,3 +91,12 @@ def grade_linear_recurrence_loop(fn):
 
 def grade_linear_recurrence_scan(fn):
     visible.check_linear_recurrence_scan(fn, SCAN_CASES, reference=ref)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible, kernel_only={
+    "grade_TransformerBlock": "the answer is a Keras layer class of the student's, which the checks look inside",
+    "grade_TransformerLM": "the answer is a Keras model class of the student's, which the checks look inside",
+})

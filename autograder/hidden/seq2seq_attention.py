@@ -110,3 +110,11 @@ def grade_teacher_forced_decode(fn):
 
 def grade_greedy_decode(fn):
     visible.check_greedy_decode(fn, GREEDY_CASES)
+
+
+# Recorded in the kernel, judged in another process (autograder/judge.py).
+from ._record import judge_all  # noqa: E402
+
+judge_all(globals(), visible, kernel_only={
+    "grade_BahdanauAttention": "the answer is a Keras layer class of the student's, which the checks look inside",
+})
