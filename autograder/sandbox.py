@@ -23,7 +23,9 @@ IPython turns it into an error in its cell and grading goes on.
 """
 from __future__ import annotations
 
+import ast
 import copy
+import functools
 import hashlib
 import importlib.util
 import json
@@ -39,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 from course import syllabus
@@ -59,8 +63,9 @@ class Limits:
     """Per-submission limits. A unit's fast budget grades in 10-15 s on two CPU cores."""
     cell_seconds: int = 60          # nbgrader's Execute.timeout for each cell
     notebook_seconds: int = 300     # the whole `nbgrader autograde` run, kernel start included
-    memory_mb: int = 4096           # the grading kernel's data segment (TensorFlow needs ~350 MB)
+    memory_mb: int = 4096           # the grading kernel's address space (TensorFlow and Keras map ~1.9 GB)
     output_chars: int = 100_000     # what one cell may print; the rest is dropped in the kernel
+    isolation: str = "auto"         # "auto": bubblewrap when it works here; "require": error without; "off"
 
 
 class Rejection(Exception):
@@ -85,9 +90,18 @@ def sqlite_url(course_root: Path) -> str:
 
 
 def prepare_template(unit_ids, work: Path) -> Path:
-    """A scratch nbgrader course folder with solutions/, the generated release and a gradebook
-    that knows the units (nbgrader generate_assignment run once). Workers copy it."""
+    """A scratch nbgrader course folder with the generated release and a gradebook that knows the
+    units (nbgrader generate_assignment run once), and each unit's staged packages (what its grading
+    kernel may import, see :func:`stage_packages`). Workers copy the course part of it.
+
+    The source notebooks are removed once generated: `nbgrader autograde` needs only the gradebook
+    (cells, checksums, the hidden tests' calls) and the submitted notebook, so no scratch course
+    holds a solution."""
     template = Path(work) / "template"
+    if template.exists():
+        for path in template.rglob("*"):   # staged packages are read-only
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o200)
     shutil.rmtree(template, ignore_errors=True)
     template.mkdir(parents=True)
     for unit in pipeline.ready_units(list(unit_ids)):
@@ -96,7 +110,198 @@ def prepare_template(unit_ids, work: Path) -> Path:
         # db_url given explicitly: an instructor's config pointing at PostgreSQL must not be used here.
         pipeline.nbgrader("generate_assignment", unit.id, "--force",
                           f"--CourseDirectory.db_url={sqlite_url(template)}", root=template, echo=False)
+        stage_packages(unit, packages_of(template, unit.id))
+    shutil.rmtree(template / "solutions")
     return template
+
+
+def packages_of(template: Path, unit_id: str) -> Path:
+    return Path(template) / "packages" / unit_id
+
+
+def copy_course(template: Path, scratch: Path) -> None:
+    """The template's course part (gradebook and release) into a submission's scratch folder."""
+    scratch.mkdir(parents=True)
+    for entry in Path(template).iterdir():
+        if entry.name == "packages":
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, scratch / entry.name)
+        else:
+            shutil.copy2(entry, scratch / entry.name)
+
+
+# --- isolation: bubblewrap around the grading kernel -----------------------------------------------
+
+PACKAGES_IN_BOX = "/grading/packages"     # the staged course package and hidden module, read-only
+WORK_IN_BOX = "/grading/work"             # the submission's own scratch folder: cwd, HOME, writable
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
+                "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/ssl")
+# What the kernel's environment keeps from the grader's (everything else, credentials included, is cleared).
+KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
+            "OMP_NUM_THREADS", "COURSE_BUDGET", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES")
+
+
+class IsolationUnavailable(RuntimeError):
+    """bubblewrap is required (Limits.isolation == "require") but cannot sandbox here."""
+
+
+@functools.cache
+def isolation_problem() -> str | None:
+    """None when bubblewrap can build the grading sandbox on this machine, else why not (one line)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return ("bubblewrap (bwrap) is not installed: grading kernels run without isolation "
+                "(apt-get install bubblewrap)")
+    try:
+        probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", *_system_binds(), "--proc", "/proc",
+                                "--dev", "/dev", "--tmpfs", "/tmp", "true"],
+                               capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"bubblewrap cannot run here ({err}): grading kernels run without isolation"
+    if probe.returncode != 0:
+        first = (probe.stderr.strip().splitlines() or ["no message"])[0][:200]
+        return f"bubblewrap cannot build a sandbox here ({first}): grading kernels run without isolation"
+    return None
+
+
+def use_isolation(limits: Limits) -> bool:
+    """Whether to sandbox the kernel; raises IsolationUnavailable when it is required and impossible."""
+    if limits.isolation == "off":
+        return False
+    problem = isolation_problem()
+    if problem and limits.isolation == "require":
+        raise IsolationUnavailable(problem.split(":")[0] + " and isolation is required (--require-isolation)")
+    return problem is None
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in SYSTEM_FILES:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def _python_dirs() -> list[str]:
+    """The Python environment's folders (a venv and the interpreter it was made from), outermost only."""
+    dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    dirs |= {os.path.abspath(p) for p in (sys.prefix, sys.exec_prefix)}   # a venv reached through a link
+    dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    outer = sorted(d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs))
+    return [d for d in outer if not any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS)]
+
+
+def _data_dirs() -> list[str]:
+    """Folders where course.datasets finds verified files (bound read-only; the kernel's cache is its own)."""
+    from course.datasets import files
+
+    found = [files.cache_root(), *files.local_dirs()]
+    found += [Path(d) for d in os.environ.get("COURSE_DATA_DIRS", "").split(os.pathsep) if d]
+    found.append(ROOT.parent / "shared" / "datasets")
+    return sorted({str(Path(d).expanduser().resolve()) for d in found if Path(d).expanduser().is_dir()})
+
+
+def _autograder_imports(path: Path, package: str) -> set[str]:
+    """Modules of the autograder package that the file at `path` (module `package`.x) imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "autograder"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.split(".")[0] == "autograder":
+                names.add(module)
+                names |= {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def stage_packages(unit, dest: Path) -> Path:
+    """What the grading kernel may import, copied out of the checkout: the course package (with
+    course.datasets), the kernel module, the unit's hidden module and the autograder modules it
+    imports (its package's __init__, private helpers hidden/_*.py, autograder/reference/), nothing else.
+    Solutions, mutants, other units' hidden tests and the rest of the grader stay out."""
+    dest = Path(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    shutil.copytree(ROOT / "course", dest / "course", ignore=skip)
+    if (ROOT / "datasets").is_dir() and not (dest / "course" / "datasets").exists():
+        shutil.copytree(ROOT / "datasets", dest / "course" / "datasets", ignore=skip)
+    wanted = ["autograder", "autograder.kernel", "autograder.hidden", f"autograder.hidden.{unit.notebook}"]
+    wanted += [f"autograder.hidden.{p.stem}" for p in (ROOT / "autograder" / "hidden").glob("_*.py")
+               if p.name != "__init__.py"]
+    if (ROOT / "autograder" / "reference").is_dir():
+        shutil.copytree(ROOT / "autograder" / "reference", dest / "autograder" / "reference", ignore=skip)
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source = _module_file(name)
+        if source is None:
+            continue      # `from autograder.x import name` where name is not a module
+        target = dest / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+        parts = name.split(".")
+        wanted += [".".join(parts[:i]) for i in range(1, len(parts))]   # every enclosing package
+        wanted += sorted(_autograder_imports(source, package if source.name != "__init__.py" else name))
+    for folder in (dest / "autograder").rglob("*"):
+        if folder.is_dir() and not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_text("")
+    _read_only(dest)
+    return dest
+
+
+def _read_only(tree: Path) -> None:
+    for path in [tree, *Path(tree).rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+
+
+def bwrap_argv(box: Path, packages: Path, kernel_io: Path) -> list[str]:
+    """bubblewrap's command line around the kernel: only its own folder writable, the Python
+    environment, staged packages and data read-only, private /tmp, no network, its own PID
+    namespace and /proc, a cleared environment, killed with its parent."""
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--clearenv",
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for folder in _python_dirs():
+        args += ["--ro-bind", folder, folder]
+    data = _data_dirs()
+    for i, folder in enumerate(data):
+        args += ["--ro-bind", folder, f"/grading/data/{i}"]
+    args += ["--ro-bind", str(packages), PACKAGES_IN_BOX, "--bind", str(box), WORK_IN_BOX,
+             "--bind", str(kernel_io), str(kernel_io), "--chdir", WORK_IN_BOX]
+    env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
+    env.update(HOME=WORK_IN_BOX, PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+               PYTHONPATH=PACKAGES_IN_BOX, PYTHONDONTWRITEBYTECODE="1", MPLCONFIGDIR=f"{WORK_IN_BOX}/.matplotlib",
+               COURSE_DATA_HOME=f"{WORK_IN_BOX}/.data",
+               COURSE_DATA_DIRS=os.pathsep.join(f"/grading/data/{i}" for i in range(len(data))),
+               NBGRADER_EXECUTION="autograde", MALLOC_ARENA_MAX="2", TMPDIR="/tmp")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return args + ["--"]
 
 
 # --- reading and checking the file ------------------------------------------------------------------
@@ -266,37 +471,124 @@ def scratch_for(sub: Submission, work: Path) -> Path:
     return Path(work) / f"{sub.unit_id}--{sub.student_id}--{digest}"
 
 
-def write_kernelspec(scratch: Path, unit, limits: Limits) -> Path:
-    """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH."""
-    journal = scratch / "journal.jsonl"
+def box_of(scratch: Path) -> Path:
+    """The one folder the isolated kernel can write (its cwd and HOME); the judge's records land here."""
+    return Path(scratch) / "box"
+
+
+def record_env() -> str | None:
+    """The judge's environment variable, when autograder.judge is there to read the records."""
+    try:
+        from . import judge
+    except ImportError:
+        return None
+    return getattr(judge, "RECORD_ENV", None)
+
+
+def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None) -> Path:
+    """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH; with `packages`
+    (the unit's staged packages), the kernel runs inside bubblewrap (:func:`bwrap_argv`)."""
+    box = box_of(scratch)
+    (box / "records").mkdir(parents=True, exist_ok=True)
+    journal = box / ".journal.jsonl"
+    inside = Path(WORK_IN_BOX) if packages is not None else box
     watch = [m for m in (f"course.checks.{unit.notebook}", f"autograder.hidden.{unit.notebook}")
              if importlib.util.find_spec(m) is not None]
     argv = [sys.executable, "-m", "autograder.kernel", "--memory-mb", str(limits.memory_mb),
-            "--output-chars", str(limits.output_chars), "--journal", str(journal)]
+            "--output-chars", str(limits.output_chars), "--journal", str(inside / ".journal.jsonl")]
     for module in watch:
         argv += ["--watch", module]
+    if packages is not None:
+        argv.append("--isolated")
+    env = {}
+    if record_env():
+        env[record_env()] = str(inside / "records")
+    if packages is not None:
+        kernel_io = scratch / "kernel-io"
+        kernel_io.mkdir(exist_ok=True)
+        wrap = bwrap_argv(box, packages, kernel_io)   # ends with "--"
+        argv = wrap[:-1] + [a for key, value in env.items() for a in ("--setenv", key, value)] + ["--"] + argv
     spec = {"argv": argv + ["-f", "{connection_file}"], "display_name": "Python 3 (grading sandbox)",
-            "language": "python"}
+            "language": "python", "env": env}
     folder = scratch / "jupyter" / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True)
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return journal
 
 
-def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits) -> tuple[int | None, str]:
-    """`nbgrader autograde UNIT --student ID`; (return code or None if killed for time, its log)."""
+class IpcKernelManager(AsyncKernelManager):
+    """The kernel's sockets as Unix sockets in the runtime folder: an isolated kernel has no network."""
+
+    def __init__(self, *args, **kwargs):
+        import uuid
+
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        # Absolute paths in the runtime folder (JUPYTER_RUNTIME_DIR), which the sandbox binds at the same path.
+        base = os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}")
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("connection_file", base + ".json")
+        kwargs.setdefault("ip", base + "-ipc")
+        super().__init__(*args, **kwargs)
+
+
+class IsolatedExecute(Execute):
+    """nbgrader's Execute preprocessor, talking to the kernel over Unix sockets."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = IpcKernelManager
+        super().__init__(*args, **kwargs)
+
+
+IPC_CONFIG = """\
+# Written by autograder.sandbox: the grading kernel runs in bubblewrap without network.
+from nbgrader.converters.autograde import Autograde
+from nbgrader.preprocessors import Execute
+from autograder.sandbox import IsolatedExecute
+c.Autograde.autograde_preprocessors = [IsolatedExecute if p is Execute else p
+                                       for p in Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()]
+"""
+
+
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process (thread) that started it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _nbgrader_preexec() -> None:
+    die_with_parent()
+
+
+def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits,
+                 isolated: bool = False) -> tuple[int | None, str]:
+    """`nbgrader autograde UNIT --student ID`; (return code or None if killed for time, its log).
+
+    nbgrader runs in its own session and dies with the worker that started it; an isolated kernel
+    talks to it over Unix sockets in scratch/kernel-io (it has no network)."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ,
                PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]),
                JUPYTER_PATH=os.pathsep.join([str(scratch / "jupyter"), os.environ.get("JUPYTER_PATH", "")]),
+               JUPYTER_RUNTIME_DIR=str(scratch / "kernel-io"),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [str(Path(bindir) / "nbgrader"), "autograde", unit_id, "--student", student, "--force",
            f"--CourseDirectory.root={scratch}", f"--CourseDirectory.db_url={sqlite_url(scratch)}",
            f"--Execute.timeout={limits.cell_seconds}", f"--Execute.kernel_name={KERNEL_NAME}"]
+    if isolated:
+        config = scratch / "jupyter-config"
+        config.mkdir(exist_ok=True)
+        (config / "nbgrader_config.py").write_text(IPC_CONFIG)
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(config), os.environ.get("JUPYTER_CONFIG_PATH", "")])
     log = scratch / "nbgrader.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_nbgrader_preexec)
         try:
             code = proc.wait(timeout=limits.notebook_seconds)
         except subprocess.TimeoutExpired:
@@ -313,10 +605,35 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def processes_of(scratch: Path) -> list[int]:
+    """Host pids whose command line names this scratch folder (nbgrader, bubblewrap, a kernel)."""
+    needle = str(Path(scratch).resolve()).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def kill_leftovers(scratch: Path, events: list[dict]) -> None:
+    """Nothing of a submission outlives its grading: bubblewrap's PID namespace takes every process the
+    kernel started with it; an unisolated kernel is killed with its session."""
+    for pid in processes_of(scratch):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    kill_kernels(events)
+
+
 def kill_kernels(events: list[dict]) -> None:
-    """The kernel runs in its own session: kill it (and what it started) if it outlived nbgrader."""
+    """An unisolated kernel runs in its own session: kill it (and what it started) if it outlived nbgrader."""
     for event in events:
-        if event.get("event") == "kernel":
+        if event.get("event") == "kernel" and not event.get("isolated"):
             try:
                 cmdline = Path(f"/proc/{event['pid']}/cmdline").read_bytes()
             except OSError:
@@ -500,17 +817,18 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     context = [c.source for c in release.cells if c.cell_type == "code" and is_locked(c)]
     findings = tamper.scan(repaired.student_cells, context)
 
+    isolated = use_isolation(limits)
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(template, scratch)
-    journal = write_kernelspec(scratch, unit, limits)
+    copy_course(template, scratch)
+    journal = write_kernelspec(scratch, unit, limits, packages_of(template, unit.id) if isolated else None)
     dest = scratch / "submitted" / sub.student_id / unit.id
     dest.mkdir(parents=True)
     nbformat.write(repaired.nb, dest / unit.filename)
 
-    code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits)
+    code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated)
     events = read_journal(journal)
-    kill_kernels(events)
+    kill_leftovers(scratch, events)
     graded_path = scratch / "autograded" / sub.student_id / unit.id / unit.filename
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
