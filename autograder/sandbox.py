@@ -715,17 +715,40 @@ def auto_scores(sub: Submission, outcome: Outcome, work: Path) -> dict[str, floa
     return {**zero, **{gid: score for gid, (score, _) in cell_scores(scratch, unit, sub.student_id).items()}}
 
 
-def steps_of(graded, release, scores: dict[str, tuple[float, float]]) -> list[StepResult]:
+def steps_of(graded, release, scores: dict[str, tuple[float, float]],
+             messages: dict[str, str] | None = None) -> list[StepResult]:
+    """One StepResult per graded step, with each test cell's score (what the gradebook gets).
+    `messages` (test cell grade_id -> why it lost points) come from the judge when there is one."""
+    from nbgrader.utils import compute_checksum
+
     errors = {_grade_id(c): _first_error(c) for c in graded.cells if _grade_id(c)} if graded else {}
+    answers = {_grade_id(c): c for c in graded.cells if _grade_id(c) and is_solution(c)} if graded else {}
     steps = []
     for step, tests in test_cells_by_step(release).items():
         ids = [_grade_id(c) for c in tests]
-        points = sum(scores.get(g, (0.0, 0.0))[0] for g in ids)
+        cells = {g: float(scores.get(g, (0.0, 0.0))[0]) for g in ids}
+        points = sum(cells.values())
         max_points = sum(float(c.metadata.nbgrader.get("points", 0)) for c in tests)
         message = "" if points >= max_points else next(
-            (_message(errors[g]) for g in ids if errors.get(g)), "no points")
-        steps.append(StepResult(step, points, max_points, message))
+            (m for g in ids for m in [(messages or {}).get(g) or (_message(errors[g]) if errors.get(g) else "")]
+             if m), "no points")
+        answer = answers.get(step)
+        untouched = answer is not None and answer.metadata.nbgrader.get("checksum") == compute_checksum(answer)
+        steps.append(StepResult(step, points, max_points, message, cells, untouched))
     return steps
+
+
+def judge_scores(unit, graded, box: Path) -> tuple[dict[str, tuple[float, float]], dict[str, str]] | None:
+    """Step scores from autograder.judge when it is installed: it reads the plain records the kernel
+    wrote into box/records, in this process (which never runs student code), after the sandbox is gone.
+    None without a judge."""
+    try:
+        from . import judge
+    except ImportError:
+        return None
+    verdicts = judge.judge_notebook(unit.id, graded, Path(box) / "records")
+    return ({gid: (float(v.score), float(v.max_score)) for gid, v in verdicts.items()},
+            {gid: v.message for gid, v in verdicts.items() if v.message})
 
 
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
@@ -833,9 +856,15 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
-    steps = steps_of(graded, release, scores)
+    messages = {}
+    if graded is not None and status == GRADED:
+        judged = judge_scores(unit, graded, box_of(scratch))
+        if judged is not None:
+            scores, messages = judged
+    steps = steps_of(graded, release, scores, messages)
     if status != GRADED:
-        steps = [StepResult(s.step, 0.0, s.max_points, s.message) for s in steps]
+        steps = [StepResult(s.step, 0.0, s.max_points, s.message, {g: 0.0 for g in s.cells}, s.untouched)
+                 for s in steps]
     score = sum(s.points for s in steps)
     return _outcome(sub, status, score, max_score, reason=reason, steps=steps, notes=repaired.notes,
                     autograded=graded_path if graded is not None else None)

@@ -11,7 +11,7 @@ import shutil
 import nbformat
 import pytest
 from nbgrader.api import Comment, Grade, Gradebook, Student, SubmittedAssignment
-from nbgrader.utils import determine_grade
+from nbgrader.utils import compute_checksum, determine_grade, is_solution
 
 from autograder import classroom, pipeline
 from autograder import mutate
@@ -95,11 +95,13 @@ def _outcome_from_autograded(course, student):
     path = course / "autograded" / student / UNIT.id / UNIT.filename
     nb = nbformat.read(path, as_version=4)
     steps = []
+    answers = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if is_solution(c)}
     for step, cells in mutate.test_cells_by_step(nb).items():
-        points = sum(determine_grade(c)[0] for c in cells)
+        scores = {c.metadata.nbgrader["grade_id"]: float(determine_grade(c)[0]) for c in cells}
         errors = [o.evalue for c in cells for o in c.outputs if o.output_type == "error"]
-        steps.append(StepResult(step, points, sum(c.metadata.nbgrader["points"] for c in cells),
-                                errors[0].splitlines()[0] if errors and errors[0] else ""))
+        untouched = answers[step].metadata.nbgrader.get("checksum") == compute_checksum(answers[step])
+        steps.append(StepResult(step, sum(scores.values()), sum(c.metadata.nbgrader["points"] for c in cells),
+                                errors[0].splitlines()[0] if errors and errors[0] else "", scores, untouched))
     return Outcome(student, UNIT.id, GRADED, sum(s.points for s in steps), 13.0, steps=steps, autograded=path)
 
 
