@@ -50,8 +50,8 @@ from course import syllabus
 
 from . import ROOT, pipeline, tamper
 from .mutate import test_cells_by_step
-from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, TAMPERING, TIMEOUT,
-                      WRONG_UNIT, Outcome, StepResult, Submission)
+from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, NEEDS_MANUAL_GRADING,
+                      TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission)
 
 KERNEL_NAME = "autograder-sandbox"
 MEMORY_ERRORS = ("MemoryError", "ResourceExhaustedError")
@@ -360,6 +360,60 @@ def check_unit(nb, unit, template: Path) -> None:
     if not own:
         seen = ", ".join(sorted(found)[:5]) or "no nbgrader cells at all"
         raise Rejection(WRONG_UNIT, f"none of the graded cells of {unit.id} is in this notebook ({seen})")
+
+
+# --- notebooks without nbgrader metadata --------------------------------------------------------------
+
+DEFINITION = re.compile(r"^(?:async\s+)?(?:def\s+([A-Za-z_]\w*)\s*\(|class\s+([A-Za-z_]\w*)\b)", re.M)
+
+
+def _defined(source: str) -> set[str]:
+    return {a or b for a, b in DEFINITION.findall(source or "")}
+
+
+def reattach(nb, release) -> tuple[nbformat.NotebookNode, str]:
+    """A notebook whose nbgrader metadata an editor stripped, matched back to the release: test and
+    locked cells by their source, verbatim; answer cells by the function or class they define
+    (``def name(`` / ``class Name``; the last cell that defines it). Raises a NEEDS_MANUAL_GRADING
+    Rejection, with the reason, when the cells cannot be matched."""
+    nb = copy.deepcopy(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    by_source: dict[str, list] = {}
+    for cell in code:
+        by_source.setdefault(cell.source.strip(), []).append(cell)
+    used, tests, answers, missing = set(), 0, 0, []
+    for rc in release.cells:
+        gid = _grade_id(rc)
+        if not gid or rc.cell_type != "code":
+            continue
+        if is_solution(rc):
+            names = _defined(rc.source)
+            found = [c for c in code if id(c) not in used and names and names <= _defined(c.source)]
+            if found:
+                cell = found[-1]
+                answers += 1
+            else:
+                missing.append(gid)
+                continue
+        else:
+            found = [c for c in by_source.get(rc.source.strip(), []) if id(c) not in used]
+            if not found:
+                missing.append(gid)
+                continue
+            cell = found[0]
+            tests += 1 if is_grade(rc) else 0
+        used.add(id(cell))
+        cell.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
+    release_tests = sum(1 for c in release.cells if _grade_id(c) and is_grade(c) and not is_solution(c))
+    release_answers = sum(1 for c in release.cells if _grade_id(c) and is_solution(c) and c.cell_type == "code")
+    if answers == 0 or tests * 2 < release_tests:
+        raise Rejection(NEEDS_MANUAL_GRADING,
+                        f"the notebook has no nbgrader metadata and its cells do not match the release "
+                        f"({tests} of {release_tests} test cells found verbatim, {answers} of {release_answers} "
+                        f"answers found by name): grade it by hand")
+    note = (f"the notebook had no nbgrader metadata: cells matched to the release ({tests} of {release_tests} "
+            f"test cells verbatim, {answers} of {release_answers} answers by name)")
+    return nb, note
 
 
 # --- repair -----------------------------------------------------------------------------------------
@@ -761,7 +815,8 @@ def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
             if error[0] == "CellTimeoutError":
                 return TIMEOUT, (f"cell {cell_name(cell, i)} ran past the time limit of "
                                  f"{limits.cell_seconds} s per cell")
-            if error[0] in MEMORY_ERRORS or "bad_alloc" in error[1]:
+            if error[0] in MEMORY_ERRORS or "bad_alloc" in error[1] or (
+                    error[0] == "OSError" and "Cannot allocate memory" in error[1]):   # mmap past the limit
                 return MEMORY_LIMIT, (f"cell {cell_name(cell, i)} went over the memory limit of "
                                       f"{limits.memory_mb} MB ({_message(error)[:150]})")
     return None
@@ -835,8 +890,13 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     release = release_of(unit, template)
     max_score = _max_score(sub, template)
     nb = load_notebook(sub.path)
+    stripped_note = None
+    if not any(c.get("metadata", {}).get("nbgrader") for c in nb.cells):
+        nb, stripped_note = reattach(nb, release)
     check_unit(nb, unit, template)
     repaired = repair(nb, release)
+    if stripped_note:
+        repaired.notes.insert(0, stripped_note)
     context = [c.source for c in release.cells if c.cell_type == "code" and is_locked(c)]
     findings = tamper.scan(repaired.student_cells, context)
 
