@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -696,8 +697,20 @@ def kill_kernels(events: list[dict]) -> None:
                 _kill_group(event["pid"])
 
 
+def drop_links(folder: Path) -> None:
+    """Remove every symbolic link and special file under `folder`: what the kernel left in its
+    writable folder is read by the grader only as plain files inside it (a link could point at
+    anything on the grader's side)."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(root) / name
+            info = path.lstat()
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                path.unlink()
+
+
 def read_journal(path: Path) -> list[dict]:
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return []
     events = []
     for line in path.read_text(errors="replace").splitlines():
@@ -912,6 +925,8 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated)
     events = read_journal(journal)
     kill_leftovers(scratch, events)
+    drop_links(box_of(scratch))
+    events = read_journal(journal)
     graded_path = scratch / "autograded" / sub.student_id / unit.id / unit.filename
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
