@@ -805,17 +805,22 @@ def steps_of(graded, release, scores: dict[str, tuple[float, float]],
     return steps
 
 
-def judge_scores(unit, graded, box: Path) -> tuple[dict[str, tuple[float, float]], dict[str, str]] | None:
-    """Step scores from autograder.judge when it is installed: it reads the plain records the kernel
+def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float, float]]
+                 ) -> tuple[dict[str, tuple[float, float]], dict[str, str]] | None:
+    """Test cell scores from autograder.judge when it is there: it reads the plain records the kernel
     wrote into box/records, in this process (which never runs student code), after the sandbox is gone.
-    None without a judge."""
+    A verdict without a score (a step the judge leaves to the kernel) keeps nbgrader's. None without
+    a judge."""
     try:
         from . import judge
     except ImportError:
         return None
-    verdicts = judge.judge_notebook(unit.id, graded, Path(box) / "records")
-    return ({gid: (float(v.score), float(v.max_score)) for gid, v in verdicts.items()},
-            {gid: v.message for gid, v in verdicts.items() if v.message})
+    verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records")
+    scores = dict(kernel_scores)
+    for gid, verdict in verdicts.items():
+        if verdict.score is not None:
+            scores[gid] = (float(verdict.score), float(verdict.max_score))
+    return scores, {gid: v.message for gid, v in verdicts.items() if v.message and v.score is not None}
 
 
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
@@ -933,7 +938,7 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
     messages = {}
     if graded is not None and status == GRADED:
-        judged = judge_scores(unit, graded, box_of(scratch))
+        judged = judge_scores(unit, release, box_of(scratch), scores)
         if judged is not None:
             scores, messages = judged
     steps = steps_of(graded, release, scores, messages)

@@ -341,7 +341,8 @@ def attack_cases() -> list[Case]:
              reason="memory limit"),
         Case("attack_stdout_none", records.GRADED, MAX_SCORE,
              dump(with_cell(answered(), "rnn_step", "import sys\nsys.stdout = None\nsys.stderr = None"))),
-        Case("attack_hidden_print", records.GRADED, MAX_SCORE - POINTS["rnn_step"],
+        Case("attack_hidden_print", records.GRADED,   # rnn_forward and the Keras step build on rnn_step
+             MAX_SCORE - POINTS["rnn_step"] - POINTS["rnn_forward"] - POINTS["simple_rnn_from_weights"],
              dump(answered(rnn_step=HIDDEN_PRINT))),
         Case("stripped_metadata", records.GRADED, MAX_SCORE, dump(stripped(answered())),
              notes=["no nbgrader metadata: cells matched to the release (8 of 8 test cells"]),
