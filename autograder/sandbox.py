@@ -540,7 +540,17 @@ def record_env() -> str | None:
     return getattr(judge, "RECORD_ENV", None)
 
 
-def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None) -> Path:
+def kernel_io_folder() -> Path:
+    """A new folder for the kernel's connection file and Unix sockets. Its path is short on purpose:
+    a Unix socket's path may not pass 107 bytes, and scratch folders can be deep."""
+    import tempfile
+
+    base = "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="gk-", dir=base))
+
+
+def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None,
+                     kernel_io: Path | None = None) -> Path:
     """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH; with `packages`
     (the unit's staged packages), the kernel runs inside bubblewrap (:func:`bwrap_argv`)."""
     box = box_of(scratch)
@@ -555,12 +565,11 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
         argv += ["--watch", module]
     if packages is not None:
         argv.append("--isolated")
-    env = {}
+    env = {"MALLOC_ARENA_MAX": "2"}   # glibc's per-thread arenas would reserve address space
     if record_env():
         env[record_env()] = str(inside / "records")
     if packages is not None:
-        kernel_io = scratch / "kernel-io"
-        kernel_io.mkdir(exist_ok=True)
+        kernel_io = kernel_io or kernel_io_folder()
         wrap = bwrap_argv(box, packages, kernel_io)   # ends with "--"
         argv = wrap[:-1] + [a for key, value in env.items() for a in ("--setenv", key, value)] + ["--"] + argv
     spec = {"argv": argv + ["-f", "{connection_file}"], "display_name": "Python 3 (grading sandbox)",
@@ -580,7 +589,7 @@ class IpcKernelManager(AsyncKernelManager):
         from jupyter_core.paths import jupyter_runtime_dir
 
         # Absolute paths in the runtime folder (JUPYTER_RUNTIME_DIR), which the sandbox binds at the same path.
-        base = os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}")
+        base = os.path.join(jupyter_runtime_dir(), f"k{uuid.uuid4().hex[:8]}")
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("connection_file", base + ".json")
         kwargs.setdefault("ip", base + "-ipc")
@@ -621,16 +630,16 @@ def _nbgrader_preexec() -> None:
 
 
 def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits,
-                 isolated: bool = False) -> tuple[int | None, str]:
+                 isolated: bool = False, kernel_io: Path | None = None) -> tuple[int | None, str]:
     """`nbgrader autograde UNIT --student ID`; (return code or None if killed for time, its log).
 
     nbgrader runs in its own session and dies with the worker that started it; an isolated kernel
-    talks to it over Unix sockets in scratch/kernel-io (it has no network)."""
+    talks to it over Unix sockets in `kernel_io` (it has no network)."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ,
                PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]),
                JUPYTER_PATH=os.pathsep.join([str(scratch / "jupyter"), os.environ.get("JUPYTER_PATH", "")]),
-               JUPYTER_RUNTIME_DIR=str(scratch / "kernel-io"),
+               JUPYTER_RUNTIME_DIR=str(kernel_io or scratch / "kernel-io"),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [str(Path(bindir) / "nbgrader"), "autograde", unit_id, "--student", student, "--force",
            f"--CourseDirectory.root={scratch}", f"--CourseDirectory.db_url={sqlite_url(scratch)}",
@@ -922,14 +931,18 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
     copy_course(template, scratch)
-    journal = write_kernelspec(scratch, unit, limits, packages_of(template, unit.id) if isolated else None)
-    dest = scratch / "submitted" / sub.student_id / unit.id
-    dest.mkdir(parents=True)
-    nbformat.write(repaired.nb, dest / unit.filename)
-
-    code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated)
-    events = read_journal(journal)
-    kill_leftovers(scratch, events)
+    kernel_io = kernel_io_folder()
+    try:
+        journal = write_kernelspec(scratch, unit, limits, packages_of(template, unit.id) if isolated else None,
+                                   kernel_io)
+        dest = scratch / "submitted" / sub.student_id / unit.id
+        dest.mkdir(parents=True)
+        nbformat.write(repaired.nb, dest / unit.filename)
+        code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated, kernel_io=kernel_io)
+        events = read_journal(journal)
+        kill_leftovers(scratch, events)
+    finally:
+        shutil.rmtree(kernel_io, ignore_errors=True)
     drop_links(box_of(scratch))
     events = read_journal(journal)
     graded_path = scratch / "autograded" / sub.student_id / unit.id / unit.filename
