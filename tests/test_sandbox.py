@@ -138,11 +138,13 @@ def test_output_flood_is_truncated_in_the_graded_notebook(graded):
 def test_the_kernel_of_a_killed_run_is_gone(graded):
     work = graded["solution"][1].autograded.parents[4]
     (scratch,) = [p for p in work.iterdir() if "--notebook_timeout--" in p.name]
-    pids = [e["pid"] for e in sandbox.read_journal(scratch / "journal.jsonl") if e.get("event") == "kernel"]
-    assert pids
-    for pid in pids:
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        assert not (cmdline.exists() and b"autograder.kernel" in cmdline.read_bytes()), pid
+    events = sandbox.read_journal(sandbox.box_of(scratch) / ".journal.jsonl")
+    assert [e for e in events if e.get("event") == "kernel"]
+    assert sandbox.processes_of(scratch) == [], "nbgrader, bubblewrap or the kernel outlived the run"
+    for event in events:
+        if event.get("event") == "kernel" and not event.get("isolated"):
+            cmdline = Path(f"/proc/{event['pid']}/cmdline")
+            assert not (cmdline.exists() and b"autograder.kernel" in cmdline.read_bytes()), event
 
 
 # --- no nbgrader needed ------------------------------------------------------------------------------
