@@ -94,10 +94,11 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
     limits = limits if limits is not None else sandbox.Limits()
     report_warnings = []
     sandbox.use_isolation(limits)   # raises when isolation is required and impossible
-    if limits.isolation != "off" and sandbox.isolation_problem():
-        report_warnings.append(sandbox.isolation_problem())
+    if limits.isolation != "off" and sandbox.isolation_problem():   # said once, in one line
         if progress:
             print(f"grade-class: {sandbox.isolation_problem()}", file=sys.stderr)
+        else:
+            report_warnings.append(sandbox.isolation_problem())
     _check_gradebook(db_url)
     journal = Journal(course_root / JOURNAL)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch, _stopped_by_signals():

@@ -572,8 +572,15 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
         kernel_io = kernel_io or kernel_io_folder()
         wrap = bwrap_argv(box, packages, kernel_io)   # ends with "--"
         argv = wrap[:-1] + [a for key, value in env.items() for a in ("--setenv", key, value)] + ["--"] + argv
+        # bubblewrap itself starts with an empty environment: the sandbox's PID 1 is bubblewrap, and its
+        # /proc/1/environ would otherwise show the grader's environment to the kernel.
+        argv = [shutil.which("env") or "/usr/bin/env", "-i"] + argv
     spec = {"argv": argv + ["-f", "{connection_file}"], "display_name": "Python 3 (grading sandbox)",
             "language": "python", "env": env}
+    if packages is not None:
+        # A cell past its time limit is interrupted by a message the kernel turns into SIGINT itself:
+        # SIGINT sent from outside to the process group would end bubblewrap, and the kernel with it.
+        spec["interrupt_mode"] = "message"
     folder = scratch / "jupyter" / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True)
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))

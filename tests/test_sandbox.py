@@ -272,7 +272,8 @@ needs_bwrap = pytest.mark.skipif(sandbox.isolation_problem() is not None,
 @needs_bwrap
 def test_attack_finds_no_solution_no_classmate_no_network(graded):
     report = attack_report(graded["attack_steal"][1])
-    assert report["found"] == [] and report.get("stolen") == "ModuleNotFoundError", report["found"][:5]
+    assert report["found"] == [], report["found"][:5]
+    assert report.get("stolen") == "ModuleNotFoundError"
     assert all("open" not in line for line in report["net"]), report["net"]
     assert max(report["pids"]) < 100, "a PID namespace of its own"
     for what, text in report["proc"].items():
