@@ -97,12 +97,16 @@ def _grade_class(args) -> int:
     from . import ROOT, classroom, sandbox
 
     given = {"cell_seconds": args.cell_timeout, "notebook_seconds": args.notebook_timeout,
-             "memory_mb": args.memory_mb}
+             "memory_mb": args.memory_mb, "isolation": "require" if args.require_isolation else None}
     try:
         report = classroom.grade_class(
             [Path(p) for p in args.inputs], Path(args.course_root or ROOT), unit_ids=args.unit or None,
             roster=_read_roster(args.roster) if args.roster else None, workers=args.workers,
             db_url=args.db_url, limits=sandbox.Limits(**{k: v for k, v in given.items() if v is not None}))
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the outcomes so far are in the journal
+        print(f"grade-class stopped ({stop or 'interrupted'}): run it again to go on where it stopped",
+              file=sys.stderr)
+        return 130
     except Exception as error:  # the grader itself could not run (bad database URL, missing unit, ...)
         print(f"grade-class could not run: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
@@ -155,7 +159,10 @@ def main(argv=None) -> int:
                    help="where gradebook.db, autograded/, feedback/ and the CSVs go (default: the repository root)")
     p.add_argument("--cell-timeout", type=int, default=None, help="seconds one cell may run")
     p.add_argument("--notebook-timeout", type=int, default=None, help="seconds one whole notebook may take")
-    p.add_argument("--memory-mb", type=int, default=None, help="memory limit of each grading kernel")
+    p.add_argument("--memory-mb", type=int, default=None,
+                   help="address-space limit of each grading kernel in MB (default 4096; TensorFlow maps ~1.9 GB)")
+    p.add_argument("--require-isolation", action="store_true",
+                   help="stop with an error when bubblewrap cannot sandbox the grading kernels here")
     p.set_defaults(run=_grade_class)
     p = sub.add_parser("bench", help="time grade-class against serial nbgrader autograde")
     p.add_argument("--students", type=int, default=6, help="submissions to grade (default: 6)")

@@ -20,7 +20,7 @@ from nbgrader.api import Gradebook
 
 from course import syllabus
 
-from . import ROOT, classroom, pipeline
+from . import ROOT, classroom, pipeline, sandbox
 from .mutate import fill_in_answers, solution_sources, test_cells_by_step
 
 UNIT_ID = "01_rnn_by_hand"
@@ -68,7 +68,7 @@ def run(students: int = 6, workers: int | None = None, root: Path | None = None)
     ours = totals(report.db_url)
     return {"students": students, "workers": report.workers, "cpus": os.cpu_count(), "serial_s": serial,
             "parallel_s": parallel, "speedup": serial / parallel, "serial": theirs, "parallel": ours,
-            "agree": theirs == ours, "statuses": {o.student_id: o.status for o in report.outcomes},
+            "agree": theirs == ours, "isolation": sandbox.isolation_problem() or "every kernel in bubblewrap", "statuses": {o.student_id: o.status for o in report.outcomes},
             "scratch": scratch}
 
 
@@ -79,7 +79,8 @@ def report(figures: dict) -> str:
         f"  serial `nbgrader autograde {UNIT_ID}`: {figures['serial_s']:7.1f} s   "
         f"({figures['serial_s'] / n:.1f} s per submission)",
         f"  grade_class, {figures['workers']} workers:          {figures['parallel_s']:7.1f} s   "
-        f"({figures['parallel_s'] / n:.1f} s per submission; intake, sandbox, gradebook, feedback and CSV included)",
+        f"({figures['parallel_s'] / n:.1f} s per submission; intake, sandbox, gradebook, feedback and CSV included; "
+        f"{figures['isolation']})",
         f"  speed-up: {figures['speedup']:.2f}x",
     ]
     if figures["agree"]:

@@ -8,12 +8,25 @@ formgrader and manual grading read it as if ``nbgrader autograde`` had written
 it). Workers are started with ``spawn`` because forking a process that has
 imported TensorFlow can hang, and a worker that dies costs only the submission
 it was grading.
+
+Every outcome is final when it arrives: this process appends it to the
+course's journal (``.grade-class/outcomes.jsonl``, one JSON line per outcome,
+flushed to disk), copies the graded notebook and writes the feedback page. The
+gradebook and ``grades.csv`` are both written from those records, never from a
+scratch folder. A run that is stopped (Ctrl-C, SIGTERM, or SIGKILL of this
+process) leaves no process behind: workers, their nbgrader and its sandboxed
+kernel each die with their parent. Run again, and a submission already graded
+is taken from the journal unless its file, its unit's release or hidden tests
+changed (see :func:`submission_key`); grader errors are always graded again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -59,9 +72,14 @@ class ClassReport:
         return "\n".join(rows)
 
 
+JOURNAL = Path(".grade-class") / "outcomes.jsonl"
+
+
 def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=None, workers: int | None = None,
                 db_url: str | None = None, limits=None, progress: bool = True) -> ClassReport:
-    """Grade every submission found in `inputs`; write gradebook, autograded/, feedback/, CSVs."""
+    """Grade every submission found in `inputs`; write gradebook, autograded/, feedback/, CSVs.
+
+    Submissions already in the course's journal with the same key are not graded again."""
     from . import export, intake, sandbox
 
     start = time.perf_counter()
@@ -74,26 +92,121 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
     course_root.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
     limits = limits if limits is not None else sandbox.Limits()
+    report_warnings = []
+    sandbox.use_isolation(limits)   # raises when isolation is required and impossible
+    if limits.isolation != "off" and sandbox.isolation_problem():   # said once, in one line
+        if progress:
+            print(f"grade-class: {sandbox.isolation_problem()}", file=sys.stderr)
+        else:
+            report_warnings.append(sandbox.isolation_problem())
     _check_gradebook(db_url)
-    with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch:
+    journal = Journal(course_root / JOURNAL)
+    with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch, _stopped_by_signals():
         scratch = Path(scratch)
         found = intake.scan([Path(p) for p in inputs], scratch / "staging", unit_ids=unit_ids, roster=roster)
         submissions, duplicates = _one_per_student_and_unit(found.submissions)
         rejected = [*found.rejected, *duplicates]
         units = sorted({s.unit_id for s in submissions})
-        workers = max(1, min(workers or os.cpu_count() or 1, len(submissions) or 1))
+        keys = {(s.student_id, s.unit_id): submission_key(s) for s in submissions}
+        recorded = journal.read()
+        kept: dict[str, Outcome] = {}
+        todo = []
+        for sub in submissions:
+            old = recorded.get(keys[(sub.student_id, sub.unit_id)])
+            if old is not None and old.status != GRADER_ERROR:
+                kept[keys[(sub.student_id, sub.unit_id)]] = old
+            else:
+                todo.append(sub)
+        workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
         definitions = _Background(record_units, units, db_url)
-        outcomes = []
-        if submissions:
-            template = sandbox.prepare_template(units, scratch / "template")
-            outcomes = grade_in_pool(submissions, template, scratch / "work", limits, workers, progress=progress)
+
+        def arrived(sub: Submission, outcome: Outcome) -> Outcome:
+            """Runs here as each outcome arrives: published, then journaled (final from now on)."""
+            outcome = _publish_one(outcome, course_root)
+            journal.append(keys[(sub.student_id, sub.unit_id)], outcome)
+            kept[keys[(sub.student_id, sub.unit_id)]] = outcome
+            return outcome
+
+        if todo:
+            template = sandbox.prepare_template(sorted({s.unit_id for s in todo}), scratch / "template")
+            grade_in_pool(todo, template, scratch / "work", limits, workers, progress=progress, arrived=arrived)
         definitions.join()
-        problems = write_gradebook(outcomes, db_url, roster=roster)
-        _publish(outcomes, course_root)
+        outcomes = [kept[keys[(s.student_id, s.unit_id)]] for s in submissions]
+        report_warnings += write_gradebook(outcomes, db_url, roster=roster)
     grades_csv = export.write_csv(outcomes, course_root / "grades.csv", roster=roster, units=unit_ids)
     rejected_csv = export.write_rejected_csv(rejected, course_root / "rejected.csv")
     return ClassReport(outcomes, rejected, time.perf_counter() - start, workers, course_root, db_url,
-                       Path(grades_csv), Path(rejected_csv), course_root / "feedback", problems)
+                       Path(grades_csv), Path(rejected_csv), course_root / "feedback", report_warnings)
+
+
+def release_checksum(unit_id: str) -> str:
+    """sha256 of what grading a unit depends on: its release notebook and its hidden tests."""
+    unit = syllabus.load().unit(unit_id)
+    digest = hashlib.sha256()
+    for path in (ROOT / "exercises" / unit.id / unit.filename,
+                 *sorted((ROOT / "autograder" / "hidden").glob("*.py"))):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def submission_key(sub: Submission) -> str:
+    """What makes an outcome reusable: the student, the unit, the submitted file's sha256 and the
+    release checksum. A changed file, release or hidden test gives a new key: graded again."""
+    data = Path(sub.path).read_bytes() if Path(sub.path).is_file() else b""
+    return "|".join([sub.student_id, sub.unit_id, hashlib.sha256(data).hexdigest(), release_checksum(sub.unit_id)])
+
+
+class Journal:
+    """The class runner's record of final outcomes: JSON lines, appended and flushed to disk as each
+    outcome arrives, written by the main process only. The newest record of a key wins."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def read(self) -> dict[str, Outcome]:
+        found = {}
+        if not self.path.is_file():
+            return found
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                found[record["key"]] = Outcome.from_dict(record["outcome"])
+            except (ValueError, KeyError, TypeError):
+                continue   # a line cut short when the run was killed
+        return found
+
+    def append(self, key: str, outcome: Outcome) -> None:
+        line = json.dumps({"key": key, "outcome": outcome.as_dict()}, default=str)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class Stopped(KeyboardInterrupt):
+    """grade-class received SIGTERM (or SIGINT)."""
+
+
+class _stopped_by_signals:
+    """SIGTERM and SIGINT stop the run as Ctrl-C does (workers killed, journal kept)."""
+
+    def __enter__(self):
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise Stopped(f"stopped by signal {signal.Signals(signum).name}")
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
 
 
 def _one_per_student_and_unit(submissions: list[Submission]) -> tuple[list[Submission], list[Rejected]]:
@@ -117,8 +230,16 @@ def _grade_task(sub: Submission, template: Path, work: Path, limits) -> Outcome:
     return sandbox.grade_one(sub, template, work, limits)
 
 
+def _worker_init() -> None:
+    """Each worker dies with the class runner (even on SIGKILL), and so, in turn, does its nbgrader."""
+    from .sandbox import die_with_parent
+
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the runner's to handle
+
+
 def grade_in_pool(submissions: list[Submission], template: Path, work: Path, limits, workers: int,
-                  task=_grade_task, progress: bool = True) -> list[Outcome]:
+                  task=_grade_task, progress: bool = True, arrived=None) -> list[Outcome]:
     """Grade in `workers` spawned processes; a dead worker costs only its own submission.
 
     At most `workers` submissions are in flight, so when the pool breaks the
@@ -130,6 +251,15 @@ def grade_in_pool(submissions: list[Submission], template: Path, work: Path, lim
     results: dict[int, Outcome] = {}
 
     def done(index: int, outcome: Outcome) -> None:
+        if arrived is not None:
+            try:
+                outcome = arrived(jobs[index][0], outcome)
+            except Exception as error:  # noqa: BLE001 (publishing one outcome must not stop the class)
+                outcome = _grader_error(jobs[index][0], error)
+                try:
+                    outcome = arrived(jobs[index][0], outcome)
+                except Exception:  # noqa: BLE001
+                    pass
         results[index] = outcome
         bar.update(outcome)
 
@@ -146,18 +276,33 @@ def grade_in_pool(submissions: list[Submission], template: Path, work: Path, lim
 def _run_until_broken(queue: list[int], jobs, template, limits, workers, task, done) -> list[int]:
     """Feed `queue` (consumed in place) to a fresh pool; return the jobs in flight if the pool broke."""
     running: dict = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        while queue or running:
-            while queue and len(running) < workers:
-                index = queue.pop(0)
-                sub, work = jobs[index]
-                running[pool.submit(task, sub, template, work, limits)] = index
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            indexes = [(f, running.pop(f)) for f in finished]
-            broken = [index for f, index in indexes if not _collect(f, index, jobs, done)]
-            if broken:  # every other future of a broken pool fails too; keep those that finished first
-                wait(running)
-                return broken + [index for f, index in running.items() if not _collect(f, index, jobs, done)]
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    try:
+        return _feed(pool, queue, jobs, template, limits, workers, task, done, running)
+    except BaseException:
+        # stopped (Ctrl-C, SIGTERM) or our own bug: no worker, nbgrader or kernel may outlive the run
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _feed(pool, queue, jobs, template, limits, workers, task, done, running) -> list[int]:
+    """Submit jobs as workers free up; the jobs in flight when the pool broke (else [])."""
+    while queue or running:
+        while queue and len(running) < workers:
+            index = queue.pop(0)
+            sub, work = jobs[index]
+            running[pool.submit(task, sub, template, work, limits)] = index
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        indexes = [(f, running.pop(f)) for f in finished]
+        broken = [index for f, index in indexes if not _collect(f, index, jobs, done)]
+        if broken:  # every other future of a broken pool fails too; keep those that finished first
+            wait(running)
+            return broken + [index for f, index in running.items() if not _collect(f, index, jobs, done)]
     return []
 
 
@@ -291,34 +436,27 @@ def write_gradebook(outcomes: list[Outcome], db_url: str, roster=None) -> list[s
         for student in roster or ():
             gb.update_or_create_student(student)
         for outcome in outcomes:
-            gb.update_or_create_student(outcome.student_id)
-            gb.update_or_create_submission(outcome.unit_id, outcome.student_id)
-            problems += _write_scores(gb, outcome)
-            _write_comments(gb, outcome)
-            gb.db.commit()
+            try:
+                gb.update_or_create_student(outcome.student_id)
+                gb.update_or_create_submission(outcome.unit_id, outcome.student_id)
+                problems += _write_scores(gb, outcome)
+                _write_comments(gb, outcome)
+                gb.db.commit()
+            except Exception as error:  # noqa: BLE001 (one row that fails must not cost the others theirs)
+                gb.db.rollback()
+                problems.append(f"{outcome.student_id}/{outcome.unit_id}: not written to the gradebook "
+                                f"({type(error).__name__}: {error})")
     return problems
 
 
-def _graded_cells(outcome: Outcome) -> dict[str, object]:
-    """grade_id -> cell of the autograded notebook ({} when there is none to read)."""
-    import nbformat
-
-    if outcome.autograded is None or not Path(outcome.autograded).is_file():
-        return {}
-    nb = nbformat.read(outcome.autograded, as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if "grade_id" in c.metadata.get("nbgrader", {})}
-
-
 def _write_scores(gb, outcome: Outcome) -> list[str]:
-    from nbgrader.utils import determine_grade
-
+    """Each grade cell's auto_score from the outcome's record (nothing is read from a notebook)."""
     unit = syllabus.load().unit(outcome.unit_id)
-    cells = _graded_cells(outcome) if outcome.status == GRADED else {}
+    scores = outcome.cell_scores()
     total = 0.0
     for grade_cell in gb.find_notebook(unit.notebook, unit.id).grade_cells:
         grade = gb.find_grade(grade_cell.name, unit.notebook, unit.id, outcome.student_id)
-        cell = cells.get(grade_cell.name)
-        grade.auto_score = float(determine_grade(cell)[0] or 0.0) if cell is not None else 0.0
+        grade.auto_score = float(scores.get(grade_cell.name, 0.0))
         grade.needs_manual_grade = grade.manual_score is not None
         total += grade.auto_score
     if outcome.status == GRADED and abs(total - outcome.score) > 1e-9:
@@ -328,18 +466,14 @@ def _write_scores(gb, outcome: Outcome) -> list[str]:
 
 
 def _write_comments(gb, outcome: Outcome) -> None:
-    from nbgrader.utils import compute_checksum
-
     unit = syllabus.load().unit(outcome.unit_id)
-    cells = _graded_cells(outcome)
     messages = {s.step: s.message for s in outcome.steps if s.message}
+    untouched = {s.step for s in outcome.steps if s.untouched}
     header = _header_comment(outcome)
     for position, name in enumerate(_solution_cell_order(unit)):
         comment = gb.find_comment(name, unit.notebook, unit.id, outcome.student_id)
-        cell = cells.get(name)
-        untouched = cell is not None and cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
         parts = [header] if position == 0 and header else []
-        parts += ["No response."] if untouched else [messages[name]] if name in messages else []
+        parts += ["No response."] if name in untouched else [messages[name]] if name in messages else []
         comment.auto_comment = "\n".join(parts) or None
 
 
@@ -360,28 +494,27 @@ def _solution_cell_order(unit) -> list[str]:
 
 # ---------------------------------------------------------------- files beside the gradebook
 
-def _publish(outcomes: list[Outcome], course_root: Path) -> None:
-    """Copy graded notebooks to autograded/ (as nbgrader does) and write feedback/ HTML.
+def _publish_one(outcome: Outcome, course_root: Path) -> Outcome:
+    """Copy the graded notebook to autograded/ (as nbgrader does) and write its feedback/ page.
 
     A submission that has no graded notebook this time loses any stale one from
     an earlier run, so autograded/ never disagrees with the gradebook.
     """
     from . import feedback
 
-    title = syllabus.load().title
-    for outcome in outcomes:
-        unit = syllabus.load().unit(outcome.unit_id)
-        dest = course_root / "autograded" / outcome.student_id / unit.id / unit.filename
-        dest.unlink(missing_ok=True)
-        if outcome.autograded is not None and Path(outcome.autograded).is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(outcome.autograded, dest)
-            outcome.autograded = dest
-        else:
-            outcome.autograded = None
-        html = course_root / "feedback" / outcome.student_id / unit.id / f"{unit.notebook}.html"
-        html.parent.mkdir(parents=True, exist_ok=True)
-        feedback.write_feedback(outcome, html, course_title=title)
+    unit = syllabus.load().unit(outcome.unit_id)
+    dest = course_root / "autograded" / outcome.student_id / unit.id / unit.filename
+    dest.unlink(missing_ok=True)
+    if outcome.autograded is not None and Path(outcome.autograded).is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(outcome.autograded, dest)
+        outcome.autograded = dest
+    else:
+        outcome.autograded = None
+    html = course_root / "feedback" / outcome.student_id / unit.id / f"{unit.notebook}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    feedback.write_feedback(outcome, html, course_title=syllabus.load().title)
+    return outcome
 
 
 def _first_line(text: str) -> str:

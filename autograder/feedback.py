@@ -9,12 +9,17 @@ points, and for a failed step the failure message, what the test cell printed
 and the visible part of its source (nbgrader's own ClearHiddenTests removes
 the hidden region, as for the release). Tracebacks are never shown. As a last
 guard every shown line that names the hidden region or the hidden module is
-replaced by a placeholder. Everything is escaped; the page loads nothing.
+replaced by a placeholder, and an output that holds any line of the hidden
+tests' source (however it was printed: a student function that reads the
+hidden module and prints it) is not shown at all. Everything is escaped; the
+page loads nothing.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import html
+import json
 import re
 from pathlib import Path
 
@@ -32,6 +37,39 @@ HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "autograder.hidden",
 REDACTED = "[hidden test line not shown]"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_SHOWN_CHARS = 4000   # per output: enough for a message, not a flood
+HIDDEN_OUTPUT = "[output not shown: it contains lines of the hidden tests]"
+MIN_HIDDEN_LINE = 12     # shorter lines ("return x", "else:") say nothing about the hidden tests
+
+
+@functools.cache
+def hidden_lines() -> frozenset[str]:
+    """Lines of the hidden tests' source (autograder/hidden/, autograder/reference/) that appear
+    nowhere students can see them (the course package, the released notebooks), stripped."""
+    def lines(paths):
+        found = set()
+        for path in paths:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if path.suffix == ".ipynb":
+                try:
+                    text = "\n".join("".join(c.get("source", "")) for c in json.loads(text).get("cells", []))
+                except ValueError:
+                    continue
+            found |= {line.strip() for line in text.splitlines() if len(line.strip()) >= MIN_HIDDEN_LINE}
+        return found
+
+    hidden = lines([*(ROOT / "autograder" / "hidden").rglob("*.py"), *(ROOT / "autograder" / "reference").rglob("*.py")])
+    public = lines([*(ROOT / "course").rglob("*.py"), *(ROOT / "exercises").rglob("*.ipynb")])
+    return frozenset(hidden - public)
+
+
+def shows_hidden_source(text: str) -> bool:
+    """Whether any line of `text` holds a line of the hidden tests' source."""
+    hidden = hidden_lines()
+    return any(h in line for line in str(text).splitlines() if len(line.strip()) >= MIN_HIDDEN_LINE
+               for h in hidden)
 
 
 # -- reading an autograded notebook ---------------------------------------------------------------
@@ -186,15 +224,19 @@ def _visible_outputs(cell) -> str:
             shown.append(output.get("data", {}).get("text/plain", ""))
         elif output.output_type == "error":
             shown.append(f"{output.get('ename', 'Error')}: {output.get('evalue', '')}")
-    text = _guard(_clean("\n".join(s.rstrip("\n") for s in shown if s)))
+    text = _clean("\n".join(s.rstrip("\n") for s in shown if s))
+    if shows_hidden_source(text):
+        return HIDDEN_OUTPUT
+    text = _guard(text)
     return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "\n… (output cut)"
 
 
 def _guard(text: str) -> str:
-    """Replace any line that names the hidden region or module (the last line of defence)."""
+    """Replace any line that names the hidden region or module, or holds a line of the hidden
+    tests' source (the last line of defence)."""
     lines = str(text).splitlines()
-    return "\n".join(REDACTED if any(m.lower() in line.lower() for m in HIDDEN_MARKERS) else line
-                     for line in lines)
+    return "\n".join(REDACTED if any(m.lower() in line.lower() for m in HIDDEN_MARKERS)
+                     or shows_hidden_source(line) else line for line in lines)
 
 
 def _clean(text: str) -> str:

@@ -8,11 +8,15 @@ The sandbox (:mod:`autograder.sandbox`) writes a kernelspec whose argv is
 and points nbgrader's Execute preprocessor at it. Before ipykernel starts this
 module:
 
-* limits the kernel's data segment (RLIMIT_DATA: every private writable
-  mapping, so numpy's large allocations fail with MemoryError). RLIMIT_AS would
-  also count the large virtual ranges TensorFlow reserves at import and break it;
-  RLIMIT_DATA does not (TensorFlow and Keras need about 350 MB of it);
+* limits the kernel's address space (RLIMIT_AS, and RLIMIT_DATA alike): every
+  mapping counts, ``mmap`` of anonymous memory included, so large allocations
+  fail with MemoryError. TensorFlow and Keras map about 1.9 GB at import (VmSize
+  with a layer built; ``MALLOC_ARENA_MAX`` keeps glibc's per-thread arenas from
+  reserving more), which the default limit of 4096 MB leaves room for;
 * exits when its parent (nbgrader) is gone, so a killed grader leaves no kernel;
+* puts ``sys.stdout``, ``sys.stderr`` and ``sys.stdin`` back after a cell that
+  replaced them (``sys.stdout = None`` would otherwise stall the kernel), and
+  journals it;
 * takes references to the genuine checking code (numpy, the course's checks,
   the hidden graders, builtins) so that after every cell it can tell whether
   student code replaced one of them, put the genuine one back and say so.
@@ -39,9 +43,12 @@ TRUNCATED = "\n... output truncated by the grader after {limit:,} characters ...
 
 
 def limit_memory(megabytes: int) -> None:
-    """Cap the data segment: allocations past it raise MemoryError in the cell."""
+    """Cap the address space: every allocation past it (numpy, ``mmap``, thread stacks) fails with
+    MemoryError in the cell. TensorFlow and Keras map about 1.9 GB once imported (VmSize), so the
+    limit must leave room for them; the data segment gets the same cap."""
     limit = megabytes * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    for kind in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        resource.setrlimit(kind, (limit, limit))
 
 
 def exit_with_parent(poll_seconds: float = 0.5) -> None:
@@ -169,7 +176,13 @@ def install_hooks(shell, journal: Journal, integrity: Integrity, output_chars: i
         budget["left"] = output_chars
         journal.write(event="start", source=info.raw_cell)
 
+    streams = {"stdout": sys.stdout, "stderr": sys.stderr, "stdin": sys.stdin}
+
     def after(result):
+        for name, stream in streams.items():
+            if getattr(sys, name) is not stream:
+                journal.write(event="stream", source=result.info.raw_cell, what=f"sys.{name} was replaced")
+                setattr(sys, name, stream)
         for what in integrity.violations():
             journal.write(event="tamper", source=result.info.raw_cell, what=what)
         journal.write(event="end", source=result.info.raw_cell)
@@ -186,6 +199,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--memory-mb", type=int, required=True)
     parser.add_argument("--output-chars", type=int, required=True)
     parser.add_argument("--journal", required=True)
+    parser.add_argument("--isolated", action="store_true", help="running inside the bubblewrap sandbox")
     parser.add_argument("--watch", action="append", default=[], help="module whose functions must stay genuine")
     return parser.parse_known_args(argv)
 
@@ -195,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     limit_memory(args.memory_mb)
     exit_with_parent()
     journal = Journal(args.journal)
-    journal.write(event="kernel", pid=os.getpid())
+    journal.write(event="kernel", pid=os.getpid(), isolated=args.isolated)
     integrity = Integrity(args.watch)
 
     from ipykernel.kernelapp import IPKernelApp

@@ -23,8 +23,10 @@ INVALID_NOTEBOOK = "invalid-notebook"  # empty file, invalid JSON, not a noteboo
 WRONG_UNIT = "wrong-unit"            # a notebook of another unit (or of no unit of this course)
 TAMPERING = "tampering"              # code that changes the checking (patched numpy/course checks/...)
 GRADER_ERROR = "grader-error"        # our fault: the grader itself failed; regrade after a fix
+NEEDS_MANUAL_GRADING = "needs-manual-grading"  # a notebook the grader cannot match to the release cell by cell
 
-STATUSES = (GRADED, TIMEOUT, KERNEL_DIED, MEMORY_LIMIT, INVALID_NOTEBOOK, WRONG_UNIT, TAMPERING, GRADER_ERROR)
+STATUSES = (GRADED, TIMEOUT, KERNEL_DIED, MEMORY_LIMIT, INVALID_NOTEBOOK, WRONG_UNIT, TAMPERING, GRADER_ERROR,
+            NEEDS_MANUAL_GRADING)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class StepResult:
     points: float
     max_points: float
     message: str = ""     # first line of the failure (a CheckFailed message), "" when full marks
+    cells: dict[str, float] = field(default_factory=dict)   # test cell grade_id -> auto score (the gradebook's)
+    untouched: bool = False   # the answer cell is as released (nbgrader's "No response.")
 
 
 @dataclass
@@ -74,3 +78,15 @@ class Outcome:
         d = asdict(self)
         d["autograded"] = str(self.autograded) if self.autograded else ""
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Outcome":
+        """The inverse of as_dict (a record read back from the class runner's journal)."""
+        d = dict(d)
+        d["steps"] = [StepResult(**s) for s in d.get("steps", [])]
+        d["autograded"] = Path(d["autograded"]) if d.get("autograded") else None
+        return cls(**d)
+
+    def cell_scores(self) -> dict[str, float]:
+        """Every test cell's auto score, as the gradebook gets it (0 for all unless GRADED)."""
+        return {gid: (score if self.status == GRADED else 0.0) for s in self.steps for gid, score in s.cells.items()}

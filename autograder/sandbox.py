@@ -23,7 +23,9 @@ IPython turns it into an error in its cell and grading goes on.
 """
 from __future__ import annotations
 
+import ast
 import copy
+import functools
 import hashlib
 import importlib.util
 import json
@@ -31,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -39,15 +42,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 from course import syllabus
 
 from . import ROOT, pipeline, tamper
 from .mutate import test_cells_by_step
-from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, TAMPERING, TIMEOUT,
-                      WRONG_UNIT, Outcome, StepResult, Submission)
+from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, NEEDS_MANUAL_GRADING,
+                      TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission)
 
 KERNEL_NAME = "autograder-sandbox"
 MEMORY_ERRORS = ("MemoryError", "ResourceExhaustedError")
@@ -59,8 +64,9 @@ class Limits:
     """Per-submission limits. A unit's fast budget grades in 10-15 s on two CPU cores."""
     cell_seconds: int = 60          # nbgrader's Execute.timeout for each cell
     notebook_seconds: int = 300     # the whole `nbgrader autograde` run, kernel start included
-    memory_mb: int = 4096           # the grading kernel's data segment (TensorFlow needs ~350 MB)
+    memory_mb: int = 4096           # the grading kernel's address space (TensorFlow and Keras map ~1.9 GB)
     output_chars: int = 100_000     # what one cell may print; the rest is dropped in the kernel
+    isolation: str = "auto"         # "auto": bubblewrap when it works here; "require": error without; "off"
 
 
 class Rejection(Exception):
@@ -85,9 +91,18 @@ def sqlite_url(course_root: Path) -> str:
 
 
 def prepare_template(unit_ids, work: Path) -> Path:
-    """A scratch nbgrader course folder with solutions/, the generated release and a gradebook
-    that knows the units (nbgrader generate_assignment run once). Workers copy it."""
+    """A scratch nbgrader course folder with the generated release and a gradebook that knows the
+    units (nbgrader generate_assignment run once), and each unit's staged packages (what its grading
+    kernel may import, see :func:`stage_packages`). Workers copy the course part of it.
+
+    The source notebooks are removed once generated: `nbgrader autograde` needs only the gradebook
+    (cells, checksums, the hidden tests' calls) and the submitted notebook, so no scratch course
+    holds a solution."""
     template = Path(work) / "template"
+    if template.exists():
+        for path in template.rglob("*"):   # staged packages are read-only
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o200)
     shutil.rmtree(template, ignore_errors=True)
     template.mkdir(parents=True)
     for unit in pipeline.ready_units(list(unit_ids)):
@@ -96,7 +111,198 @@ def prepare_template(unit_ids, work: Path) -> Path:
         # db_url given explicitly: an instructor's config pointing at PostgreSQL must not be used here.
         pipeline.nbgrader("generate_assignment", unit.id, "--force",
                           f"--CourseDirectory.db_url={sqlite_url(template)}", root=template, echo=False)
+        stage_packages(unit, packages_of(template, unit.id))
+    shutil.rmtree(template / "solutions")
     return template
+
+
+def packages_of(template: Path, unit_id: str) -> Path:
+    return Path(template) / "packages" / unit_id
+
+
+def copy_course(template: Path, scratch: Path) -> None:
+    """The template's course part (gradebook and release) into a submission's scratch folder."""
+    scratch.mkdir(parents=True)
+    for entry in Path(template).iterdir():
+        if entry.name == "packages":
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, scratch / entry.name)
+        else:
+            shutil.copy2(entry, scratch / entry.name)
+
+
+# --- isolation: bubblewrap around the grading kernel -----------------------------------------------
+
+PACKAGES_IN_BOX = "/grading/packages"     # the staged course package and hidden module, read-only
+WORK_IN_BOX = "/grading/work"             # the submission's own scratch folder: cwd, HOME, writable
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
+                "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/ssl")
+# What the kernel's environment keeps from the grader's (everything else, credentials included, is cleared).
+KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
+            "OMP_NUM_THREADS", "COURSE_BUDGET", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES")
+
+
+class IsolationUnavailable(RuntimeError):
+    """bubblewrap is required (Limits.isolation == "require") but cannot sandbox here."""
+
+
+@functools.cache
+def isolation_problem() -> str | None:
+    """None when bubblewrap can build the grading sandbox on this machine, else why not (one line)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return ("bubblewrap (bwrap) is not installed: grading kernels run without isolation "
+                "(apt-get install bubblewrap)")
+    try:
+        probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", *_system_binds(), "--proc", "/proc",
+                                "--dev", "/dev", "--tmpfs", "/tmp", "true"],
+                               capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"bubblewrap cannot run here ({err}): grading kernels run without isolation"
+    if probe.returncode != 0:
+        first = (probe.stderr.strip().splitlines() or ["no message"])[0][:200]
+        return f"bubblewrap cannot build a sandbox here ({first}): grading kernels run without isolation"
+    return None
+
+
+def use_isolation(limits: Limits) -> bool:
+    """Whether to sandbox the kernel; raises IsolationUnavailable when it is required and impossible."""
+    if limits.isolation == "off":
+        return False
+    problem = isolation_problem()
+    if problem and limits.isolation == "require":
+        raise IsolationUnavailable(problem.split(":")[0] + " and isolation is required (--require-isolation)")
+    return problem is None
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in SYSTEM_FILES:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def _python_dirs() -> list[str]:
+    """The Python environment's folders (a venv and the interpreter it was made from), outermost only."""
+    dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    dirs |= {os.path.abspath(p) for p in (sys.prefix, sys.exec_prefix)}   # a venv reached through a link
+    dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    outer = sorted(d for d in dirs if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in dirs))
+    return [d for d in outer if not any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS)]
+
+
+def _data_dirs() -> list[str]:
+    """Folders where course.datasets finds verified files (bound read-only; the kernel's cache is its own)."""
+    from course.datasets import files
+
+    found = [files.cache_root(), *files.local_dirs()]
+    found += [Path(d) for d in os.environ.get("COURSE_DATA_DIRS", "").split(os.pathsep) if d]
+    found.append(ROOT.parent / "shared" / "datasets")
+    return sorted({str(Path(d).expanduser().resolve()) for d in found if Path(d).expanduser().is_dir()})
+
+
+def _autograder_imports(path: Path, package: str) -> set[str]:
+    """Modules of the autograder package that the file at `path` (module `package`.x) imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "autograder"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.split(".")[0] == "autograder":
+                names.add(module)
+                names |= {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def stage_packages(unit, dest: Path) -> Path:
+    """What the grading kernel may import, copied out of the checkout: the course package (with
+    course.datasets), the kernel module, the unit's hidden module and the autograder modules it
+    imports (its package's __init__, private helpers hidden/_*.py, autograder/reference/), nothing else.
+    Solutions, mutants, other units' hidden tests and the rest of the grader stay out."""
+    dest = Path(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    shutil.copytree(ROOT / "course", dest / "course", ignore=skip)
+    if (ROOT / "datasets").is_dir() and not (dest / "course" / "datasets").exists():
+        shutil.copytree(ROOT / "datasets", dest / "course" / "datasets", ignore=skip)
+    wanted = ["autograder", "autograder.kernel", "autograder.hidden", f"autograder.hidden.{unit.notebook}"]
+    wanted += [f"autograder.hidden.{p.stem}" for p in (ROOT / "autograder" / "hidden").glob("_*.py")
+               if p.name != "__init__.py"]
+    if (ROOT / "autograder" / "reference").is_dir():
+        shutil.copytree(ROOT / "autograder" / "reference", dest / "autograder" / "reference", ignore=skip)
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source = _module_file(name)
+        if source is None:
+            continue      # `from autograder.x import name` where name is not a module
+        target = dest / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+        parts = name.split(".")
+        wanted += [".".join(parts[:i]) for i in range(1, len(parts))]   # every enclosing package
+        wanted += sorted(_autograder_imports(source, package if source.name != "__init__.py" else name))
+    for folder in (dest / "autograder").rglob("*"):
+        if folder.is_dir() and not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_text("")
+    _read_only(dest)
+    return dest
+
+
+def _read_only(tree: Path) -> None:
+    for path in [tree, *Path(tree).rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+
+
+def bwrap_argv(box: Path, packages: Path, kernel_io: Path) -> list[str]:
+    """bubblewrap's command line around the kernel: only its own folder writable, the Python
+    environment, staged packages and data read-only, private /tmp, no network, its own PID
+    namespace and /proc, a cleared environment, killed with its parent."""
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--clearenv",
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for folder in _python_dirs():
+        args += ["--ro-bind", folder, folder]
+    data = _data_dirs()
+    for i, folder in enumerate(data):
+        args += ["--ro-bind", folder, f"/grading/data/{i}"]
+    args += ["--ro-bind", str(packages), PACKAGES_IN_BOX, "--bind", str(box), WORK_IN_BOX,
+             "--bind", str(kernel_io), str(kernel_io), "--chdir", WORK_IN_BOX]
+    env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
+    env.update(HOME=WORK_IN_BOX, PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+               PYTHONPATH=PACKAGES_IN_BOX, PYTHONDONTWRITEBYTECODE="1", MPLCONFIGDIR=f"{WORK_IN_BOX}/.matplotlib",
+               COURSE_DATA_HOME=f"{WORK_IN_BOX}/.data",
+               COURSE_DATA_DIRS=os.pathsep.join(f"/grading/data/{i}" for i in range(len(data))),
+               NBGRADER_EXECUTION="autograde", MALLOC_ARENA_MAX="2", TMPDIR="/tmp")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return args + ["--"]
 
 
 # --- reading and checking the file ------------------------------------------------------------------
@@ -155,6 +361,60 @@ def check_unit(nb, unit, template: Path) -> None:
     if not own:
         seen = ", ".join(sorted(found)[:5]) or "no nbgrader cells at all"
         raise Rejection(WRONG_UNIT, f"none of the graded cells of {unit.id} is in this notebook ({seen})")
+
+
+# --- notebooks without nbgrader metadata --------------------------------------------------------------
+
+DEFINITION = re.compile(r"^(?:async\s+)?(?:def\s+([A-Za-z_]\w*)\s*\(|class\s+([A-Za-z_]\w*)\b)", re.M)
+
+
+def _defined(source: str) -> set[str]:
+    return {a or b for a, b in DEFINITION.findall(source or "")}
+
+
+def reattach(nb, release) -> tuple[nbformat.NotebookNode, str]:
+    """A notebook whose nbgrader metadata an editor stripped, matched back to the release: test and
+    locked cells by their source, verbatim; answer cells by the function or class they define
+    (``def name(`` / ``class Name``; the last cell that defines it). Raises a NEEDS_MANUAL_GRADING
+    Rejection, with the reason, when the cells cannot be matched."""
+    nb = copy.deepcopy(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    by_source: dict[str, list] = {}
+    for cell in code:
+        by_source.setdefault(cell.source.strip(), []).append(cell)
+    used, tests, answers, missing = set(), 0, 0, []
+    for rc in release.cells:
+        gid = _grade_id(rc)
+        if not gid or rc.cell_type != "code":
+            continue
+        if is_solution(rc):
+            names = _defined(rc.source)
+            found = [c for c in code if id(c) not in used and names and names <= _defined(c.source)]
+            if found:
+                cell = found[-1]
+                answers += 1
+            else:
+                missing.append(gid)
+                continue
+        else:
+            found = [c for c in by_source.get(rc.source.strip(), []) if id(c) not in used]
+            if not found:
+                missing.append(gid)
+                continue
+            cell = found[0]
+            tests += 1 if is_grade(rc) else 0
+        used.add(id(cell))
+        cell.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
+    release_tests = sum(1 for c in release.cells if _grade_id(c) and is_grade(c) and not is_solution(c))
+    release_answers = sum(1 for c in release.cells if _grade_id(c) and is_solution(c) and c.cell_type == "code")
+    if answers == 0 or tests * 2 < release_tests:
+        raise Rejection(NEEDS_MANUAL_GRADING,
+                        f"the notebook has no nbgrader metadata and its cells do not match the release "
+                        f"({tests} of {release_tests} test cells found verbatim, {answers} of {release_answers} "
+                        f"answers found by name): grade it by hand")
+    note = (f"the notebook had no nbgrader metadata: cells matched to the release ({tests} of {release_tests} "
+            f"test cells verbatim, {answers} of {release_answers} answers by name)")
+    return nb, note
 
 
 # --- repair -----------------------------------------------------------------------------------------
@@ -266,37 +526,140 @@ def scratch_for(sub: Submission, work: Path) -> Path:
     return Path(work) / f"{sub.unit_id}--{sub.student_id}--{digest}"
 
 
-def write_kernelspec(scratch: Path, unit, limits: Limits) -> Path:
-    """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH."""
-    journal = scratch / "journal.jsonl"
+def box_of(scratch: Path) -> Path:
+    """The one folder the isolated kernel can write (its cwd and HOME); the judge's records land here."""
+    return Path(scratch) / "box"
+
+
+def record_env() -> str | None:
+    """The judge's environment variable, when autograder.judge is there to read the records."""
+    try:
+        from . import judge
+    except ImportError:
+        return None
+    return getattr(judge, "RECORD_ENV", None)
+
+
+def kernel_io_folder() -> Path:
+    """A new folder for the kernel's connection file and Unix sockets. Its path is short on purpose:
+    a Unix socket's path may not pass 107 bytes, and scratch folders can be deep."""
+    import tempfile
+
+    base = "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="gk-", dir=base))
+
+
+def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None,
+                     kernel_io: Path | None = None) -> Path:
+    """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH; with `packages`
+    (the unit's staged packages), the kernel runs inside bubblewrap (:func:`bwrap_argv`)."""
+    box = box_of(scratch)
+    (box / "records").mkdir(parents=True, exist_ok=True)
+    journal = box / ".journal.jsonl"
+    inside = Path(WORK_IN_BOX) if packages is not None else box
     watch = [m for m in (f"course.checks.{unit.notebook}", f"autograder.hidden.{unit.notebook}")
              if importlib.util.find_spec(m) is not None]
     argv = [sys.executable, "-m", "autograder.kernel", "--memory-mb", str(limits.memory_mb),
-            "--output-chars", str(limits.output_chars), "--journal", str(journal)]
+            "--output-chars", str(limits.output_chars), "--journal", str(inside / ".journal.jsonl")]
     for module in watch:
         argv += ["--watch", module]
+    if packages is not None:
+        argv.append("--isolated")
+    env = {"MALLOC_ARENA_MAX": "2"}   # glibc's per-thread arenas would reserve address space
+    if record_env():
+        env[record_env()] = str(inside / "records")
+    if packages is not None:
+        kernel_io = kernel_io or kernel_io_folder()
+        wrap = bwrap_argv(box, packages, kernel_io)   # ends with "--"
+        argv = wrap[:-1] + [a for key, value in env.items() for a in ("--setenv", key, value)] + ["--"] + argv
+        # bubblewrap itself starts with an empty environment: the sandbox's PID 1 is bubblewrap, and its
+        # /proc/1/environ would otherwise show the grader's environment to the kernel.
+        argv = [shutil.which("env") or "/usr/bin/env", "-i"] + argv
     spec = {"argv": argv + ["-f", "{connection_file}"], "display_name": "Python 3 (grading sandbox)",
-            "language": "python"}
+            "language": "python", "env": env}
+    if packages is not None:
+        # A cell past its time limit is interrupted by a message the kernel turns into SIGINT itself:
+        # SIGINT sent from outside to the process group would end bubblewrap, and the kernel with it.
+        spec["interrupt_mode"] = "message"
     folder = scratch / "jupyter" / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True)
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return journal
 
 
-def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits) -> tuple[int | None, str]:
-    """`nbgrader autograde UNIT --student ID`; (return code or None if killed for time, its log)."""
+class IpcKernelManager(AsyncKernelManager):
+    """The kernel's sockets as Unix sockets in the runtime folder: an isolated kernel has no network."""
+
+    def __init__(self, *args, **kwargs):
+        import uuid
+
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        # Absolute paths in the runtime folder (JUPYTER_RUNTIME_DIR), which the sandbox binds at the same path.
+        base = os.path.join(jupyter_runtime_dir(), f"k{uuid.uuid4().hex[:8]}")
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("connection_file", base + ".json")
+        kwargs.setdefault("ip", base + "-ipc")
+        super().__init__(*args, **kwargs)
+
+
+class IsolatedExecute(Execute):
+    """nbgrader's Execute preprocessor, talking to the kernel over Unix sockets."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = IpcKernelManager
+        super().__init__(*args, **kwargs)
+
+
+IPC_CONFIG = """\
+# Written by autograder.sandbox: the grading kernel runs in bubblewrap without network.
+from nbgrader.converters.autograde import Autograde
+from nbgrader.preprocessors import Execute
+from autograder.sandbox import IsolatedExecute
+c.Autograde.autograde_preprocessors = [IsolatedExecute if p is Execute else p
+                                       for p in Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()]
+"""
+
+
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process (thread) that started it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _nbgrader_preexec() -> None:
+    die_with_parent()
+
+
+def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits,
+                 isolated: bool = False, kernel_io: Path | None = None) -> tuple[int | None, str]:
+    """`nbgrader autograde UNIT --student ID`; (return code or None if killed for time, its log).
+
+    nbgrader runs in its own session and dies with the worker that started it; an isolated kernel
+    talks to it over Unix sockets in `kernel_io` (it has no network)."""
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ,
                PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]),
                JUPYTER_PATH=os.pathsep.join([str(scratch / "jupyter"), os.environ.get("JUPYTER_PATH", "")]),
+               JUPYTER_RUNTIME_DIR=str(kernel_io or scratch / "kernel-io"),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [str(Path(bindir) / "nbgrader"), "autograde", unit_id, "--student", student, "--force",
            f"--CourseDirectory.root={scratch}", f"--CourseDirectory.db_url={sqlite_url(scratch)}",
            f"--Execute.timeout={limits.cell_seconds}", f"--Execute.kernel_name={KERNEL_NAME}"]
+    if isolated:
+        config = scratch / "jupyter-config"
+        config.mkdir(exist_ok=True)
+        (config / "nbgrader_config.py").write_text(IPC_CONFIG)
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(config), os.environ.get("JUPYTER_CONFIG_PATH", "")])
     log = scratch / "nbgrader.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_nbgrader_preexec)
         try:
             code = proc.wait(timeout=limits.notebook_seconds)
         except subprocess.TimeoutExpired:
@@ -313,10 +676,35 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def processes_of(scratch: Path) -> list[int]:
+    """Host pids whose command line names this scratch folder (nbgrader, bubblewrap, a kernel)."""
+    needle = str(Path(scratch).resolve()).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def kill_leftovers(scratch: Path, events: list[dict]) -> None:
+    """Nothing of a submission outlives its grading: bubblewrap's PID namespace takes every process the
+    kernel started with it; an unisolated kernel is killed with its session."""
+    for pid in processes_of(scratch):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    kill_kernels(events)
+
+
 def kill_kernels(events: list[dict]) -> None:
-    """The kernel runs in its own session: kill it (and what it started) if it outlived nbgrader."""
+    """An unisolated kernel runs in its own session: kill it (and what it started) if it outlived nbgrader."""
     for event in events:
-        if event.get("event") == "kernel":
+        if event.get("event") == "kernel" and not event.get("isolated"):
             try:
                 cmdline = Path(f"/proc/{event['pid']}/cmdline").read_bytes()
             except OSError:
@@ -325,8 +713,20 @@ def kill_kernels(events: list[dict]) -> None:
                 _kill_group(event["pid"])
 
 
+def drop_links(folder: Path) -> None:
+    """Remove every symbolic link and special file under `folder`: what the kernel left in its
+    writable folder is read by the grader only as plain files inside it (a link could point at
+    anything on the grader's side)."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(root) / name
+            info = path.lstat()
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                path.unlink()
+
+
 def read_journal(path: Path) -> list[dict]:
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return []
     events = []
     for line in path.read_text(errors="replace").splitlines():
@@ -398,17 +798,45 @@ def auto_scores(sub: Submission, outcome: Outcome, work: Path) -> dict[str, floa
     return {**zero, **{gid: score for gid, (score, _) in cell_scores(scratch, unit, sub.student_id).items()}}
 
 
-def steps_of(graded, release, scores: dict[str, tuple[float, float]]) -> list[StepResult]:
+def steps_of(graded, release, scores: dict[str, tuple[float, float]],
+             messages: dict[str, str] | None = None) -> list[StepResult]:
+    """One StepResult per graded step, with each test cell's score (what the gradebook gets).
+    `messages` (test cell grade_id -> why it lost points) come from the judge when there is one."""
+    from nbgrader.utils import compute_checksum
+
     errors = {_grade_id(c): _first_error(c) for c in graded.cells if _grade_id(c)} if graded else {}
+    answers = {_grade_id(c): c for c in graded.cells if _grade_id(c) and is_solution(c)} if graded else {}
     steps = []
     for step, tests in test_cells_by_step(release).items():
         ids = [_grade_id(c) for c in tests]
-        points = sum(scores.get(g, (0.0, 0.0))[0] for g in ids)
+        cells = {g: float(scores.get(g, (0.0, 0.0))[0]) for g in ids}
+        points = sum(cells.values())
         max_points = sum(float(c.metadata.nbgrader.get("points", 0)) for c in tests)
         message = "" if points >= max_points else next(
-            (_message(errors[g]) for g in ids if errors.get(g)), "no points")
-        steps.append(StepResult(step, points, max_points, message))
+            (m for g in ids for m in [(messages or {}).get(g) or (_message(errors[g]) if errors.get(g) else "")]
+             if m), "no points")
+        answer = answers.get(step)
+        untouched = answer is not None and answer.metadata.nbgrader.get("checksum") == compute_checksum(answer)
+        steps.append(StepResult(step, points, max_points, message, cells, untouched))
     return steps
+
+
+def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float, float]]
+                 ) -> tuple[dict[str, tuple[float, float]], dict[str, str]] | None:
+    """Test cell scores from autograder.judge when it is there: it reads the plain records the kernel
+    wrote into box/records, in this process (which never runs student code), after the sandbox is gone.
+    A verdict without a score (a step the judge leaves to the kernel) keeps nbgrader's. None without
+    a judge."""
+    try:
+        from . import judge
+    except ImportError:
+        return None
+    verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records")
+    scores = dict(kernel_scores)
+    for gid, verdict in verdicts.items():
+        if verdict.score is not None:
+            scores[gid] = (float(verdict.score), float(verdict.max_score))
+    return scores, {gid: v.message for gid, v in verdicts.items() if v.message and v.score is not None}
 
 
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
@@ -421,7 +849,8 @@ def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
             if error[0] == "CellTimeoutError":
                 return TIMEOUT, (f"cell {cell_name(cell, i)} ran past the time limit of "
                                  f"{limits.cell_seconds} s per cell")
-            if error[0] in MEMORY_ERRORS or "bad_alloc" in error[1]:
+            if error[0] in MEMORY_ERRORS or "bad_alloc" in error[1] or (
+                    error[0] == "OSError" and "Cannot allocate memory" in error[1]):   # mmap past the limit
                 return MEMORY_LIMIT, (f"cell {cell_name(cell, i)} went over the memory limit of "
                                       f"{limits.memory_mb} MB ({_message(error)[:150]})")
     return None
@@ -495,29 +924,47 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     release = release_of(unit, template)
     max_score = _max_score(sub, template)
     nb = load_notebook(sub.path)
+    stripped_note = None
+    if not any(c.get("metadata", {}).get("nbgrader") for c in nb.cells):
+        nb, stripped_note = reattach(nb, release)
     check_unit(nb, unit, template)
     repaired = repair(nb, release)
+    if stripped_note:
+        repaired.notes.insert(0, stripped_note)
     context = [c.source for c in release.cells if c.cell_type == "code" and is_locked(c)]
     findings = tamper.scan(repaired.student_cells, context)
 
+    isolated = use_isolation(limits)
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(template, scratch)
-    journal = write_kernelspec(scratch, unit, limits)
-    dest = scratch / "submitted" / sub.student_id / unit.id
-    dest.mkdir(parents=True)
-    nbformat.write(repaired.nb, dest / unit.filename)
-
-    code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits)
+    copy_course(template, scratch)
+    kernel_io = kernel_io_folder()
+    try:
+        journal = write_kernelspec(scratch, unit, limits, packages_of(template, unit.id) if isolated else None,
+                                   kernel_io)
+        dest = scratch / "submitted" / sub.student_id / unit.id
+        dest.mkdir(parents=True)
+        nbformat.write(repaired.nb, dest / unit.filename)
+        code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated, kernel_io=kernel_io)
+        events = read_journal(journal)
+        kill_leftovers(scratch, events)
+    finally:
+        shutil.rmtree(kernel_io, ignore_errors=True)
+    drop_links(box_of(scratch))
     events = read_journal(journal)
-    kill_kernels(events)
     graded_path = scratch / "autograded" / sub.student_id / unit.id / unit.filename
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
-    steps = steps_of(graded, release, scores)
+    messages = {}
+    if graded is not None and status == GRADED:
+        judged = judge_scores(unit, release, box_of(scratch), scores)
+        if judged is not None:
+            scores, messages = judged
+    steps = steps_of(graded, release, scores, messages)
     if status != GRADED:
-        steps = [StepResult(s.step, 0.0, s.max_points, s.message) for s in steps]
+        steps = [StepResult(s.step, 0.0, s.max_points, s.message, {g: 0.0 for g in s.cells}, s.untouched)
+                 for s in steps]
     score = sum(s.points for s in steps)
     return _outcome(sub, status, score, max_score, reason=reason, steps=steps, notes=repaired.notes,
                     autograded=graded_path if graded is not None else None)

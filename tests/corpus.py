@@ -199,11 +199,158 @@ def tampering_cases() -> list[Case]:
     ]
 
 
-def all_cases() -> list[Case]:
-    return (good_cases() + bad_file_cases() + repaired_cases() + runaway_cases() + [notebook_timeout_case()]
-            + tampering_cases())
 
 
 def submission(case: Case, folder: Path, student: str | None = None) -> records.Submission:
     path = case.write(folder)
     return records.Submission(student or case.name, UNIT.id, path, "folder", case.filename)
+
+
+# --- attacks on the grader itself (the sandbox must hold) -------------------------------------------
+
+REPORT = "ATTACK-REPORT "   # an attack cell prints REPORT + JSON of what it managed; tests read it back
+
+STEAL = r'''
+import glob, json, os, socket, sys
+report = {"found": [], "net": [], "proc": {}}
+# the instructor's solution, from the package's location, the working directory and the usual places
+starts = [os.getcwd(), os.path.dirname(sys.modules["autograder"].__file__ if "autograder" in sys.modules
+                                        else __import__("autograder").__file__)]
+for start in starts:
+    here = os.path.abspath(start)
+    for _ in range(12):
+        report["found"] += glob.glob(os.path.join(here, "solutions", "*", "*.ipynb"))
+        here = os.path.dirname(here)
+# other students' submissions and scratch courses, by guessing paths
+for pattern in ("/tmp/*/submitted/*/*/*.ipynb", "/tmp/*/*/submitted/*/*/*.ipynb", "/tmp/*/*/*/submitted/*/*/*.ipynb",
+                "/tmp/**/autograded/**/*.ipynb", "/work/*/solutions/*/*.ipynb", "/root/**/*.ipynb", "/home/*/*/solutions/*/*.ipynb"):
+    report["found"] += glob.glob(pattern, recursive=True)
+# what the process table tells: the grader's command line and environment
+for pid in ("1", str(os.getppid())):
+    for what in ("cmdline", "environ"):
+        try:
+            report["proc"][pid + "/" + what] = open(f"/proc/{pid}/{what}", "rb").read().decode(errors="replace")
+        except OSError as err:
+            report["proc"][pid + "/" + what] = type(err).__name__
+report["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+report["env"] = dict(os.environ)
+# the network
+for address in (("8.8.8.8", 53), ("1.1.1.1", 443), ("127.0.0.1", 5432)):
+    try:
+        socket.create_connection(address, timeout=2).close()
+        report["net"].append(f"{address} open")
+    except OSError as err:
+        report["net"].append(f"{address} {type(err).__name__}")
+# use any solution found
+for path in report["found"]:
+    cells = json.load(open(path))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                     and c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    if "def rnn_step" in code and "NotImplementedError" not in code:
+        open("stolen.py", "w").write("import numpy as np\n" + code)
+        break
+try:
+    from stolen import *   # noqa
+except Exception as err:
+    report["stolen"] = type(err).__name__
+print("ATTACK-REPORT " + json.dumps({k: v for k, v in report.items() if k != "env"} | {"env_keys": sorted(report["env"])}))
+'''
+
+DAMAGE = r'''
+import glob, json, os, sys
+import autograder.hidden.rnn_by_hand as hidden_module, course.checks.rnn_by_hand as checks_module
+report = {"wrote": [], "denied": [], "deleted": []}
+lenient = "def check_rnn_step(fn):\n    pass\n"
+targets = [hidden_module.__file__, checks_module.__file__, os.path.join(os.path.dirname(hidden_module.__file__), "_evil.py")]
+for path in targets:
+    try:
+        with open(path, "a") as f:
+            f.write("\n# changed by a submission\n")
+        report["wrote"].append(path)
+    except OSError as err:
+        report["denied"].append(f"{path}: {type(err).__name__}")
+# gradebooks and graded notebooks wherever they can be found
+here, candidates = os.getcwd(), []
+while here != "/":
+    candidates += glob.glob(os.path.join(here, "gradebook.db")) + glob.glob(os.path.join(here, "*", "gradebook.db"))
+    candidates += glob.glob(os.path.join(here, "autograded", "*", "*", "*.ipynb"))
+    here = os.path.dirname(here)
+for pattern in ("/tmp/*/gradebook.db", "/tmp/*/*/gradebook.db", "/tmp/*/*/*/gradebook.db", "/work/*/gradebook.db"):
+    candidates += glob.glob(pattern)
+for name in candidates:
+    try:
+        os.remove(name)
+        report["deleted"].append(name)
+    except OSError as err:
+        report["denied"].append(f"{name}: {type(err).__name__}")
+# a symbolic link where the grader reads the kernel's records
+os.makedirs("records", exist_ok=True)
+for link, target in (("records/evil.json", "/etc/passwd"), (".journal-link", "/etc/hostname")):
+    try:
+        os.symlink(target, link)
+    except OSError:
+        pass
+print("ATTACK-REPORT " + json.dumps(report))
+'''
+
+DAEMON = r'''
+import json, os, subprocess, sys, time
+# a daemon that outlives the kernel (its own session), and a bounded burst of children
+marker = "sandbox-daemon-%d" % os.getpid()
+subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(600)", "DAEMON-MARKER-7f3a"],
+                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+children = []
+for _ in range(40):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        os.execv("/bin/sleep", ["sleep", "600"])
+    children.append(pid)
+print("ATTACK-REPORT " + json.dumps({"children": len(children)}))
+'''
+
+HIDDEN_PRINT = r'''
+def rnn_step(x_t, h_prev, W_x, W_h, b):
+    import sys
+    for name, module in list(sys.modules.items()):
+        if name.startswith("autograder.hidden.") and getattr(module, "__file__", None):
+            print(open(module.__file__).read())
+    return x_t
+'''
+
+
+def stripped(nb) -> nbformat.NotebookNode:
+    """As an editor that drops unknown metadata saves it: no nbgrader metadata at all."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    return nb
+
+
+def attack_cases() -> list[Case]:
+    """Each scores 0 (or its own status) and changes nothing outside its own scratch folder."""
+    unmatchable = stripped(release())
+    for cell in unmatchable.cells:
+        cell.source += "\n# reformatted"
+    return [
+        Case("attack_steal", records.GRADED, 0.0, dump(with_cell(release(), "rnn_step", STEAL))),
+        Case("attack_damage", records.GRADED, 0.0, dump(with_cell(release(), "rnn_step", DAMAGE))),
+        Case("attack_daemon", records.GRADED, MAX_SCORE, dump(with_cell(answered(), "rnn_step", DAEMON))),
+        Case("attack_mmap", records.MEMORY_LIMIT, 0.0,
+             dump(with_cell(answered(), "rnn_step", "import mmap\nblock = mmap.mmap(-1, 5 * 2**30)\nblock[-1] = 1")),
+             reason="memory limit"),
+        Case("attack_stdout_none", records.GRADED, MAX_SCORE,
+             dump(with_cell(answered(), "rnn_step", "import sys\nsys.stdout = None\nsys.stderr = None"))),
+        Case("attack_hidden_print", records.GRADED,   # rnn_forward and the Keras step build on rnn_step
+             MAX_SCORE - POINTS["rnn_step"] - POINTS["rnn_forward"] - POINTS["simple_rnn_from_weights"],
+             dump(answered(rnn_step=HIDDEN_PRINT))),
+        Case("stripped_metadata", records.GRADED, MAX_SCORE, dump(stripped(answered())),
+             notes=["no nbgrader metadata: cells matched to the release (8 of 8 test cells"]),
+        Case("stripped_unmatchable", records.NEEDS_MANUAL_GRADING, 0.0, dump(unmatchable),
+             reason="grade it by hand"),
+    ]
+
+
+def all_cases() -> list[Case]:
+    return (good_cases() + bad_file_cases() + repaired_cases() + runaway_cases() + [notebook_timeout_case()]
+            + tampering_cases() + attack_cases())

@@ -11,7 +11,7 @@ import shutil
 import nbformat
 import pytest
 from nbgrader.api import Comment, Grade, Gradebook, Student, SubmittedAssignment
-from nbgrader.utils import determine_grade
+from nbgrader.utils import compute_checksum, determine_grade, is_solution
 
 from autograder import classroom, pipeline
 from autograder import mutate
@@ -95,11 +95,13 @@ def _outcome_from_autograded(course, student):
     path = course / "autograded" / student / UNIT.id / UNIT.filename
     nb = nbformat.read(path, as_version=4)
     steps = []
+    answers = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if is_solution(c)}
     for step, cells in mutate.test_cells_by_step(nb).items():
-        points = sum(determine_grade(c)[0] for c in cells)
+        scores = {c.metadata.nbgrader["grade_id"]: float(determine_grade(c)[0]) for c in cells}
         errors = [o.evalue for c in cells for o in c.outputs if o.output_type == "error"]
-        steps.append(StepResult(step, points, sum(c.metadata.nbgrader["points"] for c in cells),
-                                errors[0].splitlines()[0] if errors and errors[0] else ""))
+        untouched = answers[step].metadata.nbgrader.get("checksum") == compute_checksum(answers[step])
+        steps.append(StepResult(step, sum(scores.values()), sum(c.metadata.nbgrader["points"] for c in cells),
+                                errors[0].splitlines()[0] if errors and errors[0] else "", scores, untouched))
     return Outcome(student, UNIT.id, GRADED, sum(s.points for s in steps), 13.0, steps=steps, autograded=path)
 
 
@@ -222,3 +224,95 @@ def test_cli_works_without_the_environment_on_path(root, tmp_path):
                           env={**os.environ, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "course" / "gradebook.db").is_file()
+
+
+# ---------------------------------------------------------------- a record that survives a stopped run
+
+def test_journal_round_trip_and_submission_key(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    path.write_text("{}")
+    sub = Submission("ann", UNIT.id, path, "folder", "nb.ipynb")
+    key = classroom.submission_key(sub)
+    outcome = Outcome("ann", UNIT.id, GRADED, 2.0, 13.0, steps=[StepResult("rnn_step", 2.0, 2.0, "", {"test_rnn_step": 2.0})],
+                      autograded=tmp_path / "x.ipynb")
+    journal = classroom.Journal(tmp_path / "j" / "outcomes.jsonl")
+    journal.append(key, outcome)
+    with open(journal.path, "a") as f:
+        f.write('{"key": "cut sho')          # a line cut short by a killed run is skipped
+    assert journal.read() == {key: outcome}
+    assert journal.read()[key].cell_scores() == {"test_rnn_step": 2.0}
+    path.write_text("{ }")
+    assert classroom.submission_key(sub) != key, "a changed file is graded again"
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.nbgrader
+def test_killed_run_leaves_no_process_and_the_next_run_resumes(root, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    inbox = tmp_path / "inbox"
+    paths = _class_notebooks(root, inbox)
+    shutil.rmtree(paths["s_partly"].parents[1])
+    slow = nbformat.read(paths["s_solution"], as_version=4)
+    slow.cells.insert(3, nbformat.v4.new_code_cell("import time\ntime.sleep(500)"))
+    (inbox / "s_zslow" / UNIT.id).mkdir(parents=True)
+    nbformat.write(slow, inbox / "s_zslow" / UNIT.id / UNIT.filename)
+    course = tmp_path / "course"
+    journal = course / classroom.JOURNAL
+    cmd = [sys.executable, "-m", "autograder", "grade-class", str(inbox), "--course-root", str(course),
+           "--workers", "1", "--cell-timeout", "600", "--notebook-timeout", "600"]
+    run = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and not (journal.is_file() and len(journal.read_text().splitlines()) == 2):
+            time.sleep(1)
+        assert len(journal.read_text().splitlines()) == 2, "the two quick submissions were journaled"
+        time.sleep(8)   # the slow one's nbgrader and sandboxed kernel are running
+        tree = _descendants(run.pid)
+        assert len(tree) >= 3, tree   # a worker, its nbgrader, bubblewrap or the kernel
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(p) for p in tree):
+        time.sleep(0.5)
+    assert not [p for p in tree if _alive(p)], "processes outlived a killed grade-class"
+
+    done = subprocess.run(cmd[:-4] + ["--cell-timeout", "20", "--notebook-timeout", "40"], cwd=root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 3, "only the submission not yet recorded was graded again"
+    rows = {r["student_id"]: r for r in csv.DictReader(open(course / "grades.csv"))}
+    assert (rows["s_solution"]["status"], float(rows["s_solution"]["score"])) == ("graded", 13.0)
+    assert (rows["s_blank"]["status"], float(rows["s_blank"]["score"])) == ("graded", 0.0)
+    assert rows["s_zslow"]["status"] == "timeout"
+    scores, _, counts = _read_gradebook(f"sqlite:///{course / 'gradebook.db'}")
+    assert {s: sum(v.values()) for s, v in scores.items()} == {"s_solution": 13.0, "s_blank": 0.0, "s_zslow": 0.0}

@@ -22,23 +22,53 @@ LIMITS = sandbox.Limits(cell_seconds=45, notebook_seconds=300)
 SHORT = sandbox.Limits(cell_seconds=600, notebook_seconds=90)
 
 
+SECRET = "s3cr3t-of-the-grader"
+
+
+def checkout_digest() -> str:
+    """sha256 over every file git tracks in the checkout."""
+    import hashlib
+    import subprocess
+
+    from autograder import ROOT
+
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    digest = hashlib.sha256()
+    for name in sorted(n for n in names.decode().split("\0") if n):
+        path = ROOT / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"-"))
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def checkout_before():
+    return checkout_digest()
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     return sandbox.prepare_template([corpus.UNIT.id], tmp_path_factory.mktemp("sandbox"))
 
 
 @pytest.fixture(scope="module")
-def graded(template, tmp_path_factory):
-    """Every corpus case graded, two at a time (each runs its own nbgrader and kernel)."""
+def graded(template, checkout_before, tmp_path_factory):
+    """Every corpus case graded, two at a time (each runs its own nbgrader and kernel), with a
+    secret in the grader's environment that no kernel may see."""
+    import os
+
     folder, work = tmp_path_factory.mktemp("corpus"), tmp_path_factory.mktemp("work")
     cases = corpus.all_cases()
+    os.environ["AUTOGRADER_TEST_SECRET"] = SECRET
 
     def grade(case):
         limits = SHORT if case.name == "notebook_timeout" else LIMITS
         return case, sandbox.grade_one(corpus.submission(case, folder), template, work, limits)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = {case.name: (case, outcome) for case, outcome in pool.map(grade, cases)}
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = {case.name: (case, outcome) for case, outcome in pool.map(grade, cases)}
+    finally:
+        del os.environ["AUTOGRADER_TEST_SECRET"]
     for name, (_, o) in results.items():   # shown with pytest -s: the corpus at a glance
         print(f"{name:<32} {o.status:<16} {o.score:>4g}/{o.max_score:<4g} {o.seconds:5.1f} s  {o.reason[:90]}")
     return results
@@ -108,11 +138,13 @@ def test_output_flood_is_truncated_in_the_graded_notebook(graded):
 def test_the_kernel_of_a_killed_run_is_gone(graded):
     work = graded["solution"][1].autograded.parents[4]
     (scratch,) = [p for p in work.iterdir() if "--notebook_timeout--" in p.name]
-    pids = [e["pid"] for e in sandbox.read_journal(scratch / "journal.jsonl") if e.get("event") == "kernel"]
-    assert pids
-    for pid in pids:
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        assert not (cmdline.exists() and b"autograder.kernel" in cmdline.read_bytes()), pid
+    events = sandbox.read_journal(sandbox.box_of(scratch) / ".journal.jsonl")
+    assert [e for e in events if e.get("event") == "kernel"]
+    assert sandbox.processes_of(scratch) == [], "nbgrader, bubblewrap or the kernel outlived the run"
+    for event in events:
+        if event.get("event") == "kernel" and not event.get("isolated"):
+            cmdline = Path(f"/proc/{event['pid']}/cmdline")
+            assert not (cmdline.exists() and b"autograder.kernel" in cmdline.read_bytes()), event
 
 
 # --- no nbgrader needed ------------------------------------------------------------------------------
@@ -215,3 +247,115 @@ def test_auto_scores_for_the_real_gradebook(graded):
         sub = records.Submission(name, corpus.UNIT.id, folder / name / case.filename, "folder", case.filename)
         scores = sandbox.auto_scores(sub, outcome, work)
         assert len(scores) == 8 and sum(scores.values()) == expected, (name, scores)
+
+
+# --- attacks on the grader: the sandbox holds ------------------------------------------------------
+
+def attack_report(outcome) -> dict:
+    """What an attack cell printed about what it managed (corpus.REPORT + JSON)."""
+    import json
+
+    nb = nbformat.read(outcome.autograded, as_version=4)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for line in output.get("text", "").splitlines():
+                if line.startswith(corpus.REPORT):
+                    return json.loads(line[len(corpus.REPORT):])
+    raise AssertionError(f"no {corpus.REPORT!r} line in {outcome.autograded}")
+
+
+needs_bwrap = pytest.mark.skipif(sandbox.isolation_problem() is not None,
+                                 reason=f"no isolation here: {sandbox.isolation_problem()}")
+
+
+@pytest.mark.nbgrader
+@needs_bwrap
+def test_attack_finds_no_solution_no_classmate_no_network(graded):
+    report = attack_report(graded["attack_steal"][1])
+    assert report["found"] == [], report["found"][:5]
+    assert report.get("stolen") == "ModuleNotFoundError"
+    assert all("open" not in line for line in report["net"]), report["net"]
+    assert max(report["pids"]) < 100, "a PID namespace of its own"
+    for what, text in report["proc"].items():
+        assert "nbgrader" not in text and "solutions" not in text and SECRET not in text, (what, text[:300])
+    assert "AUTOGRADER_TEST_SECRET" not in report["env_keys"] and "JUPYTER_PATH" not in report["env_keys"]
+
+
+@pytest.mark.nbgrader
+@needs_bwrap
+def test_attack_changes_nothing_outside_its_folder(graded, checkout_before, template):
+    report = attack_report(graded["attack_damage"][1])
+    assert report["wrote"] == [] and report["deleted"] == [], report
+    assert checkout_digest() == checkout_before, "a tracked file of the checkout changed"
+    assert graded["solution"][1].score == corpus.MAX_SCORE and graded["partial"][1].score == 6.0
+
+
+@pytest.mark.nbgrader
+@needs_bwrap
+def test_no_process_outlives_its_grading(graded):
+    assert attack_report(graded["attack_daemon"][1])["children"] == 40
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert b"DAEMON-MARKER-7f3a" not in cmdline, entry.name
+
+
+@pytest.mark.nbgrader
+def test_feedback_never_shows_the_hidden_source(graded, tmp_path):
+    import html
+
+    from autograder import feedback
+
+    _, outcome = graded["attack_hidden_print"]
+    page = feedback.write_feedback(outcome, tmp_path / "page.html").read_text()
+    assert feedback.HIDDEN_OUTPUT in html.unescape(page)
+    leaked = [line for line in feedback.hidden_lines() if html.escape(line) in page]
+    assert leaked == []
+
+
+@pytest.mark.nbgrader
+def test_replaced_stdout_does_not_stall(graded):
+    _, outcome = graded["attack_stdout_none"]
+    assert outcome.seconds < LIMITS.notebook_seconds / 2
+
+
+def test_isolation_can_be_required(monkeypatch):
+    monkeypatch.setattr(sandbox, "isolation_problem", lambda: "bubblewrap (bwrap) is not installed: ...")
+    assert sandbox.use_isolation(sandbox.Limits()) is False
+    assert sandbox.use_isolation(sandbox.Limits(isolation="off")) is False
+    with pytest.raises(sandbox.IsolationUnavailable, match="required"):
+        sandbox.use_isolation(sandbox.Limits(isolation="require"))
+
+
+def test_staged_packages_hold_no_solution_and_are_read_only(tmp_path):
+    staged = sandbox.stage_packages(corpus.UNIT, tmp_path / "packages")
+    names = {p.relative_to(staged).as_posix() for p in staged.rglob("*.py")}
+    assert "autograder/hidden/rnn_by_hand.py" in names and "autograder/kernel.py" in names
+    assert "course/checks/rnn_by_hand.py" in names and "course/datasets/files.py" in names
+    assert not any(n.startswith(("autograder/mutants", "autograder/hidden/gated")) for n in names), names
+    assert not {"autograder/sandbox.py", "autograder/classroom.py", "autograder/pipeline.py"} & names
+    assert not any(p.stat().st_mode & 0o222 for p in staged.rglob("*"))
+
+
+def test_links_left_by_the_kernel_are_dropped(tmp_path):
+    box = tmp_path / "box"
+    (box / "records").mkdir(parents=True)
+    (box / "records" / "ok.json").write_text("{}")
+    (box / "records" / "evil.json").symlink_to("/etc/passwd")
+    (box / ".journal.jsonl").symlink_to("/etc/hostname")
+    sandbox.drop_links(box)
+    assert sorted(p.name for p in box.rglob("*")) == ["ok.json", "records"]
+
+
+def test_stripped_notebook_is_matched_back_or_needs_manual_grading():
+    fixed, note = sandbox.reattach(corpus.stripped(corpus.answered()), corpus.release())
+    assert sandbox.repair(fixed, corpus.release()).notes == [] and "8 of 8 answers by name" in note
+    blank = corpus.stripped(corpus.release())
+    for cell in blank.cells:
+        cell.source += "\n# reformatted"
+    with pytest.raises(sandbox.Rejection) as rejected:
+        sandbox.reattach(blank, corpus.release())
+    assert rejected.value.status == records.NEEDS_MANUAL_GRADING
