@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 COLAB  := .venvs/colab
+# Colab runs Python 3.13: the Colab-pins environment is built on a python3.13 from PATH, else from pyenv.
+COLAB_PYTHON ?= $(shell for p in "$$(command -v python3.13)" $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13.*/bin/python3.13); do \
+  [ -n "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
 export TF_CPP_MIN_LOG_LEVEL := 3
 # pytest-xdist workers: each unit's grading and mutant runs go to one worker (a test class per unit), the
 # heaviest first (tests/conftest.py orders them; xdist's own reordering by test count is turned off)
@@ -37,14 +40,18 @@ $(VENV)/.installed: pyproject.toml
 
 install-colab: $(COLAB)/.installed
 $(COLAB)/.installed: pyproject.toml course/constraints/colab.txt
-	$(PYTHON) -m venv $(COLAB)
+	@test -n "$(COLAB_PYTHON)" || { echo "Colab runs Python 3.13, and no python3.13 was found on PATH or under pyenv" \
+	  "($(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13.*): install one (pyenv install 3.13) or pass COLAB_PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@"$(COLAB_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "COLAB_PYTHON=$(COLAB_PYTHON) is not Python 3.13" >&2; exit 1; }
+	rm -rf $(COLAB)
+	$(COLAB_PYTHON) -m venv $(COLAB)
 	$(COLAB)/bin/pip install --quiet --upgrade pip
 	$(COLAB)/bin/pip install --quiet -c course/constraints/colab.txt -e ".[instructor]"
 	touch $@
 
-## generate: regenerate exercises/ from solutions/
+## generate: regenerate exercises/ from solutions/ (GENERATE_FLAGS=--allow-placeholder while course.toml says placeholder = true)
 generate: install
-	$(VENV)/bin/python -m autograder generate
+	$(VENV)/bin/python -m autograder generate $(GENERATE_FLAGS)
 
 check-exercises: install
 	$(VENV)/bin/python -m autograder generate --check

@@ -54,3 +54,24 @@ def test_completed_exercise_passes_its_visible_checks_without_the_grader(unit, r
     assert printed.count("checks passed") == len(tests), printed
     assert not [o for c in nb.cells for o in c.get("outputs", [])
                 if o["output_type"] == "stream" and o["name"] == "stderr"]
+
+
+def test_generate_refuses_placeholder_addresses(monkeypatch, capsys):
+    # Writing exercises whose badge and setup cell point where nothing is published needs an explicit flag.
+    import dataclasses
+
+    from autograder import __main__ as cli
+    from autograder import pipeline
+
+    written = []
+    monkeypatch.setattr(pipeline, "generate", lambda units, check=False: written.append(check) or [])
+    placeholder = dataclasses.replace(syllabus.load(), placeholder=True)
+    monkeypatch.setattr(syllabus, "load", lambda: placeholder)
+    assert cli.main(["generate"]) == 2 and written == []
+    err = capsys.readouterr().err
+    assert "placeholder" in err and "--allow-placeholder" in err and placeholder.repository in err
+    assert cli.main(["generate", "--allow-placeholder"]) == 0 and written == [False]
+    assert cli.main(["generate", "--check"]) == 0 and written == [False, True]   # --check writes nothing
+    published = dataclasses.replace(placeholder, placeholder=False)
+    monkeypatch.setattr(syllabus, "load", lambda: published)
+    assert cli.main(["generate"]) == 0 and written == [False, True, False]
