@@ -75,3 +75,30 @@ def test_generate_refuses_placeholder_addresses(monkeypatch, capsys):
     published = dataclasses.replace(placeholder, placeholder=False)
     monkeypatch.setattr(syllabus, "load", lambda: published)
     assert cli.main(["generate"]) == 0 and written == [False, True, False]
+
+
+@pytest.mark.nbgrader
+def test_a_wrong_answer_shows_a_short_message_not_a_traceback(root, tmp_path, monkeypatch):
+    # The first step of unit 01 answered with sigmoid instead of tanh, run in Jupyter's own kernel.
+    unit = UNITS[0]
+    nb = nbformat.read(root / "exercises" / unit.id / unit.filename, as_version=4)
+    first_test = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade")
+                      and not c.metadata["nbgrader"].get("solution"))
+    nb.cells = nb.cells[:first_test + 1]
+    step = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    assert step.metadata.nbgrader["grade_id"] == "rnn_step"
+    step.source = ("def rnn_step(x_t, h_prev, W_x, W_h, b):\n"
+                   "    return 1 / (1 + np.exp(-(x_t @ W_x + h_prev @ W_h + b)))\n")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("COURSE_BUDGET", "fast")
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert len(errors) == 1 and errors[0]["ename"] == "CheckFailed"
+    shown = errors[0]["traceback"]      # what Jupyter and Colab display for the error
+    assert 1 <= len(shown) <= 3, shown
+    text = "\n".join(shown)
+    assert "rnn_step" in text and "sigmoid instead of tanh" in text
+    for noise in ("Traceback", "During handling", "course/checks", "File \""):
+        assert noise not in text, text
