@@ -36,6 +36,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[instructor]"
+	$(VENV)/bin/python -m autograder.checkout_site   # solution notebooks run under plain nbconvert find autograder
 	touch $@
 
 install-colab: $(COLAB)/.installed
@@ -47,6 +48,7 @@ $(COLAB)/.installed: pyproject.toml course/constraints/colab.txt
 	$(COLAB_PYTHON) -m venv $(COLAB)
 	$(COLAB)/bin/pip install --quiet --upgrade pip
 	$(COLAB)/bin/pip install --quiet -c course/constraints/colab.txt -e ".[instructor]"
+	$(COLAB)/bin/python -m autograder.checkout_site
 	touch $@
 
 ## generate: regenerate exercises/ from solutions/ (GENERATE_FLAGS=--allow-placeholder while course.toml says placeholder = true)

@@ -102,3 +102,20 @@ def test_a_wrong_answer_shows_a_short_message_not_a_traceback(root, tmp_path, mo
     assert "rnn_step" in text and "sigmoid instead of tanh" in text
     for noise in ("Traceback", "During handling", "course/checks", "File \""):
         assert noise not in text, text
+
+
+def test_solution_runs_under_plain_nbconvert_from_the_checkout(root, tmp_path):
+    # Outside nbgrader, the kernel starts in solutions/<unit>/: its hidden-test cells still find
+    # `autograder` (make install writes autograder/checkout_site.py's hook into the environment).
+    import subprocess
+
+    unit = UNITS[0]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NBGRADER_EXECUTION")}
+    env["COURSE_BUDGET"] = "fast"
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "jupyter"), "nbconvert", "--to", "notebook",
+                           "--execute", f"solutions/{unit.id}/{unit.filename}", "--output-dir", str(tmp_path)],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    nb = nbformat.read(tmp_path / unit.filename, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "stream")
+    assert "checks passed" in printed
