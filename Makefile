@@ -21,7 +21,7 @@ demo: install
 ## test: the whole suite on the newest packages, then the grading tests under Colab's pins
 test: test-newest colab-check
 
-test-newest: install
+test-newest: install install-colab   # tests/test_colab_session.py replays a Colab session in .venvs/colab
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest $(PYTEST_X)
 
 ## colab-check: grade every unit's solution under Colab's versions, through the real nbgrader. The mutants, the
