@@ -59,6 +59,7 @@ if _server:
         # https://HOST/PATH is served by the local stand-in as http://127.0.0.1:PORT/HOST/PATH.
         def https_open(self, req):
             stand_in = urllib.request.Request(f"{_server}/{req.host}{req.selector}", headers=dict(req.header_items()))
+            stand_in.timeout = req.timeout
             return urllib.request.HTTPHandler().http_open(stand_in)
 
     urllib.request.install_opener(urllib.request.build_opener(_StandIn()))
