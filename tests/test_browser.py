@@ -50,6 +50,10 @@ def lab(tmp_path, root):
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(root / "exercises" / UNIT.id / UNIT.filename, work / UNIT.filename)
+    # Every cell in the page (JupyterLab 4 otherwise renders only the cells in view).
+    settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NBGRADER_EXECUTION")}
     env.update(COURSE_BUDGET="fast", JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
@@ -57,7 +61,7 @@ def lab(tmp_path, root):
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), HOME=str(tmp_path))
     log = open(tmp_path / "jupyterlab.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          f"--ServerApp.root_dir={work}", "--IdentityProvider.token=", "--ServerApp.password=",
          "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
          "jupyterlab.NeverCheckForUpdate"],
@@ -129,13 +133,13 @@ def test_a_student_in_jupyterlab(lab, root):
                           "the first check's output")
             errors = [o for o in state["cells"][check_index]["outputs"] if o["output_type"] == "error"]
             assert len(errors) == 1 and errors[0]["ename"] == "CheckFailed", state["cells"][check_index]
-            shown = page.locator(".jp-Cell").nth(check_index).locator(".jp-OutputArea-output").inner_text()
+            shown = page.locator(".jp-Notebook .jp-Cell").nth(check_index).locator(".jp-OutputArea-output").inner_text()
             lines = [line for line in shown.splitlines() if line.strip()]
             assert 1 <= len(lines) <= 3 and f"{STEP}:" in shown and "not implemented yet" in shown, shown
             assert "Traceback" not in shown and "During handling" not in shown, shown
 
             # The student writes the answer into the cell, then runs it and its check (Shift+Enter twice).
-            editor = page.locator(".jp-Cell").nth(step_index).locator(".cm-content")
+            editor = page.locator(".jp-Notebook .jp-Cell").nth(step_index).locator(".cm-content")
             editor.click()
             page.keyboard.press("Control+A")
             page.keyboard.insert_text(answer)
@@ -144,7 +148,7 @@ def test_a_student_in_jupyterlab(lab, root):
             _wait(page, lambda s: s["kernel"] == "idle" and any(
                 "✓" in "".join(o.get("text", "")) for o in s["cells"][check_index]["outputs"]), 120,
                   "✓ under the check")
-            assert "✓" in page.locator(".jp-Cell").nth(check_index).locator(".jp-OutputArea-output").inner_text()
+            assert "✓" in page.locator(".jp-Notebook .jp-Cell").nth(check_index).locator(".jp-OutputArea-output").inner_text()
 
             page.keyboard.press("Control+S")
             _wait(page, lambda s: not s["dirty"], 60, "the notebook to be saved")
