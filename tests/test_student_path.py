@@ -119,3 +119,22 @@ def test_solution_runs_under_plain_nbconvert_from_the_checkout(root, tmp_path):
     nb = nbformat.read(tmp_path / unit.filename, as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "stream")
     assert "checks passed" in printed
+
+
+def test_colab_constraints_pin_every_package_the_course_imports(root):
+    # Third-party imports of the student package, each pinned to Colab's version (torch: only when a
+    # student picks that Keras backend; Colab's Keras is used with TensorFlow or JAX here).
+    import re
+
+    text = (root / "course" / "constraints" / "colab.txt").read_text()
+    pins = {line.split("==")[0].strip().lower().replace("_", "-"): line.split("==")[1].strip()
+            for line in text.splitlines() if "==" in line and not line.startswith("#")}
+    imported = set()
+    for path in [*(root / "course").rglob("*.py"), *(root / "datasets").rglob("*.py")]:
+        imported |= set(re.findall(r"^\s*(?:import|from) ([A-Za-z_]\w*)", path.read_text(), re.M))
+    third_party = {name.lower() for name in imported} - set(sys.stdlib_module_names) - {"course", "__future__"}
+    distribution = {"faker": None, "torch": None}   # Colab has no Faker: the course's own dependency installs it
+    missing = [n for n in sorted(third_party) if distribution.get(n, n) and distribution.get(n, n) not in pins]
+    assert missing == [], f"imported by the course but not pinned to Colab's version: {missing}"
+    assert pins["keras"] == "3.13.2" and pins["tensorflow"] == "2.20.0" and pins["numpy"] == "2.1.3"
+    assert "googlecolab/backend-info" in text and re.search(r"20\d\d-\d\d-\d\d", text) and "Python 3.13" in text
