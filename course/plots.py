@@ -82,7 +82,7 @@ _DASHES = ("-", "--", "-.", ":")
 def line_styles(count: int) -> list[dict]:
     """Keyword arguments for ``ax.plot`` that keep ``count`` overlapping curves apart."""
     return [dict(marker=_MARKERS[k % len(_MARKERS)], ms=max(10 - 2 * k, 3), mfc="none", mew=1.4,
-                 ls=_DASHES[k % len(_DASHES)], lw=1.6, zorder=3 + k) for k in range(count)]
+                 ls=_DASHES[k % len(_DASHES)], lw=1.6, zorder=3 + k, clip_on=False) for k in range(count)]
 
 
 def plot_series(x, series: dict, xlabel: str, ylabel: str, title: str = "", ax=None, logx=False, logy=False):
