@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 COLAB  := .venvs/colab
+# Colab runs Python 3.13: the Colab-pins environment is built on a python3.13 from PATH, else from pyenv.
+COLAB_PYTHON ?= $(shell for p in "$$(command -v python3.13)" $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13.*/bin/python3.13); do \
+  [ -n "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
 export TF_CPP_MIN_LOG_LEVEL := 3
 # pytest-xdist workers: each unit's grading and mutant runs go to one worker (a test class per unit), the
 # heaviest first (tests/conftest.py orders them; xdist's own reordering by test count is turned off)
@@ -18,7 +21,7 @@ demo: install
 ## test: the whole suite on the newest packages, then the grading tests under Colab's pins
 test: test-newest colab-check
 
-test-newest: install
+test-newest: install install-colab   # tests/test_colab_session.py replays a Colab session in .venvs/colab
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest $(PYTEST_X)
 
 ## colab-check: grade every unit's solution under Colab's versions, through the real nbgrader. The mutants, the
@@ -33,18 +36,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[instructor]"
+	$(VENV)/bin/python -m autograder.checkout_site   # solution notebooks run under plain nbconvert find autograder
 	touch $@
 
 install-colab: $(COLAB)/.installed
 $(COLAB)/.installed: pyproject.toml course/constraints/colab.txt
-	$(PYTHON) -m venv $(COLAB)
+	@test -n "$(COLAB_PYTHON)" || { echo "Colab runs Python 3.13, and no python3.13 was found on PATH or under pyenv" \
+	  "($(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13.*): install one (pyenv install 3.13) or pass COLAB_PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@"$(COLAB_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "COLAB_PYTHON=$(COLAB_PYTHON) is not Python 3.13" >&2; exit 1; }
+	rm -rf $(COLAB)
+	$(COLAB_PYTHON) -m venv $(COLAB)
 	$(COLAB)/bin/pip install --quiet --upgrade pip
 	$(COLAB)/bin/pip install --quiet -c course/constraints/colab.txt -e ".[instructor]"
+	$(COLAB)/bin/python -m autograder.checkout_site
 	touch $@
 
-## generate: regenerate exercises/ from solutions/
+## generate: regenerate exercises/ from solutions/ (GENERATE_FLAGS=--allow-placeholder while course.toml says placeholder = true)
 generate: install
-	$(VENV)/bin/python -m autograder generate
+	$(VENV)/bin/python -m autograder generate $(GENERATE_FLAGS)
 
 check-exercises: install
 	$(VENV)/bin/python -m autograder generate --check

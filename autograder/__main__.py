@@ -1,6 +1,7 @@
 """Instructor and maintainer commands: python -m autograder COMMAND.
 
-  generate [UNIT ...] [--check]  regenerate exercises/ from solutions/ (or check they are in step)
+  generate [UNIT ...] [--check]  regenerate exercises/ from solutions/ (or check they are in step);
+                                 --allow-placeholder while course/course.toml's addresses are placeholders
   mutants [UNIT ...]             feed every mutant through the graded cells; fail if one survives
   demo                           grade a sample class with the real nbgrader and print the grades
   times [UNIT ...]               run each solution notebook under the fast budget and print its time
@@ -12,12 +13,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+from course import syllabus
+
 from . import pipeline
 
 
 def _generate(args) -> int:
     from . import expected
 
+    course = syllabus.load()
+    if course.placeholder and not args.check:
+        note = (f"course/course.toml marks its addresses as placeholders (placeholder = true): the badge "
+                f"({course.repository}) and the setup cell ({', '.join(course.pip_specs)}) would point "
+                f"where nothing is published yet")
+        if not args.allow_placeholder:
+            print(f"refusing to write exercises/: {note}. Publish the package and the repository, set "
+                  f"placeholder = false, and run this again; or pass --allow-placeholder to write them anyway.",
+                  file=sys.stderr)
+            return 2
+        print(f"warning: {note} (--allow-placeholder).", file=sys.stderr)
     problems = pipeline.generate(args.units or None, check=args.check)
     problems += expected.generate(args.units or None, check=args.check)  # the visible checks' stored values
     if args.check:
@@ -135,6 +149,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("generate", help="regenerate exercises/ from solutions/")
     p.add_argument("units", nargs="*", help="unit ids (default: every ready unit)")
     p.add_argument("--check", action="store_true", help="only check that exercises/ is in step")
+    p.add_argument("--allow-placeholder", action="store_true",
+                   help="write the exercises even though course/course.toml marks its addresses as placeholders")
     p.set_defaults(run=_generate)
     p = sub.add_parser("mutants", help="prove every graded step rejects plausible wrong answers")
     p.add_argument("units", nargs="*")

@@ -1,14 +1,17 @@
 """Two budgets for every notebook: fast (CPU, CI, autograding) and full (GPU).
 
-The notebook picks one by itself; a student overrides it with
-``pick("full")`` or the environment variable ``COURSE_BUDGET=full``.
+The notebook picks one by itself. A student chooses in the budget cell at the
+top of each exercise, ``budget.choose("full")`` (or ``"fast"``, or ``"auto"``),
+or with the environment variable ``COURSE_BUDGET=full`` set before Jupyter starts.
 
 Order of precedence:
 1. an explicit argument to :func:`pick`;
 2. ``COURSE_BUDGET`` (``fast`` or ``full``);
-3. fast whenever nbgrader executes the notebook (it sets ``NBGRADER_EXECUTION``)
-   or a CI system runs it (``CI`` set);
-4. full when the Keras backend sees a GPU, fast otherwise.
+3. fast whenever nbgrader executes the notebook (it sets ``NBGRADER_EXECUTION``),
+   whatever the notebook's budget cell says;
+4. the notebook's budget cell, :func:`choose` (unless it says ``auto``);
+5. fast when a CI system runs it (``CI`` set);
+6. full when the Keras backend sees a GPU (a T4 on Colab), fast otherwise.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 NAMES = ("fast", "full")
+_chosen: str | None = None   # set by choose(), from the notebook's budget cell
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,22 @@ def _check(name: str, source: str) -> str:
     return name
 
 
+def choose(name: str = "auto") -> Budget:
+    """The student's choice from the notebook's budget cell: ``"auto"``, ``"fast"`` or ``"full"``.
+
+    Returns (and prints) the budget that the notebook's own ``pick()`` will now give.
+    """
+    global _chosen
+    cleaned = str(name).strip().lower()
+    if cleaned == "auto":
+        _chosen = None
+    else:
+        _chosen = _check(cleaned, "budget.choose()'s argument (or 'auto')")
+    chosen = pick()
+    print(chosen)
+    return chosen
+
+
 def gpu_available() -> bool:
     """Whether the active Keras backend can see a GPU (imports the backend)."""
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -76,6 +96,8 @@ def pick(override: str | None = None) -> Budget:
         return Budget(_check(os.environ["COURSE_BUDGET"], "COURSE_BUDGET"), "COURSE_BUDGET is set")
     if os.environ.get("NBGRADER_EXECUTION"):
         return Budget("fast", "nbgrader is executing the notebook")
+    if _chosen is not None:
+        return Budget(_chosen, "chosen in the notebook's budget cell")
     if os.environ.get("CI"):
         return Budget("fast", "running under CI")
     if gpu_available():

@@ -77,3 +77,28 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     if "keras" in sys.modules:
         sys.modules["keras"].utils.set_random_seed(seed)
+
+
+def epoch_lines(label: str = ""):
+    """A Keras callback that prints one line per epoch (epoch, loss and metrics, seconds).
+
+    For training cells that run several models: each epoch shows that the cell
+    is working, without a progress bar per model.
+    """
+    import time
+
+    keras = import_keras()
+
+    class EpochLines(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.epochs = self.params.get("epochs")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = ", ".join(f"{name} {float(value):.4g}" for name, value in (logs or {}).items())
+            print(f"{label + ': ' if label else ''}epoch {epoch + 1}/{self.epochs}  {values}  "
+                  f"({time.perf_counter() - self.started:.1f} s)", flush=True)
+
+    return EpochLines()

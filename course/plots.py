@@ -72,13 +72,26 @@ def plot_distribution(probs, labels, ax=None, title="Next-token distribution", h
     return ax
 
 
+# Curves that coincide (two cells that both reach 100 %) must stay visible: each curve has its own
+# hollow marker, a smaller one than the curve before it, and its own dash pattern, so equal points
+# show as nested shapes and equal lines as interleaved dashes.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_DASHES = ("-", "--", "-.", ":")
+
+
+def line_styles(count: int) -> list[dict]:
+    """Keyword arguments for ``ax.plot`` that keep ``count`` overlapping curves apart."""
+    return [dict(marker=_MARKERS[k % len(_MARKERS)], ms=max(10 - 2 * k, 3), mfc="none", mew=1.4,
+                 ls=_DASHES[k % len(_DASHES)], lw=1.6, zorder=3 + k, clip_on=False) for k in range(count)]
+
+
 def plot_series(x, series: dict, xlabel: str, ylabel: str, title: str = "", ax=None, logx=False, logy=False):
-    """Several named curves against one x axis."""
+    """Several named curves against one x axis; curves that coincide stay visible (see line_styles)."""
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2))
-    for name, ys in series.items():
-        ax.plot(x, ys, marker="o", ms=3, label=name)
+    for (name, ys), style in zip(series.items(), line_styles(len(series))):
+        ax.plot(x, ys, label=name, **style)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
@@ -153,8 +166,8 @@ def plot_loss_curves(steps: dict, losses: dict, references: dict | None = None,
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.6))
-    for name, ys in losses.items():
-        ax.plot(steps[name], ys, marker="o", ms=3, lw=1.8, label=name)
+    for (name, ys), style in zip(losses.items(), line_styles(len(losses))):
+        ax.plot(steps[name], ys, label=name, **style)
     for (label, level), color in zip((references or {}).items(), ("#888", "#c0392b", "#27ae60", "#8e44ad")):
         ax.axhline(level, color=color, ls="--", lw=1, label=label)
     ax.set_xlabel("training step")

@@ -26,12 +26,31 @@ class Unit:
 
 
 @dataclass(frozen=True)
+class Package:
+    """The student package as the Colab setup cell installs it (course.toml's [package])."""
+    name: str
+    version: str
+    git: str
+    index_url: str = ""
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.name}=={self.version}"
+
+    @property
+    def from_git(self) -> str:
+        return f"{self.name} @ {self.git}"
+
+
+@dataclass(frozen=True)
 class Course:
     id: str
     title: str
     repository: str
     branch: str
     units: tuple[Unit, ...]
+    package: Package
+    placeholder: bool = False
 
     def unit(self, unit_id: str) -> Unit:
         for unit in self.units:
@@ -52,8 +71,9 @@ class Course:
         )
 
     @property
-    def pip_spec(self) -> str:
-        return f"rnn-course @ git+{self.repository}@{self.branch}"
+    def pip_specs(self) -> tuple[str, ...]:
+        """What the Colab setup cell installs, in order: the pinned version by name, then the git address."""
+        return (self.package.pinned, self.package.from_git)
 
 
 @lru_cache(maxsize=None)
@@ -66,5 +86,6 @@ def load(path: Path = CONFIG_FILE) -> Course:
         raise ValueError(f"{path}: duplicate unit ids in {ids}")
     return Course(
         id=info["id"], title=info["title"], repository=info["repository"],
-        branch=info["branch"], units=units,
+        branch=info["branch"], units=units, package=Package(**data["package"]),
+        placeholder=bool(info.get("placeholder", False)),
     )

@@ -30,6 +30,7 @@ def root() -> Path:
 # after the other has run out of work. The order follows `--durations` (`make test` prints the
 # slowest tests), heaviest first; scopes not listed keep their collection order, after these.
 HEAVY_FIRST = [
+    "tests/test_colab_session.py",                                      # ~200 s: every unit on the Colab stand-in
     "tests/test_sandbox.py",                                            # ~300 s, two kernels at a time
     "tests/test_classroom.py",                                          # ~280 s
     "tests/test_pipeline.py::TestUnit_04_keras_recurrent_layers",       # ~110 s each unit: nbgrader end to end

@@ -44,3 +44,39 @@ def test_no_gpu_means_fast():
 def test_bad_names_are_refused_with_a_clear_message(monkeypatch, bad):
     with pytest.raises(ValueError, match="'fast' or 'full'"):
         budget.pick(bad or " ")
+
+
+@pytest.fixture
+def no_choice(monkeypatch):
+    monkeypatch.setattr(budget, "_chosen", None)
+
+
+def test_the_budget_cell_chooses(no_choice, capsys):
+    assert budget.choose("full").full and budget.pick().full
+    assert "budget cell" in capsys.readouterr().out
+    assert budget.choose(" Fast ").fast and budget.pick().fast
+    budget.choose("auto")
+    assert budget.pick().fast and "no GPU" in str(budget.pick())
+
+
+def test_auto_in_the_budget_cell_means_full_on_a_gpu(no_choice, monkeypatch):
+    # Colab with a GPU runtime (a T4): the budget cell left at "auto" runs the full budget.
+    monkeypatch.setattr(budget, "gpu_available", lambda: True)
+    assert budget.choose("auto").full
+
+
+def test_grading_ignores_the_budget_cell(no_choice, monkeypatch):
+    budget.choose("full")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert budget.pick().fast and "nbgrader" in str(budget.pick())
+
+
+def test_the_environment_variable_wins_over_the_budget_cell(no_choice, monkeypatch):
+    budget.choose("fast")
+    monkeypatch.setenv("COURSE_BUDGET", "full")
+    assert budget.pick().full
+
+
+def test_a_bad_choice_is_refused(no_choice):
+    with pytest.raises(ValueError, match="'fast' or 'full'"):
+        budget.choose("ful")

@@ -1,7 +1,6 @@
 """Project files that must agree with each other."""
 import json
 import re
-import shlex
 import sys
 import types
 import tomllib
@@ -49,40 +48,85 @@ def test_every_ready_unit_has_source_and_exercise(root):
         assert (root / "exercises" / unit.id / unit.filename).is_file()
 
 
-def test_exercise_header_badge_and_colab_setup(root):
-    from autograder.release import HEADER_ID, SETUP_ID
+def _run_setup_on_fake_colab(source, returncodes):
+    """Run the setup cell with google.colab imported and pip answering with `returncodes`; the pip calls."""
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        code = returncodes[len(calls) - 1]
+        return subprocess.CompletedProcess(cmd, code, "", "" if code == 0 else f"ERROR: no luck with {cmd[-1]}")
+
+    saved, saved_run = sys.modules.get("google.colab"), subprocess.run
+    sys.modules["google.colab"] = types.ModuleType("google.colab")
+    subprocess.run = fake_run
+    try:
+        exec(compile(source, "setup", "exec"), {})
+    finally:
+        subprocess.run = saved_run
+        if saved is None:
+            del sys.modules["google.colab"]
+        else:
+            sys.modules["google.colab"] = saved
+    return calls
+
+
+def test_exercise_header_badge_colab_setup_and_budget_cell(root):
+    from autograder.release import BUDGET_ID, HEADER_ID, SETUP_ID
     from course import syllabus
 
     course = syllabus.load()
     for unit in course.ready_units:
         nb = json.loads((root / "exercises" / unit.id / unit.filename).read_text())
-        header, setup = nb["cells"][:2]
-        assert header["id"] == HEADER_ID and setup["id"] == SETUP_ID
+        header, setup, budget_cell = nb["cells"][:3]
+        assert (header["id"], setup["id"], budget_cell["id"]) == (HEADER_ID, SETUP_ID, BUDGET_ID)
         text = "".join(header["source"])
         assert course.colab_url(unit) in text and f"solutions/{unit.id}/{unit.filename}" in text
-        assert "generated" in text
+        assert "generated" in text.lower() and "never edit" not in text
+        # The student edits the budget cell; the setup cell is read-only.
+        assert budget_cell["metadata"]["editable"] is True and setup["metadata"]["editable"] is False
+        assert 'budget.choose("auto")' in "".join(budget_cell["source"])
         # The setup cell installs only on Colab: elsewhere running it must do nothing.
         source = "".join(setup["source"])
-        assert "google.colab" in source and course.pip_spec in source
-        exec(compile(source, "setup", "exec"), {})  # would fail on get_ipython() if it ran
-        # On Colab (google.colab imported) it runs `%pip install <the student package>`.
-        calls = []
+        assert "google.colab" in source and all(spec in source for spec in course.pip_specs)
+        exec(compile(source, "setup", "exec"), {})
+        # On Colab: the pinned version by name; the git address only if that fails.
+        calls = _run_setup_on_fake_colab(source, [0])
+        assert [c[-1] for c in calls] == [course.package.pinned]
+        assert calls[0][1:5] == ["-m", "pip", "install", "--quiet"]
+        calls = _run_setup_on_fake_colab(source, [1, 0])
+        assert [c[-1] for c in calls] == list(course.pip_specs)
 
-        class FakeIPython:
-            def run_line_magic(self, magic, line):
-                calls.append((magic, line))
 
-        saved = sys.modules.get("google.colab")
-        sys.modules["google.colab"] = types.ModuleType("google.colab")
-        try:
-            exec(compile(source, "setup", "exec"), {"get_ipython": FakeIPython})
-        finally:
-            if saved is None:
-                del sys.modules["google.colab"]
-            else:
-                sys.modules["google.colab"] = saved
-        assert len(calls) == 1 and calls[0][0] == "pip"
-        assert shlex.split(calls[0][1]) == ["install", "--quiet", course.pip_spec]
+def test_a_failed_colab_install_raises_one_short_error(root):
+    from course import syllabus
+
+    course = syllabus.load()
+    unit = course.ready_units[0]
+    nb = json.loads((root / "exercises" / unit.id / unit.filename).read_text())
+    source = "".join(nb["cells"][1]["source"])
+    try:
+        _run_setup_on_fake_colab(source, [1, 1])
+    except RuntimeError as err:
+        shown = err._render_traceback_()   # what Jupyter and Colab show instead of a traceback
+    else:
+        raise AssertionError("the setup cell carried on after pip failed")
+    message = "\n".join(shown)
+    assert len(shown) <= 6 and "Could not install the course helpers" in message
+    for spec in course.pip_specs:
+        assert f"pip install {spec!r}: ERROR: no luck with {spec}" in message
+    assert "Restart session" in message
+
+
+def test_course_toml_names_the_published_package(root):
+    from course import syllabus
+
+    course = syllabus.load()
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert course.package.name == project["name"] and course.package.version == project["version"]
+    assert course.package.git.startswith("git+")
 
 
 def test_cell_ids_are_stable_from_source_to_exercise(root):
@@ -91,7 +135,7 @@ def test_cell_ids_are_stable_from_source_to_exercise(root):
     for unit in syllabus.load().ready_units:
         src = json.loads((root / "solutions" / unit.id / unit.filename).read_text())
         out = json.loads((root / "exercises" / unit.id / unit.filename).read_text())
-        assert [c["id"] for c in out["cells"]][2:] == [c["id"] for c in src["cells"]]
+        assert [c["id"] for c in out["cells"]][3:] == [c["id"] for c in src["cells"]]
 
 
 def test_the_xdist_order_names_real_scopes(root):

@@ -27,6 +27,16 @@ import numpy as np
 class CheckFailed(AssertionError):
     """A self-check found a wrong answer; the message says what is wrong."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What Jupyter and Colab show for this error: the message alone.
+
+        IPython calls this instead of formatting a traceback, so a student sees
+        what is wrong, not the checks' own frames or the exceptions they caught
+        on the way ("During handling of the above exception...").
+        """
+        lines = str(self).splitlines() or [type(self).__name__]
+        return [f"\x1b[0;31m✗ {lines[0]}\x1b[0m", *lines[1:]]
+
 
 # Set while the expected values are recorded (python -m autograder generate): diagnoses are then
 # computed for right answers too, so that the stored file can name a mistake on the student's side.
