@@ -433,7 +433,8 @@ def train(keras, model, recipe, train_ids, val_x, val_y, args, log):
     and at the end. Returns the figures."""
     rec = dict(recipe)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=rec["learning_rate"], clipnorm=rec.get("clipnorm")),
+        optimizer=keras.optimizers.Adam(learning_rate=rec["learning_rate"],
+                                        global_clipnorm=rec.get("global_clipnorm")),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     batch, seq_len = rec["batch"], rec["seq_len"]
