@@ -145,11 +145,45 @@ def judge_step(module: str, grade_name: str, record_dir: str | os.PathLike, max_
     return Verdict(max_score, max_score)
 
 
-def judge_notebook(unit_id: str, notebook: Any, record_dir: str | os.PathLike) -> dict[str, Verdict]:
-    """Every graded test cell's verdict, from the records the grading kernel wrote into ``record_dir``."""
+def judge_notebook(unit_id: str, notebook: Any, record_dir: str | os.PathLike,
+                   answers: dict[str, str] | None = None) -> dict[str, Verdict]:
+    """Every graded test cell's verdict, from the records the grading kernel wrote into ``record_dir``.
+
+    ``answers`` maps each answer cell's grade_id (the step) to its source as submitted: the step's rule
+    (course/rules.py) is read against that code here, so an answer that delegates to a forbidden module
+    scores 0 whatever the kernel did to its own watch.
+    """
     points = _points(notebook)
     calls = hidden_calls(unit_id)
     missing = set(points) - set(calls)
     if missing:
         raise ValueError(f"test cells of the notebook that the unit's source does not have: {sorted(missing)}")
-    return {grade_id: judge_step(*calls[grade_id], record_dir, points[grade_id]) for grade_id in points}
+    verdicts = {}
+    for grade_id in points:
+        broken = rule_broken(unit_id, grade_id, answers)
+        verdicts[grade_id] = (Verdict(0.0, points[grade_id], broken) if broken
+                              else judge_step(*calls[grade_id], record_dir, points[grade_id]))
+    return verdicts
+
+
+def rule_broken(unit_id: str, test_id: str, answers: dict[str, str] | None) -> str | None:
+    """The rule message when the answer cell of test cell ``test_id`` uses what its step's rule forbids."""
+    step = test_id[len("test_"):] if test_id.startswith("test_") else test_id
+    source = (answers or {}).get(step)
+    if source is None:
+        return None
+    from course.checks import static_violations
+    from course.rules import RULES
+
+    rule = RULES.get(unit_id, {}).get(step)
+    if rule is None:
+        return None
+    found = static_violations(rule, source)
+    return f"{step} must be {rule.text}; {found[0]}" if found else None
+
+
+def answer_sources(notebook: Any) -> dict[str, str]:
+    """grade_id -> source of every answer cell of a (submitted) notebook, as plain data."""
+    return {str(cell.metadata["nbgrader"]["grade_id"]): cell.source for cell in notebook.cells
+            if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+            and cell.metadata["nbgrader"].get("grade_id")}

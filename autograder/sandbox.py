@@ -821,7 +821,7 @@ def steps_of(graded, release, scores: dict[str, tuple[float, float]],
     return steps
 
 
-def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float, float]]
+def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float, float]], submitted=None
                  ) -> tuple[dict[str, tuple[float, float]], dict[str, str]] | None:
     """Test cell scores from autograder.judge when it is there: it reads the plain records the kernel
     wrote into box/records, in this process (which never runs student code), after the sandbox is gone.
@@ -831,7 +831,8 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
         from . import judge
     except ImportError:
         return None
-    verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records")
+    answers = judge.answer_sources(submitted) if submitted is not None else None
+    verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records", answers)
     scores = dict(kernel_scores)
     for gid, verdict in verdicts.items():
         if verdict.score is not None:
@@ -958,7 +959,7 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
     messages = {}
     if graded is not None and status == GRADED:
-        judged = judge_scores(unit, release, box_of(scratch), scores)
+        judged = judge_scores(unit, release, box_of(scratch), scores, repaired.nb)
         if judged is not None:
             scores, messages = judged
     steps = steps_of(graded, release, scores, messages)

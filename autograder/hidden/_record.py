@@ -463,8 +463,13 @@ class HandedObject:
     def __call__(self, *args, **kwargs):
         recorder = object.__getattribute__(self, "_recorder")
         where = object.__getattribute__(self, "_where")
-        object.__getattribute__(self, "_log").append(
-            [where, [recorder.encode(a) for a in args], [[k, recorder.encode(v)] for k, v in kwargs.items()]])
+        profile = sys.getprofile()   # written down unwatched: the rule's watch sees the student's code only
+        sys.setprofile(None)
+        try:
+            object.__getattribute__(self, "_log").append(
+                [where, [recorder.encode(a) for a in args], [[k, recorder.encode(v)] for k, v in kwargs.items()]])
+        finally:
+            sys.setprofile(profile)
         return object.__getattribute__(self, "_target")(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -543,7 +548,18 @@ class Recorder(_Session):
         return ["p", len(self.objects) - 1]
 
     def op(self, pid, kind, name, args, kwargs):
+        # The rule's watch (course.checks) sees the student's code only: the recording is done unwatched.
+        profile = sys.getprofile()
+        sys.setprofile(None)
+        try:
+            return self._record_op(pid, kind, name, args, kwargs, profile)
+        finally:
+            sys.setprofile(profile)
+
+    def _record_op(self, pid, kind, name, args, kwargs, profile):
         target = self.objects[pid]
+        watch = _watch_of(profile)
+        seen = (watch.violation, set(watch.required_seen)) if watch is not None else None
         event: dict[str, Any] = {"op": kind, "on": pid, "args": fingerprint((args, kwargs))}
         if name is not None:
             event["name"] = name
@@ -556,7 +572,12 @@ class Recorder(_Session):
             if kind == "call":
                 if self.handed:
                     args, kwargs = self._hand(event, args, kwargs)
-                out = target(*args, **kwargs)
+                sys.setprofile(profile)
+                try:
+                    out = target(*args, **kwargs)
+                finally:
+                    sys.setprofile(None)
+                    _note_watch(event, watch, seen)
             elif kind == "getattr":
                 out = getattr(target, name)
             elif kind == "iter":
@@ -683,6 +704,14 @@ class Replayer(_Session):
         return StudentObject(self, pid)
 
     def op(self, pid, kind, name, args, kwargs):
+        profile = sys.getprofile()
+        sys.setprofile(None)
+        try:
+            return self._replay_op(pid, kind, name, args, kwargs, profile)
+        finally:
+            sys.setprofile(profile)
+
+    def _replay_op(self, pid, kind, name, args, kwargs, profile):
         where = f"operation {self.cursor + 1} ({kind}{' ' + name if name else ''} on student object #{pid})"
         if self.cursor >= len(self.pending):
             raise RecordError(f"the record ends before {where}: the kernel's run did not reach it")
@@ -695,6 +724,7 @@ class Replayer(_Session):
         if event.get("args") != fingerprint((args, kwargs)):
             raise RecordError(f"the record's inputs differ from the judge's at {where}")
         self._replay_handed(event, args, kwargs)
+        _apply_watch(event, _watch_of(profile))
         self._apply_changes(event, args, kwargs)
         self._apply_rngs(event)
         if "raise" in event:
@@ -863,3 +893,53 @@ def _wrap(grade: Callable, check: Callable | None, module: str, kernel_only: str
     wrapper.__judged__ = {"grade": grade, "check": check, "module": module, "kernel_only": kernel_only,
                           "handed": handed}
     return wrapper
+
+
+# --- the rule's watch (course.checks.watching) across the record ---------------------------------------------
+# In the kernel, the watch of the step's rule sees what the student's code called; what it saw during each
+# call is written down with the call, and the judge's own watch is told the same, so that a rule broken in
+# the kernel fails the step in the judge too. (The judge also reads the answer cell's code itself.)
+
+def _watch_of(profile):
+    try:
+        from course.checks import active_watch
+    except ImportError:
+        return None
+    return active_watch(profile) if profile is not None else None
+
+
+def _note_watch(event: dict, watch, seen) -> None:
+    if watch is None or seen is None:
+        return
+    violation = watch.violation if watch.violation != seen[0] else None
+    required = sorted(set(watch.required_seen) - seen[1])
+    if violation is not None or required:
+        event["watch"] = [violation, required]
+
+
+def _apply_watch(event: dict, watch) -> None:
+    noted = event.get("watch")
+    if noted is None:
+        return
+    if not (isinstance(noted, list) and len(noted) == 2 and (noted[0] is None or isinstance(noted[0], str))
+            and isinstance(noted[1], list) and all(isinstance(r, str) for r in noted[1])):
+        raise RecordError("malformed record: bad rule watch")
+    if watch is None:
+        return
+    if noted[0] is not None and watch.violation is None:
+        watch.violation = noted[0][:MAX_MESSAGE]
+    watch.required_seen |= {r for r in noted[1] if r in watch.require}
+
+
+def _register_transparent() -> None:
+    try:
+        from course.checks import transparent
+    except ImportError:
+        return
+    transparent(*(getattr(cls, name) for cls in (StudentObject, HandedObject)
+                  for name in ("__init__", "__call__", "__getattr__", "__iter__", "__next__", "__len__", "__bool__",
+                               "__getitem__", "_op") if name in cls.__dict__),
+                Recorder.op, Replayer.op)
+
+
+_register_transparent()

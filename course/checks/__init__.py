@@ -304,6 +304,7 @@ class _Watch:
         self._codes: dict = {}
         self._c: dict = {}
         self._public: dict | None = None
+        self._codes.update((code, (None, frozenset())) for code in _TRANSPARENT)
 
     def public(self, module: str, qualname: str) -> list[str]:
         if self._public is None or (not self._public and "keras.src.api_export" in sys.modules):
@@ -349,6 +350,7 @@ class _Watch:
         def both(frame, event, arg):
             self(frame, event, arg)
             previous(frame, event, arg)
+        both.watch = self
         return both
 
     def __call__(self, frame, event, arg):
@@ -386,6 +388,25 @@ class _Watch:
                 self.violation = verdict[0]
             if verdict[1]:
                 self.required_seen |= verdict[1]
+
+
+# Code objects that a watch never counts as the answer's: the grader's own stand-ins for a student's
+# function (autograder/hidden/_record.py), which pass the call on and write down what came back.
+_TRANSPARENT: set = set()
+
+
+def transparent(*functions) -> None:
+    """Register the grader's stand-ins: entering these functions is not a call the answer made."""
+    for function in functions:
+        _TRANSPARENT.add(getattr(function, "__code__", function))
+
+
+def active_watch(profile=None) -> "_Watch | None":
+    """The watch installed as the profile function (``sys.getprofile()`` by default), or None."""
+    profile = sys.getprofile() if profile is None else profile
+    if isinstance(profile, _Watch):
+        return profile
+    return getattr(profile, "watch", None)
 
 
 class watching:
