@@ -319,6 +319,36 @@ def rnn_step(x_t, h_prev, W_x, W_h, b):
 '''
 
 
+DELEGATE_UNWATCHED = r'''
+import sys
+def rnn_step(x_t, h_prev, W_x, W_h, b):
+    sys.setprofile(None)                 # the rule's watch in the kernel, switched off
+    import keras
+    cell = keras.layers.SimpleRNNCell(W_h.shape[0], dtype="float64")
+    cell.build((None, W_x.shape[0]))
+    cell.set_weights([W_x, W_h, b])
+    return np.asarray(cell(x_t, [h_prev])[0])
+'''
+
+# Everything that judges in the kernel made to pass, by names the static scan does not read: the
+# kernel's verdict is full marks, the judge's (outside the kernel, from the records) is not.
+PATCH_EVERYTHING = r'''
+_b = __import__("built" + "ins")
+_set = getattr(_b, "set" + "attr")
+_mods = getattr(__import__("s" + "ys"), "mod" + "ules")
+def _pass(*args, **kwargs):
+    return None
+for _name, _module in list(_mods.items()):
+    if _name.startswith("course.che" + "cks") or _name.startswith("autograder.hid" + "den"):
+        for _attr in list(vars(_module)):
+            if _attr.startswith(("check_", "grade_", "expect_", "call")):
+                try:
+                    _set(_module, _attr, _pass)
+                except Exception:
+                    pass
+'''
+
+
 def stripped(nb) -> nbformat.NotebookNode:
     """As an editor that drops unknown metadata saves it: no nbgrader metadata at all."""
     nb = copy.deepcopy(nb)
@@ -344,6 +374,11 @@ def attack_cases() -> list[Case]:
         Case("attack_hidden_print", records.GRADED,   # rnn_forward and the Keras step build on rnn_step
              MAX_SCORE - POINTS["rnn_step"] - POINTS["rnn_forward"] - POINTS["simple_rnn_from_weights"],
              dump(answered(rnn_step=HIDDEN_PRINT))),
+        Case("attack_delegate_unwatched", records.GRADED, MAX_SCORE - POINTS["rnn_step"],
+             dump(answered(rnn_step=DELEGATE_UNWATCHED)),
+             messages={"rnn_step": "rnn_step must be written with numpy; it imports keras"}),
+        Case("attack_patch_everything", records.TAMPERING, 0.0,   # the judge would give 0 anyway
+             dump(with_cell(release(), "rnn_step", PATCH_EVERYTHING)), reason="was replaced"),
         Case("stripped_metadata", records.GRADED, MAX_SCORE, dump(stripped(answered())),
              notes=["no nbgrader metadata: cells matched to the release (8 of 8 test cells"]),
         Case("stripped_unmatchable", records.NEEDS_MANUAL_GRADING, 0.0, dump(unmatchable),
