@@ -44,7 +44,7 @@ def _generate(args) -> int:
     return 0
 
 
-MIN_MUTANTS_PER_STEP = 3
+MIN_MUTANTS_PER_STEP = 5
 
 
 def _mutants(args) -> int:

@@ -33,24 +33,24 @@ HEAVY_FIRST = [
     "tests/test_colab_session.py",                                      # ~200 s: every unit on the Colab stand-in
     "tests/test_sandbox.py",                                            # ~300 s, two kernels at a time
     "tests/test_classroom.py",                                          # ~280 s
+    "tests/test_judge.py::TestJudge_06_char_shakespeare",                # every mutant, kernel and judge
+    "tests/test_judge.py::TestJudge_04_keras_recurrent_layers",
     "tests/test_pipeline.py::TestUnit_04_keras_recurrent_layers",       # ~110 s each unit: nbgrader end to end
     "tests/test_pipeline.py::TestUnit_05_seq2seq_attention",
     "tests/test_pipeline.py::TestUnit_07_rnn_vs_transformer",
     "tests/test_pipeline.py::TestUnit_06_char_shakespeare",
-    "tests/test_mutants.py::TestUnit_06_char_shakespeare",
     "tests/test_pipeline.py::TestUnit_03_gated_cells",
     "tests/test_pipeline.py::TestUnit_01_rnn_by_hand",
     "tests/test_pipeline.py::TestUnit_02_bptt_and_gradients",
     "tests/test_pipeline.py",                                           # generating every unit's exercise: ~40 s
     "tests/test_feedback.py",
     "tests/test_exchange.py",
-    "tests/test_mutants.py::TestUnit_04_keras_recurrent_layers",
-    "tests/test_mutants.py::TestUnit_03_gated_cells",
-    "tests/test_mutants.py::TestUnit_01_rnn_by_hand",
+    "tests/test_judge.py::TestJudge_03_gated_cells",
+    "tests/test_judge.py::TestJudge_07_rnn_vs_transformer",
+    "tests/test_judge.py::TestJudge_05_seq2seq_attention",
+    "tests/test_judge.py::TestJudge_01_rnn_by_hand",
+    "tests/test_judge.py::TestJudge_02_bptt_and_gradients",
     "tests/test_benchmark.py",
-    "tests/test_mutants.py::TestUnit_07_rnn_vs_transformer",
-    "tests/test_mutants.py::TestUnit_05_seq2seq_attention",
-    "tests/test_mutants.py::TestUnit_02_bptt_and_gradients",
 ]
 
 

@@ -1,5 +1,9 @@
 """The judge gives the same verdicts as the in-kernel checks, from records alone, and cannot be fooled from the kernel.
 
+This is also where `make test` proves that every mutant (autograder/mutants/) is rejected: each one loses its
+step's points in the kernel and in the judge, with a message naming the step, and every step has at least
+MIN_MUTANTS_PER_STEP of them (`make mutants` prints the table).
+
 For each unit, one kernel runs the source notebook's graded cells with AUTOGRADER_RECORD_DIR set (as
 autograder/mutate.py does, without the demonstration cells): the solution, then every step blank (the
 exercise's answer cells), then each mutant in turn. After each run, this process (which never runs a
@@ -22,6 +26,7 @@ from nbclient import NotebookClient
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
 from autograder import ROOT, mutants, settings
+from autograder.__main__ import MIN_MUTANTS_PER_STEP
 from autograder.hidden import _record
 from autograder.judge import RECORD_ENV, Verdict, hidden_calls, judge_notebook, judge_step
 from autograder.mutate import grading_environment, solution_sources
@@ -135,6 +140,16 @@ def _check_unit(unit_id: str, tmp: Path) -> None:
     problems += [f"blank: {gid} scores {points} in the kernel" for gid, points, v, _ in summary["blank"] if points]
     for m, results in summary["mutants"]:
         problems += [f"mutant {m.step} ({m.description}): {d}" for d in _disagreements(results)]
+        # every mutant loses points (in the kernel and, equally, in the judge), with a message, not a crash
+        if all(points == float(v.max_score) for _, points, v, _ in results):
+            problems.append(f"mutant {m.step} ({m.description}) keeps full marks: a check that cannot fail")
+        for gid, points, v, message in results:
+            if message and m.step not in message:
+                problems.append(f"mutant {m.step} ({m.description}): {gid} failed without naming the step: "
+                                f"{message[:300]}")
+    counts = {step: sum(m.step == step for m, _ in summary["mutants"]) for step in solution_sources(_source(unit_id))}
+    problems += [f"{step} has only {n} mutants (at least {MIN_MUTANTS_PER_STEP})"
+                 for step, n in counts.items() if n < MIN_MUTANTS_PER_STEP]
     judged = sum(v.judged for _, _, v, _ in summary["solution"])
     print(f"{unit_id}: {judged}/{len(summary['solution'])} steps judged outside the kernel, "
           f"{len(summary['mutants'])} mutants")
