@@ -468,3 +468,9 @@ def last_real_outputs(outputs, padded):
         return keras.ops.where(n[:, None] > 0, picked, keras.ops.zeros_like(picked))
 
     return keras.layers.Lambda(pick)([outputs, padded])
+
+
+@mutant("pad_right", "a list of lists instead of one int32 array", kind="return-type")
+def pad_right(sequences, maxlen=None):
+    width = max(len(s) for s in sequences) if maxlen is None else maxlen
+    return [[int(t) for t in list(s)[:width]] + [0] * (width - min(len(s), width)) for s in sequences]

@@ -71,7 +71,7 @@ def vectorize(texts, vocab, maxlen, add_start_end=False):
     return out
 
 
-@mutant("vectorize", "START added on the source side too")
+@mutant("vectorize", "START added on the source side too (add_start_end ignored)", kind="setting")
 def vectorize(texts, vocab, maxlen, add_start_end=False):
     index = {tok: i for i, tok in enumerate(vocab)}
     out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
