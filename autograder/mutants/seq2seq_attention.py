@@ -558,7 +558,8 @@ def vectorize(texts, vocab, maxlen, add_start_end=False):
 
 
 def _ready_made_attention():
-    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)", kind="delegation")
+    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)",
+            kind="delegation")
     class BahdanauAttention(keras.layers.Layer):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)
