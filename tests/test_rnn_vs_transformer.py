@@ -235,4 +235,6 @@ def test_every_step_has_five_mutants_a_delegating_one_if_written_by_hand_and_the
         assert sum(m.step == step for m in found) >= 5, step
         if rule.kind != "keras":   # Keras is the material of the other steps: nothing to delegate to
             assert any(m.step == step and m.kind == "delegation" for m in found), f"{step}: no delegating mutant"
-    assert {'return-type', 'mechanism', 'delegation', 'state', 'logic', 'training-mode', 'precision', 'setting'} <= {m.kind for m in found}
+    kinds = {"delegation", "in-place", "logic", "mechanism", "precision", "return-type", "setting", "state",
+             "training-mode"}
+    assert kinds <= {m.kind for m in found}, kinds - {m.kind for m in found}

@@ -174,7 +174,8 @@ def test_toy_rows_finish_at_different_steps_and_mistakes_change_the_answer(cases
         assert not np.isin(tokens, [START]).any()
         if case.batch > 1:
             for options in (dict(carry=False), dict(feed_back=False), dict(stop=False)):
-                assert not np.array_equal(visible._toy_greedy(toy, source, case.target_len, **options)[0], tokens), options
+                wrong = visible._toy_greedy(toy, source, case.target_len, **options)[0]
+                assert not np.array_equal(wrong, tokens), options
         # re-running the whole prefix with teacher forcing predicts every greedy token
         fed = np.concatenate([np.full((case.batch, 1), START), tokens[:, :-1]], axis=1)
         logits, replay_weights = visible._toy_teacher_forced(toy, source, fed)
@@ -271,4 +272,5 @@ def test_every_step_has_five_mutants_a_delegating_one_if_written_by_hand_and_the
         assert sum(m.step == step for m in found) >= 5, step
         if rule.kind != "keras":   # Keras is the material of the other steps: nothing to delegate to
             assert any(m.step == step and m.kind == "delegation" for m in found), f"{step}: no delegating mutant"
-    assert {'in-place', 'return-type', 'state', 'delegation', 'mechanism', 'logic'} <= {m.kind for m in found}
+    kinds = {"delegation", "in-place", "logic", "mechanism", "return-type", "setting", "state"}
+    assert kinds <= {m.kind for m in found}, kinds - {m.kind for m in found}

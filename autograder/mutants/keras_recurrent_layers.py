@@ -376,7 +376,8 @@ def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
 
 
 # --- kinds of mistakes: independent draws, promised dtypes, inputs changed in place, state and mechanism --
-@mutant("recall_task", "the labels and the key positions from two generators made with the same seed", kind="randomness")
+@mutant("recall_task", "the labels and the key positions from two generators made with the same seed",
+         kind="randomness")
 def recall_task(num, T, num_classes, num_distractors, seed):
     y = np.random.default_rng(seed).integers(0, num_classes, size=num)
     where = np.random.default_rng(seed).integers(0, max(1, T // 2), size=num)
@@ -468,3 +469,9 @@ def last_real_outputs(outputs, padded):
         return keras.ops.where(n[:, None] > 0, picked, keras.ops.zeros_like(picked))
 
     return keras.layers.Lambda(pick)([outputs, padded])
+
+
+@mutant("pad_right", "a list of lists instead of one int32 array", kind="return-type")
+def pad_right(sequences, maxlen=None):
+    width = max(len(s) for s in sequences) if maxlen is None else maxlen
+    return [[int(t) for t in list(s)[:width]] + [0] * (width - min(len(s), width)) for s in sequences]

@@ -71,7 +71,7 @@ def vectorize(texts, vocab, maxlen, add_start_end=False):
     return out
 
 
-@mutant("vectorize", "START added on the source side too")
+@mutant("vectorize", "START added on the source side too (add_start_end ignored)", kind="setting")
 def vectorize(texts, vocab, maxlen, add_start_end=False):
     index = {tok: i for i, tok in enumerate(vocab)}
     out = np.full((len(texts), maxlen), PAD, dtype=np.int32)
@@ -558,7 +558,8 @@ def vectorize(texts, vocab, maxlen, add_start_end=False):
 
 
 def _ready_made_attention():
-    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)", kind="delegation")
+    @mutant("BahdanauAttention", "keras.layers.AdditiveAttention on the projections (a ready-made layer)",
+            kind="delegation")
     class BahdanauAttention(keras.layers.Layer):
         def __init__(self, units, **kwargs):
             super().__init__(**kwargs)

@@ -38,6 +38,9 @@ def _keras():
 
 def _expect_int32(step, what, value):
     """The dtype the docstring promises: int32, what keras.Input(dtype="int32") and Embedding read."""
+    if isinstance(value, (list, tuple)):
+        fail(step, f"{what} should be one numpy array of int32, got a {type(value).__name__} "
+                   "(np.zeros(..., dtype=np.int32), then fill its rows)")
     dtype = np.asarray(value.numpy() if hasattr(value, "numpy") and not isinstance(value, np.ndarray)
                        else value).dtype
     if dtype != np.int32:

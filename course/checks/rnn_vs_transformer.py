@@ -839,7 +839,8 @@ def _expect_mechanism(step, fn, loop: bool) -> None:
         return
     called = set().union(*(_called_names(tree) for tree in trees))
     if loop:
-        if not any(isinstance(node, (ast.For, ast.While, ast.comprehension)) for tree in trees for node in ast.walk(tree)):
+        loops = (ast.For, ast.While, ast.comprehension)
+        if not any(isinstance(node, loops) for tree in trees for node in ast.walk(tree)):
             fail(step, "the function has no loop: this step computes the states one step at a time with a "
                        "for loop over t (the scan is the next step)")
         used = sorted(called & set(SCAN_NAMES))
