@@ -37,11 +37,12 @@ HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "autograder.hidden",
 REDACTED = "[hidden test line not shown]"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_SHOWN_CHARS = 4000   # per output: enough for a message, not a flood
-HIDDEN_OUTPUT = "[output not shown: it contains lines of the hidden tests]"
+HIDDEN_OUTPUT = "[output not shown: it quotes the grader's own test code]"
 MIN_HIDDEN_LINE = 12     # shorter lines ("return x", "else:") say nothing about the hidden tests
 
 
 @functools.cache
+@functools.lru_cache(maxsize=1)
 def hidden_lines() -> frozenset[str]:
     """Lines of the hidden tests' source (autograder/hidden/, autograder/reference/) that appear
     nowhere students can see them (the course package, the released notebooks), stripped."""
@@ -62,7 +63,10 @@ def hidden_lines() -> frozenset[str]:
 
     hidden = lines([*(ROOT / "autograder" / "hidden").rglob("*.py"), *(ROOT / "autograder" / "reference").rglob("*.py")])
     public = lines([*(ROOT / "course").rglob("*.py"), *(ROOT / "exercises").rglob("*.ipynb")])
-    return frozenset(hidden - public)
+    # a hidden line that is part of a public one ("raise NotImplementedError" in "raise NotImplementedError()")
+    # tells nothing about the hidden tests, and would hide the messages that quote it
+    seen = "\n".join(sorted(public))
+    return frozenset(h for h in hidden - public if h not in seen)
 
 
 def shows_hidden_source(text: str) -> bool:

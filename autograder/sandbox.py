@@ -821,6 +821,9 @@ def steps_of(graded, release, scores: dict[str, tuple[float, float]],
     return steps
 
 
+NO_RECORD = "not graded: no record"
+
+
 def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float, float]], submitted=None
                  ) -> tuple[dict[str, tuple[float, float]], dict[str, str]] | None:
     """Test cell scores from autograder.judge when it is there: it reads the plain records the kernel
@@ -834,10 +837,18 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     answers = judge.answer_sources(submitted) if submitted is not None else None
     verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records", answers)
     scores = dict(kernel_scores)
+    messages = {}
     for gid, verdict in verdicts.items():
-        if verdict.score is not None:
-            scores[gid] = (float(verdict.score), float(verdict.max_score))
-    return scores, {gid: v.message for gid, v in verdicts.items() if v.message and v.score is not None}
+        if verdict.score is None:
+            continue
+        scores[gid] = (float(verdict.score), float(verdict.max_score))
+        # A test cell that stopped before its hidden test (a visible check failed, "not implemented yet")
+        # leaves no record: the judge scores 0, and the cell's own error, which says what is wrong, is the
+        # message. A cell with no record that the kernel passed gets the judge's word.
+        kernel_lost = gid in kernel_scores and kernel_scores[gid][0] < kernel_scores[gid][1]
+        if verdict.message and not (verdict.message.startswith(NO_RECORD) and kernel_lost):
+            messages[gid] = verdict.message
+    return scores, messages
 
 
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:

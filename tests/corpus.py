@@ -106,8 +106,10 @@ def good_cases() -> list[Case]:
         Case("partial", records.GRADED, 6.0,
              dump(answered(skip=("next_token_probs", "teacher_forcing_pairs", "sequence_cross_entropy",
                                  "rnn_lm_param_count", "simple_rnn_from_weights")))),
-        Case("wrong_softmax", records.GRADED, MAX_SCORE - POINTS["softmax"],
-             dump(answered(softmax=wrong_softmax)), messages={"softmax": "softmax"}),
+        Case("wrong_softmax", records.GRADED,   # next_token_probs uses the student's softmax on large logits
+             MAX_SCORE - POINTS["softmax"] - POINTS["next_token_probs"],
+             dump(answered(softmax=wrong_softmax)),
+             messages={"softmax": "overflows", "next_token_probs": "use your stable softmax"}),
         Case("colab_copy", records.GRADED, MAX_SCORE, colab_download(answered()),
              filename="Copy of rnn_by_hand.ipynb"),
     ]

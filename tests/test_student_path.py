@@ -129,9 +129,15 @@ def test_colab_constraints_pin_every_package_the_course_imports(root):
     text = (root / "course" / "constraints" / "colab.txt").read_text()
     pins = {line.split("==")[0].strip().lower().replace("_", "-"): line.split("==")[1].strip()
             for line in text.splitlines() if "==" in line and not line.startswith("#")}
+    import ast
+
     imported = set()
     for path in [*(root / "course").rglob("*.py"), *(root / "datasets").rglob("*.py")]:
-        imported |= set(re.findall(r"^\s*(?:import|from) ([A-Za-z_]\w*)", path.read_text(), re.M))
+        for node in ast.walk(ast.parse(path.read_text())):   # import statements, not words in docstrings
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
     third_party = {name.lower() for name in imported} - set(sys.stdlib_module_names) - {"course", "__future__"}
     distribution = {"faker": None, "torch": None}   # Colab has no Faker: the course's own dependency installs it
     missing = [n for n in sorted(third_party) if distribution.get(n, n) and distribution.get(n, n) not in pins]
