@@ -3,26 +3,11 @@
 Each public function of ``course`` is called with the inputs of every step that is written by hand
 (numpy or keras.ops, no ready-made layer), and what it returns is compared with what the solution returns.
 """
-import inspect
-import warnings
 
 import numpy as np
 import pytest
 
-from autograder.expected import solution_namespace
-
-
-def _public_functions():
-    import importlib
-    import pkgutil
-
-    import course
-
-    for name in ["course"] + [m.name for m in pkgutil.walk_packages(course.__path__, "course.")]:
-        module = importlib.import_module(name)
-        for attr, value in vars(module).items():
-            if not attr.startswith("_") and inspect.isfunction(value) and value.__module__ == name:
-                yield f"{name}.{attr}", value
+from test_student_package import functions_returning_answers
 
 
 def _inputs():
@@ -102,37 +87,9 @@ def _answers(value):
     return out
 
 
-def _copy(args):
-    return [np.copy(a) if isinstance(a, np.ndarray) else (list(a) if isinstance(a, list) else a) for a in args]
-
-
 @pytest.mark.parametrize("unit_id", list(_inputs()))
 def test_no_public_function_of_the_package_returns_an_answer_of(unit_id, monkeypatch):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     monkeypatch.setenv("COURSE_DATA_DIRS", "/nonexistent")   # no download from any dataset helper
-    functions = list(_public_functions())
-    solution = solution_namespace(unit_id)
-    found = []
-    for step, args in _inputs()[unit_id]:
-        answers = _answers(solution[step](*_copy(args)))
-        assert answers, f"{unit_id}/{step}: the solution returned nothing to compare"
-        for name, fn in functions:
-            try:
-                inspect.signature(fn).bind(*args)
-            except TypeError:
-                continue
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    result = fn(*_copy(args))
-            except Exception:  # noqa: BLE001 - a function that cannot take these inputs returns no answer
-                continue
-            finally:
-                plt.close("all")
-            if any(_same(got, want) for got in _flatten(result) for want in answers):
-                found.append(f"{name}{inspect.signature(fn)} returns {unit_id}/{step}'s answer")
+    found = functions_returning_answers(unit_id, _inputs()[unit_id], answer_parts=_answers,
+                                        result_parts=_flatten, same=_same)
     assert not found, "\n".join(found)

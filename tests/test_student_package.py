@@ -155,46 +155,67 @@ def _public_functions():
                 yield f"{name}.{attr}", value
 
 
-def test_no_public_function_of_the_student_package_returns_a_graded_answer(monkeypatch):
-    """Call every public function of the student package with each by-hand step's inputs: none may return
-    that step's answer (the solution's), whole or as a part of what it returns."""
-    import inspect
+def _copied(args):
+    import numpy as np
 
+    return [np.copy(a) if isinstance(a, np.ndarray) else (list(a) if isinstance(a, list) else a) for a in args]
+
+
+def _same_array(got, want) -> bool:
+    import numpy as np
+
+    return got.shape == want.shape and bool(np.allclose(got, want, rtol=1e-6, atol=1e-9))
+
+
+def functions_returning_answers(unit_id, steps, *, answer_parts=None, result_parts=None, same=_same_array):
+    """What any public function of the student package returns that equals a step's answer.
+
+    Each public function is called with each step's inputs (``steps``: (step, args) pairs); the parts of
+    what it returns (``result_parts``) are compared with the parts of the solution's answer (``answer_parts``).
+    Returns one line per function that gives an answer away. Shared by the tests of units 01-03 (here)
+    and 04-07 (tests/test_package_answers_units_04_07.py).
+    """
+    import inspect
     import warnings
 
     import matplotlib
-    import numpy as np
 
     from autograder.expected import solution_namespace
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    monkeypatch.setenv("COURSE_DATA_DIRS", "/nonexistent")  # no download from any dataset helper
+    answer_parts = answer_parts or _arrays_in
+    result_parts = result_parts or _arrays_in
     functions = list(_public_functions())
-    assert len(functions) > 50
+    solution = solution_namespace(unit_id)
     found = []
-    for unit_id, steps in _graded_inputs().items():
-        solution = solution_namespace(unit_id)
-        for step, args in steps:
-            answers = _arrays_in(solution[step](*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args]))
-            assert answers, f"{unit_id}/{step}: the solution returned nothing to compare"
-            for name, fn in functions:
-                try:
-                    inspect.signature(fn).bind(*args)
-                except TypeError:
-                    continue
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        result = fn(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args])
-                except Exception:  # noqa: BLE001 - a function that cannot take these inputs returns no answer
-                    continue
-                finally:
-                    plt.close("all")
-                for got in _arrays_in(result):
-                    if any(got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-9)
-                           for want in answers):
-                        found.append(f"{name}{inspect.signature(fn)} returns {unit_id}/{step}'s answer")
-                        break
+    for step, args in steps:
+        answers = answer_parts(solution[step](*_copied(args)))
+        assert answers, f"{unit_id}/{step}: the solution returned nothing to compare"
+        for name, fn in functions:
+            try:
+                inspect.signature(fn).bind(*args)
+            except TypeError:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = fn(*_copied(args))
+            except Exception:  # noqa: BLE001 - a function that cannot take these inputs returns no answer
+                continue
+            finally:
+                plt.close("all")
+            if any(same(got, want) for got in result_parts(result) for want in answers):
+                found.append(f"{name}{inspect.signature(fn)} returns {unit_id}/{step}'s answer")
+    return found
+
+
+def test_no_public_function_of_the_student_package_returns_a_graded_answer(monkeypatch):
+    """Call every public function of the student package with each by-hand step's inputs: none may return
+    that step's answer (the solution's), whole or as a part of what it returns."""
+    monkeypatch.setenv("COURSE_DATA_DIRS", "/nonexistent")  # no download from any dataset helper
+    assert len(list(_public_functions())) > 50
+    found = [line for unit_id, steps in _graded_inputs().items()
+             for line in functions_returning_answers(unit_id, steps)]
     assert not found, "\n".join(found)
