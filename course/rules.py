@@ -99,6 +99,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "gru_forward": NUMPY,
         "lstm_param_count": numpy_only("(a formula, not a Keras layer's count_params())"),
         "gru_param_count": numpy_only("(a formula, not a Keras layer's count_params())"),
+        "lstm_step_backward": numpy_only("(the gradients by hand, not tf.GradientTape or any autodiff)"),
+        "lstm_backward": numpy_only("(the gradients by hand, not tf.GradientTape or any autodiff)"),
     },
     "04_keras_recurrent_layers": {
         "recall_task": NUMPY,

@@ -142,3 +142,110 @@ def test_messages_name_the_mistake():
     _fails(visible.check_gru_param_count, lambda d, u: 3 * (d * u + u * u + u), "reset_after=False")
     _fails(visible.check_keras_lstm_initial_bias, lambda u: np.zeros(4 * u), "unit_forget_bias=True")
     _fails(visible.check_lstm_step, lambda *a: lstm_step(*a)[0], r"should return a tuple \(h_t, c_t\)")
+
+
+# --- the LSTM backward pass ----------------------------------------------------------------------
+
+from autograder.reference import lstm_backward as grads_ref  # noqa: E402
+
+
+def lstm_step_forward(x, h, c, K, U, b):
+    """A correct forward step with another cache than the notebook's: a dict holding the pre-activation."""
+    a = x @ K + h @ U + b
+    h_t, c_t = lstm_step(x, h, c, K, U, b)
+    return h_t, c_t, {"x": x, "h": h, "c": c, "K": K, "U": U, "a": a, "c_t": c_t}
+
+
+def lstm_step_backward(dh, dc, cache):
+    u = cache["U"].shape[0]
+    a = cache["a"]
+    i, f, g, o = _sig(a[:, :u]), _sig(a[:, u:2 * u]), np.tanh(a[:, 2 * u:3 * u]), _sig(a[:, 3 * u:])
+    tc = np.tanh(cache["c_t"])
+    dc = dc + dh * o * (1 - tc ** 2)
+    da = np.hstack([dc * g * i * (1 - i), dc * cache["c"] * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)])
+    return (da @ cache["K"].T, da @ cache["U"].T, dc * f, cache["x"].T @ da, cache["h"].T @ da,
+            np.einsum("bk->k", da))
+
+
+def lstm_forward_with_cache(X, h, c, K, U, b):
+    H, caches = [], []
+    for t in range(X.shape[1]):
+        h, c, step_cache = lstm_step_forward(X[:, t], h, c, K, U, b)
+        H.append(h)
+        caches.append(step_cache)
+    return np.stack(H, 1), h, c, tuple(caches)
+
+
+def lstm_backward(dH, cache):
+    T = dH.shape[1]
+    dX = [None] * T
+    dh, dc = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+    total = None
+    for t in range(T - 1, -1, -1):
+        dX[t], dh, dc, *weights = lstm_step_backward(dH[:, t] + dh, dc, cache[t])
+        total = weights if total is None else [s + w for s, w in zip(total, weights)]
+    return (np.stack(dX, 1), dh, dc, *total)
+
+
+def test_the_numeric_gradients_differentiate_keras_lstm():
+    rng = np.random.default_rng(11)
+    X, h0, c0 = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    K, U, b = rng.normal(size=(3, 16)), rng.normal(size=(4, 16)), rng.normal(size=16)
+    H_keras, _, _ = ref.lstm_states(X, h0, c0, K, U, b)
+    np.testing.assert_allclose(grads_ref.states(X, h0, c0, K, U, b), H_keras, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("s", visible.BACKWARD_VISIBLE[:3])
+def test_numeric_and_analytic_reference_gradients_agree(s):
+    w = visible.backward_problem(s)
+    args = (w["dH"], w["X"], w["h0"], w["c0"], w["kernel"], w["recurrent_kernel"], w["bias"])
+    numeric = grads_ref.lstm_numeric_gradients(*args)
+    analytic = grads_ref._bptt(*args)
+    for name in grads_ref.SEQUENCE_NAMES:
+        assert visible.relative_error(analytic[name], numeric[name]) < 1e-8, name
+
+
+def test_the_saturated_case_saturates_every_gate():
+    w = visible.saturated_problem()
+    u = w["recurrent_kernel"].shape[0]
+    a = w["X"][:, 0] @ w["kernel"] + w["h0"] @ w["recurrent_kernel"] + w["bias"]
+    assert np.abs(a).min() > 900
+    gates = _sig(a[:, :2 * u])
+    assert np.all((gates == 0.0) | (gates == 1.0))
+
+
+def test_a_correct_backward_pass_with_its_own_cache_passes_visible_and_hidden_checks():
+    visible.check_lstm_step_backward(lstm_step_backward, lstm_step_forward)
+    hidden.grade_lstm_step_backward(lstm_step_backward, lstm_step_forward)
+    visible.check_lstm_backward(lstm_backward, lstm_forward_with_cache)
+    hidden.grade_lstm_backward(lstm_backward, lstm_forward_with_cache)
+
+
+def test_backward_messages_name_the_mistake():
+    def no_forget_path(dh, dc, cache):
+        out = list(lstm_step_backward(dh, dc, cache))
+        f = _sig(cache["a"][:, cache["U"].shape[0]:2 * cache["U"].shape[0]])
+        out[2] = out[2] / f
+        return tuple(out)
+
+    def overwritten(dH, cache):
+        dh, dc = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+        dX = []
+        for t in reversed(range(dH.shape[1])):
+            dx, dh, dc, *weights = lstm_step_backward(dH[:, t] + dh, dc, cache[t])
+            dX.append(dx)
+        return (np.stack(dX[::-1], 1), dh, dc, *weights)
+
+    def bias_per_example(dh, dc, cache):
+        out = list(lstm_step_backward(dh, dc, cache))
+        out[5] = np.repeat(out[5][None] / len(dh), len(dh), axis=0)
+        return tuple(out)
+
+    _fails(lambda fn: visible.check_lstm_step_backward(fn, lstm_step_forward), no_forget_path,
+           r"dc_prev .*without the forget gate")
+    _fails(lambda fn: visible.check_lstm_backward(fn, lstm_forward_with_cache), overwritten,
+           r"overwritten at each step instead of summed")
+    _fails(lambda fn: visible.check_lstm_step_backward(fn, lstm_step_forward), bias_per_example,
+           r"dbias has shape .*a sum over the batch")
+    _fails(lambda fn: visible.check_lstm_step_backward(lstm_step_backward, fn),
+           lambda *a: lstm_step_forward(*a)[:2], r"should return a tuple \(h_t, c_t, cache\)")

@@ -3,7 +3,7 @@
 The notebook's visible checks (course.checks.gated_cells) on cases the student
 has not seen: the smallest sizes (batch 1, one step, one unit), square shapes
 where no transpose or swapped axis can fail by shape, saturating weights, a
-long sequence, and random shapes from a fixed seed so that grading the same
+long sequence, every gate saturated, and random shapes from a fixed seed so that grading the same
 notebook twice gives the same score. Each case is checked in float64 and with
 float32 inputs against Keras' float32 layers.
 """
@@ -56,6 +56,39 @@ def grade_keras_lstm_initial_bias(fn):
 def grade_cell_state_jacobian_diag(fn):
     with using(visible, live):
         visible.check_cell_state_jacobian_diag(fn, CASES)
+
+
+# The backward pass: numeric gradients hold only where the loss is smooth at the scale of the nudge, so
+# these cases keep moderate weights; the square case (input_dim = units) gives dkernel and
+# drecurrent_kernel the same shape, so that swapping them fails by value; one long case has its forget
+# gates near 1 (the cell-state path); two saturate every gate (scores of +-1000 and +-750).
+def _backward_cases() -> tuple[Shapes, ...]:
+    rng = np.random.default_rng(SEED + 20)
+    cases = [
+        Shapes(1, 1, 1, 1, seed=SEED + 21),
+        Shapes(4, 4, 4, 4, seed=SEED + 22),
+        Shapes(2, 3, 5, 5, seed=SEED + 23, scale=1.5),
+        Shapes(1, 15, 2, 3, seed=SEED + 24, forget=3.0),
+    ]
+    for i in range(2):
+        batch, time, input_dim, units = (int(v) for v in rng.integers(1, 7, size=4))
+        cases.append(Shapes(batch, time, input_dim, units, seed=SEED + 25 + i))
+    return tuple(cases)
+
+
+BACKWARD_CASES = _backward_cases()
+SATURATED = (visible.saturated_problem(1, 2, 2, 1, seed=SEED + 30),
+             visible.saturated_problem(3, 4, 2, 3, seed=SEED + 31, level=750.0))
+
+
+def grade_lstm_step_backward(fn, lstm_step_forward):
+    with using(visible, live):
+        visible.check_lstm_step_backward(fn, lstm_step_forward, BACKWARD_CASES, SATURATED)
+
+
+def grade_lstm_backward(fn, lstm_forward_with_cache):
+    with using(visible, live):
+        visible.check_lstm_backward(fn, lstm_forward_with_cache, BACKWARD_CASES, SATURATED)
 
 
 def grade_gru_step(fn):

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import mutant
 
-keras = sigmoid = lstm_step = gru_step = None  # provided by the notebook's namespace
+keras = sigmoid = lstm_step = gru_step = lstm_step_backward = None  # provided by the notebook's namespace
 
 
 # --- lstm_step -------------------------------------------------------------------
@@ -549,3 +549,204 @@ def gru_param_count(input_dim, units):
 @mutant("gru_param_count", "a numpy float", kind="return-type")
 def gru_param_count(input_dim, units):
     return np.float64(3 * (input_dim * units + units * units + 2 * units))
+
+
+# --- lstm_step_backward (the cache is the notebook's lstm_step_forward's) ------------------------------
+@mutant("lstm_step_backward", "dc without the factor 1 - tanh(c_t)**2")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    dc = dc_next + dh_next * o
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc * f, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "the sigmoid's slope taken as sigmoid(a) instead of s * (1 - s)")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i, dc * c_prev * f, dc * i * (1 - g ** 2), dh_next * tanh_c * o], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc * f, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "dc_prev = dc (the forget gate left out of the cell-state path)")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "the weight gradients transposed (da.T @ x_t)", kind="return-type")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc * f, da.T @ x_t, da.T @ h_prev, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "float32 inside", kind="precision")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = (np.asarray(a, np.float32) for a in cache)
+    dh_next, dc_next = np.float32(dh_next), np.float32(dc_next)
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc * f, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "turns the cached gates into their slopes in place", kind="in-place")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    di, df, dg = dc * g, dc * c_prev, dc * i
+    dc_prev = dc * f
+    for gate in (i, f, o):
+        gate *= 1 - gate
+    da = np.concatenate([di * i, df * f, dg * (1 - g ** 2), dh_next * tanh_c * o], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc_prev, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "c_prev recovered from c_t by dividing by f (0/0 when a forget gate shuts)",
+        kind="stability")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, _, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    c_prev = (np.arctanh(tanh_c) - i * g) / f
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc * f, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "dkernel summed into a total kept between calls (a mutable default)", kind="state")
+def lstm_step_backward(dh_next, dc_next, cache, _total={}):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1)
+    _total[kernel.shape] = _total.get(kernel.shape, 0.0) + x_t.T @ da
+    return da @ kernel.T, da @ recurrent_kernel.T, dc * f, _total[kernel.shape], h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("lstm_step_backward", "tf.GradientTape through the step rebuilt from the cache", kind="delegation")
+def lstm_step_backward(dh_next, dc_next, cache):
+    import tensorflow as tf
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    logit = lambda s: np.log(s) - np.log1p(-s)  # noqa: E731
+    a = np.concatenate([logit(i), logit(f), np.arctanh(g), logit(o)], axis=-1)
+    bias = (a - x_t @ kernel - h_prev @ recurrent_kernel)[0]
+    watched = [tf.Variable(v) for v in (x_t, h_prev, c_prev, kernel, recurrent_kernel, bias)]
+    with tf.GradientTape() as tape:
+        x, h, c, K, U, b = watched
+        zi, zf, zc, zo = tf.split(x @ K + h @ U + b, 4, axis=-1)
+        c_t = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
+        loss = tf.reduce_sum(dh_next * tf.sigmoid(zo) * tf.tanh(c_t)) + tf.reduce_sum(dc_next * c_t)
+    return tuple(np.asarray(v) for v in tape.gradient(loss, watched))
+
+
+# --- lstm_backward (the cache is the notebook's lstm_forward_with_cache's) ------------------------------
+@mutant("lstm_backward", "the weight gradients overwritten at each step instead of summed")
+def lstm_backward(dH, cache):
+    dh_next, dc_next = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+    dX = []
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc_next, dkernel, drecurrent_kernel, dbias = lstm_step_backward(
+            dH[:, t] + dh_next, dc_next, cache[t])
+        dX.append(dx_t)
+    return np.stack(dX[::-1], axis=1), dh_next, dc_next, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "dh not carried back (each step sees dH[:, t] only)")
+def lstm_backward(dH, cache):
+    dc_next = np.zeros_like(dH[:, 0])
+    dX, dkernel, drecurrent_kernel, dbias = [], 0.0, 0.0, 0.0
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_prev, dc_next, dk, dr, db = lstm_step_backward(dH[:, t], dc_next, cache[t])
+        dX.append(dx_t)
+        dkernel, drecurrent_kernel, dbias = dkernel + dk, drecurrent_kernel + dr, dbias + db
+    return np.stack(dX[::-1], axis=1), dh_prev, dc_next, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "dc not carried back (zeros at every step)", kind="mechanism")
+def lstm_backward(dH, cache):
+    dh_next = np.zeros_like(dH[:, 0])
+    dX, dkernel, drecurrent_kernel, dbias = [], 0.0, 0.0, 0.0
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc0, dk, dr, db = lstm_step_backward(dH[:, t] + dh_next, np.zeros_like(dh_next), cache[t])
+        dX.append(dx_t)
+        dkernel, drecurrent_kernel, dbias = dkernel + dk, drecurrent_kernel + dr, dbias + db
+    return np.stack(dX[::-1], axis=1), dh_next, dc0, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "dH used at the last step only")
+def lstm_backward(dH, cache):
+    dh_next, dc_next = dH[:, -1], np.zeros_like(dH[:, 0])
+    dX, dkernel, drecurrent_kernel, dbias = [], 0.0, 0.0, 0.0
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc_next, dk, dr, db = lstm_step_backward(dh_next, dc_next, cache[t])
+        dX.append(dx_t)
+        dkernel, drecurrent_kernel, dbias = dkernel + dk, drecurrent_kernel + dr, dbias + db
+    return np.stack(dX[::-1], axis=1), dh_next, dc_next, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "adds the carried gradient into dH in place", kind="in-place")
+def lstm_backward(dH, cache):
+    dh_next, dc_next = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+    dX, dkernel, drecurrent_kernel, dbias = [], 0.0, 0.0, 0.0
+    for t in reversed(range(dH.shape[1])):
+        dH[:, t] += dh_next
+        dx_t, dh_next, dc_next, dk, dr, db = lstm_step_backward(dH[:, t], dc_next, cache[t])
+        dX.append(dx_t)
+        dkernel, drecurrent_kernel, dbias = dkernel + dk, drecurrent_kernel + dr, dbias + db
+    return np.stack(dX[::-1], axis=1), dh_next, dc_next, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "the sums kept in float32 arrays", kind="precision")
+def lstm_backward(dH, cache):
+    dh_next, dc_next = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+    dX = []
+    dkernel, drecurrent_kernel = np.zeros(cache[0][3].shape, np.float32), np.zeros(cache[0][4].shape, np.float32)
+    dbias = np.zeros(cache[0][3].shape[1], np.float32)
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc_next, dk, dr, db = lstm_step_backward(dH[:, t] + dh_next, dc_next, cache[t])
+        dX.append(dx_t)
+        dkernel += dk
+        drecurrent_kernel += dr
+        dbias += db
+    return np.stack(dX[::-1], axis=1), dh_next, dc_next, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "starts from the gradients the previous call ended with (a mutable default)", kind="state")
+def lstm_backward(dH, cache, _carried={}):
+    zeros = np.zeros_like(dH[:, 0])
+    dh_next, dc_next = _carried.get(dH.shape, (zeros, zeros))
+    dX, dkernel, drecurrent_kernel, dbias = [], 0.0, 0.0, 0.0
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc_next, dk, dr, db = lstm_step_backward(dH[:, t] + dh_next, dc_next, cache[t])
+        dX.append(dx_t)
+        dkernel, drecurrent_kernel, dbias = dkernel + dk, drecurrent_kernel + dr, dbias + db
+    _carried[dH.shape] = (dh_next, dc_next)
+    return np.stack(dX[::-1], axis=1), dh_next, dc_next, dkernel, drecurrent_kernel, dbias
+
+
+@mutant("lstm_backward", "tf.GradientTape through the sequence rebuilt from the cache", kind="delegation")
+def lstm_backward(dH, cache):
+    import tensorflow as tf
+    x0, h0, c0, kernel, recurrent_kernel, i, f, g, o, _ = cache[0]
+    logit = lambda s: np.log(s) - np.log1p(-s)  # noqa: E731
+    a = np.concatenate([logit(i), logit(f), np.arctanh(g), logit(o)], axis=-1)
+    bias = (a - x0 @ kernel - h0 @ recurrent_kernel)[0]
+    X = np.stack([step[0] for step in cache], axis=1)
+    watched = [tf.Variable(v) for v in (X, h0, c0, kernel, recurrent_kernel, bias)]
+    with tf.GradientTape() as tape:
+        x, h, c, K, U, b = watched
+        H = []
+        for t in range(X.shape[1]):
+            zi, zf, zc, zo = tf.split(x[:, t] @ K + h @ U + b, 4, axis=-1)
+            c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
+            h = tf.sigmoid(zo) * tf.tanh(c)
+            H.append(h)
+        loss = tf.reduce_sum(dH * tf.stack(H, axis=1))
+    return tuple(np.asarray(v) for v in tape.gradient(loss, watched))

@@ -282,3 +282,8 @@ def gru_stale_states(X, h0, kernel, recurrent_kernel, bias):
     b, T, d = np.shape(X)
     flat = gru_step(np.reshape(X, (b * T, d)), np.repeat(h0, T, axis=0), kernel, recurrent_kernel, bias)
     return flat.reshape(b, T, -1)
+
+
+# --- the backward pass: numeric gradients and known mistakes (autograder/reference/lstm_backward.py) ---------
+from .lstm_backward import (lstm_backward_mistakes, lstm_numeric_gradients,  # noqa: E402,F401
+                            lstm_step_backward_mistakes, lstm_step_numeric_gradients)

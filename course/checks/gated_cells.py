@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import (caller_for, eager_diagnoses, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged,
-               fail, passed)
+               fail, passed, snapshot)
 from .stored import stored
 
 UNIT = "03_gated_cells"
@@ -37,6 +37,7 @@ class Shapes:
     units: int
     seed: int = 0
     scale: float = 0.5
+    forget: float = 0.0   # added to the forget gate's block of the bias (near 1: the cell-state path)
 
 
 # Non-square on purpose, and one case of batch 1 and a single time step.
@@ -72,7 +73,7 @@ def lstm_weights(s: Shapes):
         c0=rng.normal(size=(s.batch, u)),
         kernel=rng.normal(scale=s.scale, size=(s.input_dim, 4 * u)),
         recurrent_kernel=rng.normal(scale=s.scale, size=(u, 4 * u)),
-        bias=rng.normal(size=(4 * u,)),
+        bias=rng.normal(size=(4 * u,)) + np.r_[np.zeros(u), np.full(u, s.forget), np.zeros(2 * u)],
     )
 
 
@@ -368,3 +369,211 @@ def check_gru_param_count(gru_param_count, cases=PARAM_CASES) -> None:
             "the LSTM's count": ref.lstm_param_count(d, u)})
         count += 1
     passed(step, count, "(equal to keras.layers.GRU(...).count_params(), reset_after=True)")
+
+
+# --- the LSTM backward pass ----------------------------------------------------------------
+#
+# The gradients are compared with central differences (a nudge of 1e-5 up and down on every input and
+# weight) of the loss L = sum(dh_next * h_t) + sum(dc_next * c_t) for one step, L = sum(dH * H) for a
+# sequence, in float64, computed with the release and stored (the grader computes them afresh). The
+# relative error max|got - numeric| / max(|got| + |numeric|) must stay below REL_TOL for every gradient
+# (the denominator is at least FLOOR, so that a gradient that is zero everywhere, as through a saturated
+# gate, is held to an absolute 1e-13).
+
+REL_TOL = 1e-7
+FLOOR = 1e-6
+STEP_GRADS = ("dx_t", "dh_prev", "dc_prev", "dkernel", "drecurrent_kernel", "dbias")
+SEQUENCE_GRADS = ("dX", "dh0", "dc0", "dkernel", "drecurrent_kernel", "dbias")
+# Numeric gradients are accurate only where the loss is smooth at the scale of the nudge: moderate
+# weights, and one case whose forget gates sit near 1 (the cell-state path carries most of the gradient).
+BACKWARD_VISIBLE = (Shapes(3, 6, 4, 5, seed=1), Shapes(1, 1, 3, 2, seed=2), Shapes(2, 4, 2, 3, seed=3, scale=1.0),
+                    Shapes(2, 8, 3, 4, seed=5, forget=4.0))
+
+
+def backward_problem(s: Shapes):
+    """The forward inputs of a case and upstream gradients dH (batch, T, units) and dc (batch, units)."""
+    w = lstm_weights(s)
+    rng = np.random.default_rng(s.seed + 500)
+    w["dH"] = rng.normal(size=(s.batch, s.time, s.units))
+    w["dc"] = rng.normal(size=(s.batch, s.units))
+    return w
+
+
+def saturated_problem(batch=2, time=3, input_dim=3, units=2, seed=7, level=1000.0):
+    """Every gate and candidate saturated: biases of +-level (the other scores are a few units), so that
+    sigmoid and tanh are exactly 0, 1 or -1 in float64. Only the cell-state path carries a gradient;
+    a slope written with exp(a) overflows here."""
+    w = backward_problem(Shapes(batch, time, input_dim, units, seed=seed))
+    signs = np.where(np.random.default_rng(seed + 900).random(4 * units) < 0.5, -1.0, 1.0)
+    w["bias"] = level * signs
+    return w
+
+
+def _tree_copy(value, depth=0):
+    if depth > 8:
+        return value
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tree_copy(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: _tree_copy(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _tree_changed(before, after, depth=0) -> bool:
+    if depth > 8:
+        return False
+    if isinstance(before, np.ndarray):
+        return not (isinstance(after, np.ndarray) and before.shape == after.shape
+                    and np.array_equal(before, after, equal_nan=before.dtype.kind in "fc"))
+    if isinstance(before, (list, tuple)):
+        return not isinstance(after, (list, tuple)) or len(before) != len(after) or \
+            any(_tree_changed(b, a, depth + 1) for b, a in zip(before, after))
+    if isinstance(before, dict):
+        return not isinstance(after, dict) or set(before) != set(after) or \
+            any(_tree_changed(before[k], after[k], depth + 1) for k in before)
+    return False
+
+
+def relative_error(a, n) -> float:
+    a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
+    scale = float(np.max(np.abs(a) + np.abs(n), initial=0.0))
+    return float(np.max(np.abs(a - n), initial=0.0)) / max(scale, FLOOR)
+
+
+def expect_gradient(step, what, actual, numeric, *, diagnoses=None, hint="") -> float:
+    """``actual`` agrees with a numeric gradient (relative error below REL_TOL, float64); returns the error."""
+    if callable(diagnoses) and eager_diagnoses():
+        diagnoses = diagnoses()
+    numeric = np.asarray(numeric, np.float64)
+    dtype = getattr(actual, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and dtype != np.float64:
+        fail(step, f"{what} has dtype {dtype} for float64 inputs: gradients are checked to {REL_TOL:g}, which only "
+                   f"float64 reaches; compute in the inputs' precision (nothing cast to float32 on the way)")
+    actual = expect_shape(step, what, actual, numeric.shape)
+    expect_finite(step, what, actual, hint or "where a gate saturates (exactly 0 or 1), a slope written with exp(a) "
+                                              "overflows and a division by the gate divides by zero: take the slope "
+                                              "from the gate's value, s * (1 - s)")
+    err = relative_error(actual, numeric)
+    if err < REL_TOL:
+        return err
+    diff = np.abs(actual - numeric)
+    where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    at = f" at index {tuple(int(i) for i in where)}" if diff.ndim else ""
+    message = (f"{what} is wrong: relative error {err:.2g} against the numeric gradient (needs < {REL_TOL:g}); "
+               f"largest difference{at}: got {float(actual[where]):.6g}, numeric {float(numeric[where]):.6g}")
+    if callable(diagnoses):
+        diagnoses = diagnoses()
+    for mistake, wrong in (diagnoses or {}).items():
+        wrong = np.asarray(wrong, np.float64)
+        if wrong.shape == actual.shape and relative_error(actual, wrong) < 1e-6:
+            message += f". It matches what you get with {mistake}"
+            break
+    else:
+        if hint:
+            message += f". {hint}"
+    fail(step, message)
+
+
+def _expect_bias_summed(step, value, units):
+    try:
+        shape = np.shape(value)
+    except Exception:  # noqa: BLE001 - ragged: expect_shape explains
+        return
+    if len(shape) == 2 and shape[-1] == 4 * units:
+        fail(step, f"dbias has shape {shape}, expected ({4 * units},): the bias is shared by every example, so its "
+                   f"gradient is a sum over the batch")
+
+
+def _expect_repeatable(step, first, second, names, what):
+    second = _pair(step, second, names)
+    for name, a, b in zip(names, first, second):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True):
+            fail(step, f"{name} changes when {what} is called a second time on the same inputs: something (a sum, "
+                       f"a buffer, a state) is kept between calls")
+
+
+def _expect_cache_unchanged(step, before, after):
+    if _tree_changed(before, after):
+        fail(step, "the backward pass changed the cache in place; work on copies (the forward pass's values are "
+                   "needed again, for instance by a second backward pass)")
+
+
+def check_lstm_step_backward(lstm_step_backward, lstm_step_forward, cases=BACKWARD_VISIBLE,
+                             saturated=(saturated_problem(),)) -> None:
+    step, count, worst = "lstm_step_backward", 0, 0.0
+    problems = [(s, backward_problem(s)) for s in cases] + [(None, w) for w in saturated]
+    for s, w in problems:
+        x, h, c = w["X"][:, 0], w["h0"], w["c0"]
+        weights = (w["kernel"], w["recurrent_kernel"], w["bias"])
+        batch, units = h.shape
+        where = (f"batch={batch}, input_dim={x.shape[1]}, units={units}" if s is not None
+                 else f"saturated gates, scores of +-{abs(weights[2][0]):g}")
+        before = snapshot(x, h, c, *weights)
+        h_t, c_t, cache = _pair(step, call(step, lstm_step_forward, x, h, c, *weights), ("h_t", "c_t", "cache"))
+        _unchanged(step, dict(zip(("x_t", "h_prev", "c_prev", "kernel", "recurrent_kernel", "bias"), before)),
+                   dict(zip(("x_t", "h_prev", "c_prev", "kernel", "recurrent_kernel", "bias"), (x, h, c, *weights))))
+        h_ref, c_ref = ref.lstm_step(x, h, c, *weights)
+        expect_close(step, f"h_t from lstm_step_forward ({where})", h_t, h_ref, **F64,
+                     hint="lstm_step_forward computes what lstm_step computes, and keeps a cache")
+        expect_close(step, f"c_t from lstm_step_forward ({where})", c_t, c_ref, **F64,
+                     hint="lstm_step_forward computes what lstm_step computes, and keeps a cache")
+        dh, dc = w["dH"][:, 0], w["dc"]
+        kept = _tree_copy(cache)
+        upstream = snapshot(dh, dc)
+        grads = _pair(step, call(step, lstm_step_backward, dh, dc, cache), STEP_GRADS)
+        expect_unchanged(step, "dh_next", upstream[0], dh)
+        expect_unchanged(step, "dc_next", upstream[1], dc)
+        _expect_cache_unchanged(step, kept, cache)
+        _expect_bias_summed(step, grads[5], units)
+        _expect_repeatable(step, grads, call(step, lstm_step_backward, dh, dc, cache), STEP_GRADS,
+                           "lstm_step_backward")
+        numeric = ref.lstm_step_numeric_gradients(dh, dc, x, h, c, *weights)
+        mistakes = lambda dh=dh, dc=dc, x=x, h=h, c=c, weights=weights: \
+            ref.lstm_step_backward_mistakes(dh, dc, x, h, c, *weights)  # noqa: E731
+        for name, got in zip(STEP_GRADS, grads):
+            worst = max(worst, expect_gradient(step, f"{name} ({where})", got, numeric[name],
+                                               diagnoses=lambda name=name, mistakes=mistakes: mistakes()[name]))
+            count += 1
+    passed(step, count, f"(largest relative error against numeric gradients {worst:.1e}; needs < {REL_TOL:g})")
+
+
+def check_lstm_backward(lstm_backward, lstm_forward_with_cache, cases=BACKWARD_VISIBLE,
+                        saturated=(saturated_problem(),)) -> None:
+    step, count, worst = "lstm_backward", 0, 0.0
+    problems = [(s, backward_problem(s)) for s in cases] + [(None, w) for w in saturated]
+    for s, w in problems:
+        X, h0, c0 = w["X"], w["h0"], w["c0"]
+        weights = (w["kernel"], w["recurrent_kernel"], w["bias"])
+        batch, T, _ = X.shape
+        units = h0.shape[1]
+        where = (f"batch={batch}, T={T}, units={units}" if s is not None
+                 else f"T={T}, saturated gates, scores of +-{abs(weights[2][0]):g}")
+        names = ("X", "h0", "c0", "kernel", "recurrent_kernel", "bias")
+        before = snapshot(X, h0, c0, *weights)
+        out = _pair(step, call(step, lstm_forward_with_cache, X, h0, c0, *weights), ("H", "h_last", "c_last", "cache"))
+        _unchanged(step, dict(zip(names, before)), dict(zip(names, (X, h0, c0, *weights))))
+        H_ref, h_ref, c_ref = ref.lstm_states(X, h0, c0, *weights)
+        hint = "lstm_forward_with_cache computes what lstm_forward computes, and keeps a cache"
+        expect_close(step, f"H from lstm_forward_with_cache ({where})", out[0], H_ref, **F64, hint=hint)
+        expect_close(step, f"h_last from lstm_forward_with_cache ({where})", out[1], h_ref, **F64, hint=hint)
+        expect_close(step, f"c_last from lstm_forward_with_cache ({where})", out[2], c_ref, **F64, hint=hint)
+        cache, dH = out[3], w["dH"]
+        kept, upstream = _tree_copy(cache), np.array(dH, copy=True)
+        grads = _pair(step, call(step, lstm_backward, dH, cache), SEQUENCE_GRADS)
+        expect_unchanged(step, "dH", upstream, dH)
+        _expect_cache_unchanged(step, kept, cache)
+        _expect_bias_summed(step, grads[5], units)
+        _expect_repeatable(step, grads, call(step, lstm_backward, dH, cache), SEQUENCE_GRADS, "lstm_backward")
+        numeric = ref.lstm_numeric_gradients(dH, X, h0, c0, *weights)
+        mistakes = lambda dH=dH, X=X, h0=h0, c0=c0, weights=weights: \
+            ref.lstm_backward_mistakes(dH, X, h0, c0, *weights)  # noqa: E731
+        for name, got in zip(SEQUENCE_GRADS, grads):
+            if name == "dX":
+                _expect_time_major_hint(step, "dX", got, Shapes(batch, T, X.shape[2], X.shape[2]))
+            worst = max(worst, expect_gradient(step, f"{name} ({where})", got, numeric[name],
+                                               diagnoses=lambda name=name, mistakes=mistakes: mistakes()[name]))
+            count += 1
+    passed(step, count, f"(largest relative error against numeric gradients {worst:.1e}; needs < {REL_TOL:g})")
