@@ -92,7 +92,8 @@ def test_cells_by_step(nb) -> dict[str, list]:
     for cell in nb.cells:
         if is_grade(cell) and not is_solution(cell):
             gid = cell.metadata.nbgrader["grade_id"]
-            owner = [s for s in steps if gid == f"test_{s}" or gid.startswith(f"test_{s}_")]
+            # An exact name first: test_lstm_step_backward belongs to lstm_step_backward, not to lstm_step.
+            owner = [s for s in steps if gid == f"test_{s}"] or [s for s in steps if gid.startswith(f"test_{s}_")]
             if len(owner) != 1:
                 raise ValueError(f"test cell {gid!r} does not name exactly one step of {steps}")
             by_step[owner[0]].append(cell)

@@ -30,7 +30,8 @@ FIVE_PER_STEP = {
     "01_rnn_by_hand": {"logic", "delegation", "stability", "in-place", "precision", "state", "return-type",
                        "training-mode", "setting"},
     "02_bptt_and_gradients": {"logic", "delegation", "stability", "in-place", "precision", "state", "return-type"},
-    "03_gated_cells": {"logic", "delegation", "stability", "in-place", "precision", "state", "return-type"},
+    "03_gated_cells": {"logic", "delegation", "stability", "in-place", "precision", "state", "return-type",
+                       "mechanism"},
 }
 
 

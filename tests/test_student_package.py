@@ -115,6 +115,13 @@ def _graded_inputs():
            ("keras_lstm_initial_bias", (6,)), ("cell_state_jacobian_diag", (L["X"][:, 0], L["h0"], L["c0"], *lstm)),
            ("gru_step", (G["X"][:, 0], G["h0"], *gru)), ("gru_forward", (G["X"], G["h0"], *gru)),
            ("lstm_param_count", (65, 128)), ("gru_param_count", (65, 128))]
+    # The backward steps read the cache of the solution's own forward pass (its format is the answer's choice).
+    from autograder.expected import solution_namespace
+    sol03 = solution_namespace("03_gated_cells")
+    dH = np.random.default_rng(4).normal(size=L["X"].shape[:2] + (6,))
+    step_cache = sol03["lstm_step_forward"](L["X"][:, 0], L["h0"], L["c0"], *lstm)[2]
+    sequence_cache = sol03["lstm_forward_with_cache"](L["X"], L["h0"], L["c0"], *lstm)[3]
+    u03 += [("lstm_step_backward", (dH[:, 0], dH[:, 1], step_cache)), ("lstm_backward", (dH, sequence_cache))]
     return {"01_rnn_by_hand": u01, "02_bptt_and_gradients": u02, "03_gated_cells": u03}
 
 
