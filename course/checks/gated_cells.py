@@ -6,6 +6,8 @@ same weights (values stored with the release, see course.checks.stored), with a
 numeric derivative of Keras' LSTM, or with
 Keras' ``count_params()``. Every cell-level check runs twice: in float64
 (tight) and with float32 inputs against Keras' float32 layer (to 1e-5).
+The backward steps (``check_lstm_step_backward``, ``check_lstm_backward``) compare every gradient
+with central differences of the forward pass in float64 instead (see the section at the end).
 When an answer is wrong, the message names the quantity and, when the
 wrong answer matches a known mistake (gates in another order, a bias left
 out, the reset gate on the wrong side of the product...), the mistake.
