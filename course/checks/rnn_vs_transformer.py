@@ -15,7 +15,13 @@ cases and compares it with something the course did not write:
   prefix with ``use_causal_mask=True``, at every step;
 * the linear recurrence, by float64 states stored with the release
   (``expected/rnn_vs_transformer.json``) and, for constant coefficients, by the
-  geometric sum.
+  geometric sum;
+* the minGRU layer, by minGRU's step-by-step loop in float64 on the layer's own
+  (randomised) weights, by causality, by the trainable flags and parameter count,
+  and by central differences of its outputs along each weight against the loop's;
+* associative recall, by the structure of every row (distinct keys, queries among
+  them, targets their values), by reproducibility from the generator it is given,
+  and by chi-square tests of its draws, each with a false-alarm rate below 1e-7.
 
 Everything runs on the CPU (``keras.device("cpu:0")``), so that a GPU's TF32
 matrix products cannot blur a comparison at 1e-4. The same functions run at
