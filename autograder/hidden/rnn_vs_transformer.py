@@ -123,6 +123,6 @@ def grade_associative_recall_batch(fn):
 from ._record import judge_all  # noqa: E402
 
 judge_all(globals(), visible, kernel_only={
-    "grade_TransformerBlock": "the answer is a Keras layer class of the student's, which the checks look inside",
-    "grade_TransformerLM": "the answer is a Keras model class of the student's, which the checks look inside",
+    "grade_TransformerLM": "the checks read the model's list of blocks, which Keras keeps as a list of its own that "
+                           "the record hands over as one object of the student's",
 })
