@@ -61,6 +61,15 @@ ATTENTION_CALLS = ("keras.layers.MultiHeadAttention.call", "keras.layers.MultiHe
                    "keras.src.layers.attention.multi_head_attention.MultiHeadAttention._compute_attention")
 
 
+# What the minGRU layer may not run on: Keras' recurrent layers and cells, and the ops that loop over time
+# (keras.ops.associative_scan is the mechanism the step asks for).
+RECURRENT_LAYERS = ("keras.layers.RNN", "keras.layers.SimpleRNN", "keras.layers.GRU", "keras.layers.LSTM",
+                    "keras.layers.SimpleRNNCell", "keras.layers.GRUCell", "keras.layers.LSTMCell",
+                    "keras.src.layers.rnn")
+LOOPS = ("keras.ops.scan", "keras.ops.fori_loop", "keras.ops.while_loop", "keras.src.ops.core.scan",
+         "keras.src.ops.core.fori_loop", "keras.src.ops.core.while_loop")
+
+
 def keras_ops_only(extra: str = "", forbid: tuple[str, ...] = ()) -> Rule:
     """Arrays by hand, with numpy or keras.ops (any backend's tensors), but no layer or model."""
     return Rule("numpy", "written with numpy or keras.ops" + (f" {extra}" if extra else ""),
@@ -163,6 +172,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "linear_recurrence_scan": layer("written with keras.ops.associative_scan",
                                         forbid=LAYERS,
                                         require=("keras.ops.associative_scan",)),
+        "MinGRU": layer(
+            "built on linear_recurrence_scan (keras.ops.associative_scan over time), not a loop over time or a "
+            "ready-made recurrent layer",
+            forbid=RECURRENT_LAYERS + LOOPS,
+            require=("keras.ops.associative_scan",)),
+        "associative_recall_batch": numpy_only("(drawing from the rng it is given)"),
     },
 }
 

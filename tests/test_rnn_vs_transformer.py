@@ -83,7 +83,38 @@ def recurrence_scan(a, b, h0):
     return prods * ops.convert_to_tensor(h0)[:, None] + sums
 
 
+class MinGRU(keras.layers.Layer):
+    """minGRU written another way: one kernel for gate and candidate together, split after the product."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        for name in ("gate", "candidate"):
+            setattr(self, f"{name}_kernel", self.add_weight(shape=(input_shape[-1], self.units), name=f"{name}_kernel"))
+            setattr(self, f"{name}_bias", self.add_weight(shape=(self.units,), initializer="zeros", name=f"{name}_bias"))
+
+    def call(self, x):
+        both = ops.einsum("btd,du->btu", x, ops.concatenate([self.gate_kernel, self.candidate_kernel], axis=1))
+        both = both + ops.concatenate([self.gate_bias, self.candidate_bias])
+        z, candidate = both[..., : self.units], both[..., self.units:]
+        keep = ops.exp(-ops.softplus(z))                   # 1 - sigmoid(z), without a subtraction
+        return recurrence_scan(keep, (1 - keep) * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+def recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    """Associative recall written another way: the whole batch at once, by sorting random numbers."""
+    keys = np.argsort(rng.random((batch, n_keys)), axis=1)[:, :n_pairs]
+    values = n_keys + rng.integers(0, n_values, size=(batch, n_pairs))
+    asked = np.argsort(rng.random((batch, n_pairs)), axis=1)[:, :n_queries]
+    pairs = np.stack([keys, values], axis=2).reshape(batch, 2 * n_pairs)
+    tokens = np.concatenate([pairs, np.take_along_axis(keys, asked, axis=1)], axis=1)
+    return tokens.astype(np.int32), np.take_along_axis(values, asked, axis=1).astype(np.int32)
+
+
 @pytest.mark.parametrize("step, fn", [
+    ("MinGRU", MinGRU), ("associative_recall_batch", recall_batch),
     ("causal_mask", causal_mask), ("TransformerBlock", TransformerBlock), ("TransformerLM", TransformerLM),
     ("cached_attention_step", cached_attention_step), ("linear_recurrence_loop", recurrence_loop),
     ("linear_recurrence_scan", recurrence_scan),
@@ -238,3 +269,101 @@ def test_every_step_has_five_mutants_a_delegating_one_if_written_by_hand_and_the
     kinds = {"delegation", "in-place", "logic", "mechanism", "precision", "return-type", "setting", "state",
              "training-mode"}
     assert kinds <= {m.kind for m in found}, kinds - {m.kind for m in found}
+
+
+class MinGRUNoSigmoid(MinGRU):
+    def call(self, x):
+        z = ops.matmul(x, self.gate_kernel) + self.gate_bias
+        candidate = ops.matmul(x, self.candidate_kernel) + self.candidate_bias
+        return recurrence_scan(1 - z, z * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+class MinGRUBackwards(MinGRU):
+    def call(self, x):
+        return ops.flip(super().call(ops.flip(x, axis=1)), axis=1)
+
+
+class MinGRUWithoutBiases(MinGRU):
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.gate_bias.trainable = False
+
+
+def recall_shifted(*args):
+    tokens, targets = recall_batch(*args)
+    n_pairs = args[2]
+    values = tokens[:, 1:2 * n_pairs:2]
+    pair = np.argmax(tokens[:, 2 * n_pairs:, None] == tokens[:, None, 0:2 * n_pairs:2], axis=2)
+    return tokens, np.take_along_axis(values, (pair + 1) % n_pairs, axis=1).astype(np.int32)
+
+
+def recall_values_from_keys(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens, _ = recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values)
+    tokens[:, 1:2 * n_pairs:2] = n_keys + tokens[:, 0:2 * n_pairs:2] % n_values
+    pair = np.argmax(tokens[:, 2 * n_pairs:, None] == tokens[:, None, 0:2 * n_pairs:2], axis=2)
+    return tokens, np.take_along_axis(tokens[:, 1:2 * n_pairs:2], pair, axis=1)
+
+
+def test_minGRU_and_recall_messages_name_the_mistake():
+    _fails(visible.check_MinGRU, MinGRUNoSigmoid, "no sigmoid on the gate")
+    _fails(visible.check_MinGRU, MinGRUBackwards, "backwards in time")
+    _fails(visible.check_MinGRU, MinGRUWithoutBiases, "gate_bias` is not trainable")
+    _fails(visible.check_associative_recall_batch, recall_shifted, "values of the next pair")
+    _fails(visible.check_associative_recall_batch, recall_values_from_keys, "the value given to each key")
+    _fails(visible.check_associative_recall_batch,
+           lambda rng, *args: recall_batch(np.random.default_rng(int(np.random.randint(1 << 30))), *args),
+           "rng` it was given is unchanged")
+    _fails(visible.check_associative_recall_batch,
+           lambda rng, *args: (rng.random(), recall_batch(np.random.default_rng(np.random.randint(1 << 30)), *args))[1],
+           "never from the global np.random")
+
+
+def test_minGRU_check_loop_is_the_reference_and_gradients_flow_through_the_layer():
+    """What the judge cannot replay (Keras' own differentiation of the student's call) holds for the notebook's
+    layer: every weight gets a finite, non-zero gradient that equals a numeric derivative of the float64 loop."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, 3))
+    layer = MinGRU(4, dtype="float64")
+    layer(x[:, :2])
+    weights = {n: rng.normal(size=tuple(getattr(layer, n).shape)) for n in visible.MINGRU_WEIGHTS}
+    for name, value in weights.items():
+        getattr(layer, name).assign(value)
+    np.testing.assert_allclose(visible.min_gru_loop(x, weights), ref.min_gru(x, *weights.values()), rtol=1e-12)
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient part uses TensorFlow's GradientTape")
+    import tensorflow as tf
+
+    project = rng.normal(size=(2, 6, 4))
+    with tf.GradientTape() as tape:
+        loss = ops.sum(layer(x) * project)
+    grads = dict(zip([v.path.split("/")[-1] for v in layer.trainable_weights],
+                     tape.gradient(loss, layer.trainable_weights)))
+    for name in visible.MINGRU_WEIGHTS:
+        grad = np.asarray(grads[name])
+        assert np.isfinite(grad).all() and np.abs(grad).max() > 0, name
+        direction, eps = rng.normal(size=grad.shape), 1e-6
+        loop = [(visible.min_gru_loop(x, {**weights, name: weights[name] + s * eps * direction}) * project).sum()
+                for s in (1, -1)]
+        assert np.isclose((grad * direction).sum(), (loop[0] - loop[1]) / (2 * eps), rtol=1e-5), name
+
+
+def test_chi_square_limit_is_the_one_in_ten_million_point():
+    """For an even number of degrees of freedom 2k the chi-square tail is a finite sum:
+    P(X > x) = exp(-x/2) * sum_{i<k} (x/2)^i / i!. The limit's tail is below 1e-7 (the stated false-alarm
+    rate), and not so far below that the test loses its power."""
+    import math
+
+    for df in (2, 4, 16, 56, 350):
+        half = visible.chi_square_limit(df) / 2
+        logs = [i * math.log(half) - math.lgamma(i + 1) - half for i in range(df // 2)]
+        top = max(logs)
+        tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
+        assert 1e-8 < tail < 1e-7, (df, tail)
+
+
+def test_a_correct_sampler_passes_the_recall_checks_for_many_seeds():
+    """The distribution tests, run on the visible case's size with 40 other seeds: no false alarm."""
+    s = visible.RECALL_CASES[0]
+    for seed in range(40):
+        visible.check_associative_recall_batch(recall_batch, (visible.Recall(s.batch, s.n_pairs, s.n_queries,
+                                                                             s.n_keys, s.n_values, seed=seed),))

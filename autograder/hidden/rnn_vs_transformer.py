@@ -5,7 +5,10 @@ student has not seen: the smallest sizes (one position, batch 1, one head,
 one block), a key_dim that is not d_model // heads, more heads and blocks,
 sequences as long as max_len, long and saturating recurrences, and random
 sizes from a fixed seed so that grading the same notebook twice gives the
-same score.
+same score. minGRU: one unit and two steps, a long sequence, saturated gates,
+a square kernel. Associative recall: one key and one value, every key used,
+every pair asked, many keys; each chi-square test of a distribution raises a
+false alarm less than once in 10^7 (course.checks.rnn_vs_transformer.chi_square_limit).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from autograder.reference import rnn_vs_transformer as ref
 from course.checks import rnn_vs_transformer as visible
-from course.checks.rnn_vs_transformer import LM, Attention, Block, Recurrence
+from course.checks.rnn_vs_transformer import LM, Attention, Block, MinGRUCase, Recall, Recurrence
 
 SEED = 31_415
 
@@ -93,10 +96,33 @@ def grade_linear_recurrence_scan(fn):
     visible.check_linear_recurrence_scan(fn, SCAN_CASES, reference=ref)
 
 
+MINGRU_CASES = (
+    MinGRUCase(1, 2, 1, 1, seed=SEED + 30),              # one unit, two steps
+    MinGRUCase(3, 40, 5, 6, seed=SEED + 31),             # a long sequence: the scan's tree is deep
+    MinGRUCase(2, 9, 4, 4, seed=SEED + 32, scale=8.0),   # saturated gates: z near 0 or 1
+    MinGRUCase(2, 3, 8, 8, seed=SEED + 33),              # square kernels: no shape gives a transpose away
+)
+
+RECALL_CASES = (
+    Recall(1, 1, 1, 1, 1, seed=SEED + 40),               # one key, one value, one query
+    Recall(3, 5, 1, 5, 3, seed=SEED + 41),               # every key in every row, one query
+    Recall(4000, 8, 8, 10, 6, seed=SEED + 42),           # every pair asked: the queries are a permutation
+    Recall(2500, 3, 2, 40, 12, seed=SEED + 43),          # many keys, few pairs
+)
+
+
+def grade_MinGRU(cls):
+    visible.check_MinGRU(cls, MINGRU_CASES)
+
+
+def grade_associative_recall_batch(fn):
+    visible.check_associative_recall_batch(fn, RECALL_CASES)
+
+
 # Recorded in the kernel, judged in another process (autograder/judge.py).
 from ._record import judge_all  # noqa: E402
 
 judge_all(globals(), visible, kernel_only={
-    "grade_TransformerBlock": "the answer is a Keras layer class of the student's, which the checks look inside",
-    "grade_TransformerLM": "the answer is a Keras model class of the student's, which the checks look inside",
+    "grade_TransformerLM": "the checks read the model's list of blocks, which Keras keeps as a list of its own that "
+                           "the record hands over as one object of the student's",
 })

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import mutant
 
-ops = TransformerBlock = TransformerLM = None  # provided by the notebook's namespace
+ops = TransformerBlock = TransformerLM = linear_recurrence_scan = None  # provided by the notebook's namespace
 # A stand-in so that the classes below can be defined here; they run with the notebook's keras.
 keras = SimpleNamespace(layers=SimpleNamespace(Layer=object), Model=object)
 
@@ -789,3 +789,326 @@ def linear_recurrence_scan(a, b, h0):
     _, states = ops.associative_scan(lambda e, l: (e[0] * l[0], l[0] * e[1] + l[1]),
                                      (ops.convert_to_tensor(a), ops.convert_to_tensor(b)), axis=1)
     return states
+
+
+# --- MinGRU -------------------------------------------------------------------------------------
+def _class_mutant_mingru_1():
+    @mutant("MinGRU", "no sigmoid on the gate (z_t = x_t W_z + b_z)")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            z = ops.matmul(x, self.gate_kernel) + self.gate_bias
+            candidate = ops.matmul(x, self.candidate_kernel) + self.candidate_bias
+            return linear_recurrence_scan(1 - z, z * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+_class_mutant_mingru_1()
+
+
+def _class_mutant_mingru_2():
+    @mutant("MinGRU", "the mixing the other way round (h_t = z_t h_(t-1) + (1 - z_t) c_t)")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            z = ops.sigmoid(ops.matmul(x, self.gate_kernel) + self.gate_bias)
+            candidate = ops.matmul(x, self.candidate_kernel) + self.candidate_bias
+            return linear_recurrence_scan(z, (1 - z) * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+_class_mutant_mingru_2()
+
+
+def _class_mutant_mingru_3():
+    @mutant("MinGRU", "the scan run backwards in time (reverse=True: each output reads the later inputs)",
+            kind="mechanism")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            z = ops.sigmoid(ops.matmul(x, self.gate_kernel) + self.gate_bias)
+            candidate = ops.matmul(x, self.candidate_kernel) + self.candidate_bias
+            _, states = ops.associative_scan(lambda e, l: (e[0] * l[0], l[0] * e[1] + l[1]),
+                                             (1 - z, z * candidate), axis=1, reverse=True)
+            return states
+
+
+_class_mutant_mingru_3()
+
+
+def _class_mutant_mingru_4():
+    @mutant("MinGRU", "a Python loop over time instead of the scan", kind="mechanism")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            z = ops.sigmoid(ops.matmul(x, self.gate_kernel) + self.gate_bias)
+            candidate = ops.matmul(x, self.candidate_kernel) + self.candidate_bias
+            h, states = ops.zeros_like(candidate[:, 0]), []
+            for t in range(x.shape[1]):
+                h = (1 - z[:, t]) * h + z[:, t] * candidate[:, t]
+                states.append(h)
+            return ops.stack(states, axis=1)
+
+
+_class_mutant_mingru_4()
+
+
+def _class_mutant_mingru_5():
+    @mutant("MinGRU", "weights made with trainable=False (the optimiser never changes them)", kind="setting")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel", trainable=False)
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias",
+                                             trainable=False)
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel",
+                                                    trainable=False)
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias",
+                                                  trainable=False)
+
+        def call(self, x):
+            z = ops.sigmoid(ops.matmul(x, self.gate_kernel) + self.gate_bias)
+            candidate = ops.matmul(x, self.candidate_kernel) + self.candidate_bias
+            return linear_recurrence_scan(1 - z, z * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+_class_mutant_mingru_5()
+
+
+def _class_mutant_mingru_6():
+    @mutant("MinGRU", "computed in float32 inside (float64 layers give float32 states)", kind="precision")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            x = ops.cast(x, "float32")
+            z = ops.sigmoid(ops.matmul(x, ops.cast(self.gate_kernel, "float32")) + ops.cast(self.gate_bias, "float32"))
+            candidate = ops.matmul(x, ops.cast(self.candidate_kernel, "float32")) \
+                + ops.cast(self.candidate_bias, "float32")
+            return linear_recurrence_scan(1 - z, z * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+_class_mutant_mingru_6()
+
+
+def _class_mutant_mingru_7():
+    @mutant("MinGRU", "the checks' own float64 loop on the layer's weights (the rule: no course code)",
+            kind="delegation")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            from course.checks.rnn_vs_transformer import min_gru_loop
+            z = ops.sigmoid(ops.matmul(x, self.gate_kernel) + self.gate_bias)
+            linear_recurrence_scan(1 - z, z, ops.zeros_like(z[:, 0]))          # the scan, for show
+            weights = {name: ops.convert_to_numpy(getattr(self, name)) for name in
+                       ("gate_kernel", "gate_bias", "candidate_kernel", "candidate_bias")}
+            return ops.convert_to_tensor(min_gru_loop(ops.convert_to_numpy(x), weights), self.compute_dtype)
+
+
+_class_mutant_mingru_7()
+
+
+def _class_mutant_mingru_8():
+    @mutant("MinGRU", "tanh on the candidate, as in the GRU (minGRU's candidate is linear)")
+    class MinGRU(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            d_in = input_shape[-1]
+            self.gate_kernel = self.add_weight(shape=(d_in, self.units), name="gate_kernel")
+            self.gate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="gate_bias")
+            self.candidate_kernel = self.add_weight(shape=(d_in, self.units), name="candidate_kernel")
+            self.candidate_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="candidate_bias")
+
+        def call(self, x):
+            z = ops.sigmoid(ops.matmul(x, self.gate_kernel) + self.gate_bias)
+            candidate = ops.tanh(ops.matmul(x, self.candidate_kernel) + self.candidate_bias)
+            return linear_recurrence_scan(1 - z, z * candidate, ops.zeros_like(candidate[:, 0]))
+
+
+_class_mutant_mingru_8()
+
+
+# --- associative_recall_batch ------------------------------------------------------------------------
+@mutant("associative_recall_batch", "the first n_queries pairs always asked, in order", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:], targets[row] = keys[:n_queries], values[:n_queries]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "keys drawn with replacement (a key can appear twice)")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    keys = rng.integers(0, n_keys, size=(batch, n_pairs))
+    values = n_keys + rng.integers(0, n_values, size=(batch, n_pairs))
+    asked = np.argsort(rng.random((batch, n_pairs)), axis=1)[:, :n_queries]
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    tokens[:, 0:2 * n_pairs:2], tokens[:, 1:2 * n_pairs:2] = keys, values
+    tokens[:, 2 * n_pairs:] = np.take_along_axis(keys, asked, axis=1)
+    return tokens, np.take_along_axis(values, asked, axis=1).astype(np.int32)
+
+
+@mutant("associative_recall_batch", "the targets shifted: the value of the pair after the queried one")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[(asked + 1) % n_pairs]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "the global np.random instead of the rng it is given", kind="state")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    rng.random()
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = np.random.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + np.random.randint(0, n_values, size=n_pairs)
+        asked = np.random.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "each value follows from its key (value = key mod n_values)", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + keys % n_values
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "the keys of a row sorted (rng.choice, then np.sort)", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = np.sort(rng.choice(n_keys, size=n_pairs, replace=False))
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "int64 token ids (numpy's default) instead of int32", kind="return-type")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    rows = [rng.choice(n_keys, size=n_pairs, replace=False) for _ in range(batch)]
+    tokens, targets = [], []
+    for keys in rows:
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens.append(np.concatenate([np.stack([keys, values], axis=1).ravel(), keys[asked]]))
+        targets.append(values[asked])
+    return np.array(tokens, dtype=np.int64), np.array(targets, dtype=np.int64)
+
+
+@mutant("associative_recall_batch", "the keys shuffled by keras.random (the rule: numpy only)", kind="delegation")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        seed = int(rng.integers(2 ** 31))
+        keys = ops.convert_to_numpy(keras.random.shuffle(ops.arange(n_keys), seed=seed))[:n_pairs]
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "the queried pairs drawn with replacement (a key asked twice)")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = rng.integers(0, n_pairs, size=n_queries)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets

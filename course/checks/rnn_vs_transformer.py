@@ -15,7 +15,13 @@ cases and compares it with something the course did not write:
   prefix with ``use_causal_mask=True``, at every step;
 * the linear recurrence, by float64 states stored with the release
   (``expected/rnn_vs_transformer.json``) and, for constant coefficients, by the
-  geometric sum.
+  geometric sum;
+* the minGRU layer, by minGRU's step-by-step loop in float64 on the layer's own
+  (randomised) weights, by causality, by the trainable flags and parameter count,
+  and by central differences of its outputs along each weight against the loop's;
+* associative recall, by the structure of every row (distinct keys, queries among
+  them, targets their values), by reproducibility from the generator it is given,
+  and by chi-square tests of its draws, each with a false-alarm rate below 1e-7.
 
 Everything runs on the CPU (``keras.device("cpu:0")``), so that a GPU's TF32
 matrix products cannot blur a comparison at 1e-4. The same functions run at
@@ -864,3 +870,357 @@ def check_linear_recurrence_scan(linear_recurrence_scan, cases=SCAN_CASES, refer
     _check_recurrence(step, linear_recurrence_scan, cases, "(equal to a float64 loop, and to the geometric sum when "
                       "a and b are constant; keras.ops.associative_scan)", reference, lambda: _expect_mechanism(
                           step, linear_recurrence_scan, loop=False))
+
+
+# --- 8 · MinGRU, a trainable layer on the scan -------------------------------------------------------
+
+MINGRU_WEIGHTS = ("gate_kernel", "gate_bias", "candidate_kernel", "candidate_bias")
+
+
+@dataclass(frozen=True)
+class MinGRUCase:
+    batch: int
+    time: int
+    d_in: int
+    units: int
+    seed: int = 0
+    scale: float = 1.0          # spread of the random kernels (large: saturated gates)
+
+
+MINGRU_CASES = (MinGRUCase(2, 7, 3, 4, seed=21), MinGRUCase(1, 5, 4, 2, seed=22))
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))     # no overflow for large |v|
+
+
+def min_gru_loop(x, w, *, gate=_sigmoid, candidate=lambda v: v, mix="new", reverse=False, carry=True,
+                 bias=True, swap=False):
+    """minGRU's states by the plain loop in float64, from the layer's weights ``w`` (a dict by name):
+    z_t = sigmoid(x_t W_z + b_z), c_t = x_t W_c + b_c, h_t = (1 - z_t) h_(t-1) + z_t c_t from h_0 = 0.
+    The keywords make the known mistakes."""
+    x = np.asarray(x, np.float64)
+    gk, gb, ck, cb = (np.asarray(w[n], np.float64) for n in MINGRU_WEIGHTS)
+    if swap:
+        gk, ck, gb, cb = ck, gk, cb, gb
+    if not bias:
+        gb, cb = np.zeros_like(gb), np.zeros_like(cb)
+    z = gate(x @ gk + gb)
+    c = candidate(x @ ck + cb)
+    order = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+    h = np.zeros((x.shape[0], gk.shape[1]))
+    out = np.empty((x.shape[0], x.shape[1], gk.shape[1]))
+    for t in order:
+        keep = h if carry else np.zeros_like(h)
+        h = (1 - z[:, t]) * keep + z[:, t] * c[:, t] if mix == "new" else z[:, t] * keep + (1 - z[:, t]) * c[:, t]
+        out[:, t] = h
+    return out
+
+
+@np.errstate(all="ignore")
+def _min_gru_mistakes(x, w):
+    return {
+        "no sigmoid on the gate (z_t = x_t W_z + b_z)": min_gru_loop(x, w, gate=lambda v: v),
+        "the mixing the other way round (h_t = z_t h_(t-1) + (1 - z_t) c_t)": min_gru_loop(x, w, mix="old"),
+        "the scan run backwards in time (each output reads the later inputs)": min_gru_loop(x, w, reverse=True),
+        "tanh on the candidate (minGRU's candidate is linear: c_t = x_t W_c + b_c)":
+            min_gru_loop(x, w, candidate=np.tanh),
+        "the state not carried (h_t = z_t c_t)": min_gru_loop(x, w, carry=False),
+        "the biases left out": min_gru_loop(x, w, bias=False),
+        "the gate's and the candidate's weights swapped": min_gru_loop(x, w, swap=True),
+    }
+
+
+def _weight(step, layer, name, shape):
+    try:
+        variable = getattr(layer, name)
+    except AttributeError:
+        variable = None
+    if variable is None:
+        fail(step, f"your MinGRU has no attribute `{name}` after its first call: create it in build() with "
+                   f"`self.{name} = self.add_weight(shape=..., name=\"{name}\")` (the check reads the weights "
+                   "by these names)")
+    got = tuple(int(v) for v in variable.shape)
+    if got != tuple(shape):
+        fail(step, f"`self.{name}` has shape {got}, expected {tuple(shape)}" +
+             (" (the axes are reversed: kernels are (input dim, units), as x @ W needs)"
+              if got == tuple(shape)[::-1] and len(shape) == 2 else ""))
+    if not bool(variable.trainable):
+        fail(step, f"`self.{name}` is not trainable: add_weight(..., trainable=True) (the default), or the "
+                   "optimiser never changes it")
+    return variable
+
+
+def _construct(step, cls, *args, **kwargs):
+    """Make a layer of the student's class under the step's rule, less what only its call must run (the scan)."""
+    import dataclasses
+
+    from . import expect_allowed_source, watched_call
+    from ..rules import rule as rule_of
+
+    rule = dataclasses.replace(rule_of(UNIT, step), require=())
+    if callable(cls):
+        expect_allowed_source(step, rule, cls)
+    return watched_call(step, rule, cls, *args, **kwargs)
+
+
+def check_MinGRU(MinGRU, cases=MINGRU_CASES) -> None:
+    step, count = "MinGRU", 0
+    exact = _backend_keeps_float64()
+    for s in cases:
+        rng = np.random.default_rng(s.seed)
+        where = f"batch={s.batch}, T={s.time}, input dim {s.d_in}, units={s.units}"
+        x = rng.normal(size=(s.batch, s.time, s.d_in))
+        with _cpu():
+            layer = _construct(step, MinGRU, s.units, dtype="float64")
+            call(step, layer, x[:, :2])                 # builds the weights
+        shapes = {"gate_kernel": (s.d_in, s.units), "gate_bias": (s.units,),
+                  "candidate_kernel": (s.d_in, s.units), "candidate_bias": (s.units,)}
+        variables = {name: _weight(step, layer, name, shape) for name, shape in shapes.items()}
+        trainable = len(layer.trainable_weights)
+        if trainable != 4:
+            fail(step, f"your MinGRU has {trainable} trainable weights, expected 4 (gate_kernel, gate_bias, "
+                       "candidate_kernel, candidate_bias) and nothing else")
+        want_count = 2 * (s.d_in * s.units + s.units)
+        got_count = int(layer.count_params())
+        if got_count != want_count:
+            fail(step, f"count_params() is {got_count}, expected 2 * (input dim * units + units) = {want_count}")
+        weights = {}
+        for name, variable in variables.items():
+            size = s.d_in if name.endswith("kernel") else 1
+            value = rng.normal(size=shapes[name]) * (s.scale / math.sqrt(size) if size > 1 else 0.5)
+            variable.assign(value)
+            weights[name] = value
+        before = snapshot(x)
+        with _cpu():
+            got = call(step, layer, x)
+        expect_unchanged(step, "x", before[0], x)
+        array = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
+        if array.shape == (s.batch, s.units) and s.time > 1:
+            fail(step, f"the layer returned shape {array.shape}: the last state only; return every state, "
+                       f"(batch, T, units) = {(s.batch, s.time, s.units)}")
+        want = min_gru_loop(x, weights)
+        if exact and array.dtype != np.float64:
+            fail(step, f"MinGRU(..., dtype='float64') gave {array.dtype} outputs: compute in the layer's dtype "
+                       "(no cast to float32)")
+        tight = dict(rtol=1e-9, atol=1e-9) if exact else dict(rtol=1e-4, atol=1e-5)
+        expect_close(step, f"the outputs ({where}, float64), against minGRU's step-by-step loop on the layer's "
+                           "weights", array, want, diagnoses=lambda: _min_gru_mistakes(x, weights), **tight)
+        count += 1
+        if exact and s is cases[0]:
+            _expect_derivatives(step, layer, variables, weights, x, where)
+            count += 1
+        if s.time > 1:                                 # causality: the later inputs changed, the earlier kept
+            cut = s.time // 2
+            moved = np.array(x)
+            moved[:, cut:] += rng.normal(size=moved[:, cut:].shape)
+            with _cpu():
+                again = call(step, layer, moved)
+            again = np.asarray(again.numpy() if hasattr(again, "numpy") else again, np.float64)
+            if not np.allclose(again[:, :cut], array[:, :cut], rtol=0, atol=1e-12):
+                fail(step, f"changing the inputs from position {cut} on changed the outputs before it ({where}): "
+                           "the output at t may read x_1..x_t only (is the scan run backwards?)")
+            if np.allclose(again[:, cut:], array[:, cut:], rtol=0, atol=1e-12):
+                fail(step, f"changing the inputs from position {cut} on left the later outputs unchanged ({where})")
+            count += 1
+        with _cpu():                                   # float32, as it trains
+            layer32 = _construct(step, MinGRU, s.units)
+            call(step, layer32, x[:, :2].astype("float32"))
+            for name in MINGRU_WEIGHTS:
+                getattr(layer32, name).assign(weights[name].astype("float32"))
+            got32 = call(step, layer32, x.astype("float32"))
+        expect_close(step, f"the outputs ({where}, float32)", got32, want, rtol=1e-4, atol=1e-4)
+        count += 1
+    passed(step, count, "(equal to minGRU's loop on the layer's own weights in float64 and float32, causal, "
+                        "4 trainable weights, each moving the outputs as minGRU's derivative says)")
+
+
+def _expect_derivatives(step, layer, variables, weights, x, where):
+    """Every weight moves the outputs, with the derivative of minGRU itself: a central difference of the layer's
+    outputs along a random direction of each weight, against the same difference of the float64 loop. (The
+    gradient Keras computes is the derivative of what call() computes from the weights; a weight that call()
+    does not use, or uses wrongly, shows here by name.)"""
+    rng = np.random.default_rng(7)
+    project = rng.normal(size=(x.shape[0], x.shape[1], weights["gate_bias"].shape[0]))
+    eps = 1e-5
+    for name, variable in variables.items():
+        direction = rng.normal(size=weights[name].shape)
+        moved = {}
+        for sign in (1, -1):
+            value = weights[name] + sign * eps * direction
+            variable.assign(value)
+            with _cpu():
+                out = call(step, layer, x)
+            moved[sign] = float((np.asarray(out.numpy() if hasattr(out, "numpy") else out, np.float64) * project).sum())
+        variable.assign(weights[name])
+        got = (moved[1] - moved[-1]) / (2 * eps)
+        loops = [float((min_gru_loop(x, {**weights, name: weights[name] + sign * eps * direction}) * project).sum())
+                 for sign in (1, -1)]
+        want = (loops[0] - loops[1]) / (2 * eps)
+        if not np.isfinite(got) or got == 0.0:
+            fail(step, f"the outputs do not move when `self.{name}` changes ({where}; derivative {got}): call() must "
+                       "use every weight, or no gradient reaches it")
+        if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-6):
+            fail(step, f"the derivative of the outputs with respect to `self.{name}` is {got:.6g}, minGRU's is "
+                       f"{want:.6g} ({where}): see how {name} enters z_t or c_t")
+
+
+# --- 9 · associative_recall_batch ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recall:
+    batch: int
+    n_pairs: int
+    n_queries: int
+    n_keys: int
+    n_values: int
+    seed: int = 0
+
+
+RECALL_CASES = (Recall(3000, 6, 3, 12, 8, seed=31), Recall(4, 3, 3, 3, 5, seed=32))
+
+Z_ONE_IN_TEN_MILLION = 5.199   # the standard normal's upper 1e-7 point
+
+
+def chi_square_limit(df: int) -> float:
+    """A value that a chi-square variable of ``df`` degrees of freedom exceeds less than once in 10^7
+    (Wilson-Hilferty): every test of a distribution below raises a false alarm at most that often."""
+    a = 2.0 / (9.0 * df)
+    return df * (1.0 - a + Z_ONE_IN_TEN_MILLION * math.sqrt(a)) ** 3
+
+
+def _uniform_rows(table) -> tuple[float, int]:
+    """Chi-square statistic and degrees of freedom of 'each row of counts is uniform over its columns'."""
+    table = np.asarray(table, np.float64)
+    expected = table.sum(axis=1, keepdims=True) / table.shape[1]
+    stat = float(((table - expected) ** 2 / np.where(expected > 0, expected, 1)).sum())
+    return stat, table.shape[0] * (table.shape[1] - 1)
+
+
+def _expect_uniform(step, table, what, hint):
+    stat, df = _uniform_rows(table)
+    limit = chi_square_limit(df)
+    if df > 0 and stat > limit:
+        fail(step, f"{what} is not uniform (chi-square {stat:.0f} with {df} degrees of freedom; a correct sampler "
+                   f"stays below {limit:.0f} but once in 10^7): {hint}")
+
+
+def _recall_arrays(step, result, s: Recall, where):
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(step, "should return a tuple (tokens, targets), got "
+                   f"{type(result).__name__}{f' of {len(result)}' if isinstance(result, (tuple, list)) else ''}")
+    out = []
+    for name, value, shape in (("tokens", result[0], (s.batch, 2 * s.n_pairs + s.n_queries)),
+                               ("targets", result[1], (s.batch, s.n_queries))):
+        array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        if array.dtype != np.int32:
+            fail(step, f"{name} has dtype {array.dtype}, expected int32 (token ids for an Embedding layer)")
+        expect_shape(step, f"{name} ({where})", array, shape)
+        out.append(array)
+    return out
+
+
+def _recall_structure(step, tokens, targets, s: Recall, where):
+    P, Q, K, V = s.n_pairs, s.n_queries, s.n_keys, s.n_values
+    keys, values, queries = tokens[:, 0:2 * P:2], tokens[:, 1:2 * P:2], tokens[:, 2 * P:]
+    if keys.size and (keys.min() < 0 or keys.max() >= K):
+        fail(step, f"a key (positions 0, 2, 4, ...) is {keys.min() if keys.min() < 0 else keys.max()}; keys are "
+                   f"the ids 0..{K - 1} ({where})")
+    if values.size and (values.min() < K or values.max() >= K + V):
+        fail(step, f"a value (positions 1, 3, 5, ...) is {values.min() if values.min() < K else values.max()}; "
+                   f"values are the ids {K}..{K + V - 1}, after the keys ({where})")
+    sorted_keys = np.sort(keys, axis=1)
+    repeated = (sorted_keys[:, 1:] == sorted_keys[:, :-1]).any(axis=1)
+    if repeated.any():
+        row = int(np.argmax(repeated))
+        fail(step, f"row {row} holds the key {int(sorted_keys[row][np.argmax(sorted_keys[row, 1:] == sorted_keys[row, :-1])])} "
+                   f"twice ({where}): the keys of one sequence must be distinct (draw them without replacement), or "
+                   "a query would have two answers")
+    if queries.min() < 0 or queries.max() >= K:
+        fail(step, f"a query is {queries.min() if queries.min() < 0 else queries.max()}; queries are keys, ids "
+                   f"0..{K - 1} ({where})")
+    match = queries[:, :, None] == keys[:, None, :]              # (batch, Q, P)
+    unknown = ~match.any(axis=2)
+    if unknown.any():
+        row, q = (int(i) for i in np.argwhere(unknown)[0])
+        fail(step, f"row {row}: query {q} is the key {int(queries[row, q])}, which is not among that row's keys "
+                   f"{keys[row].tolist()} ({where}): query keys seen earlier in the same sequence")
+    sorted_queries = np.sort(queries, axis=1)
+    if (sorted_queries[:, 1:] == sorted_queries[:, :-1]).any():
+        row = int(np.argmax((sorted_queries[:, 1:] == sorted_queries[:, :-1]).any(axis=1)))
+        fail(step, f"row {row} queries the same key twice ({queries[row].tolist()}, {where}): choose the queried "
+                   "pairs without replacement")
+    pair = np.argmax(match, axis=2)                               # (batch, Q): which pair each query asks for
+    answer = np.take_along_axis(values, pair, axis=1)
+    if not np.array_equal(targets, answer):
+        row, q = (int(i) for i in np.argwhere(targets != answer)[0])
+        message = (f"row {row}: the target of query {q} (key {int(queries[row, q])}) is {int(targets[row, q])}, "
+                   f"but that key's value is {int(answer[row, q])} ({where})")
+        shifted = np.take_along_axis(values, np.minimum(pair + 1, P - 1), axis=1)
+        if P > 1 and np.array_equal(targets[pair < P - 1], shifted[pair < P - 1]):
+            message += "; the targets are the values of the next pair (shifted by one)"
+        elif np.array_equal(targets, queries):
+            message += "; the targets are the queries themselves"
+        elif np.array_equal(targets, answer - K):
+            message += f"; the targets are value indices 0..{V - 1}: use the value's token id (index + n_keys)"
+        fail(step, message)
+    return keys, values, pair
+
+
+def _recall_distribution(step, keys, values, pair, s: Recall, where):
+    P, Q, K, V = s.n_pairs, s.n_queries, s.n_keys, s.n_values
+    if s.batch >= 10 * K and K > 1:
+        table = np.zeros((P, K))
+        np.add.at(table, (np.broadcast_to(np.arange(P), keys.shape), keys), 1)
+        _expect_uniform(step, table, f"the key at each pair position ({where})",
+                        "draw the keys of a sequence uniformly, without replacement and in random order "
+                        "(rng.choice(n_keys, n_pairs, replace=False) or rng.permutation), not sorted")
+    if s.batch * P >= 10 * K * V and V > 1:
+        table = np.zeros((K, V))
+        np.add.at(table, (keys.ravel(), values.ravel() - K), 1)
+        _expect_uniform(step, table, f"the value given to each key ({where})",
+                        "draw every value uniformly over the n_values ids, on its own: a value must not "
+                        "follow from its key, or the task can be solved without looking back")
+    if s.batch >= 10 * P and P > 1:
+        table = np.zeros((Q, P))
+        np.add.at(table, (np.broadcast_to(np.arange(Q), pair.shape), pair), 1)
+        _expect_uniform(step, table, f"which pair each query asks for ({where})",
+                        "choose the queried pairs uniformly among all pairs, without replacement and in random "
+                        "order (not the first or the last ones, not in the order they appeared)")
+
+
+def check_associative_recall_batch(associative_recall_batch, cases=RECALL_CASES) -> None:
+    step, count = "associative_recall_batch", 0
+    for s in cases:
+        args = (s.batch, s.n_pairs, s.n_queries, s.n_keys, s.n_values)
+        where = (f"batch={s.batch}, n_pairs={s.n_pairs}, n_queries={s.n_queries}, n_keys={s.n_keys}, "
+                 f"n_values={s.n_values}")
+        saved = np.random.get_state()
+        try:
+            np.random.seed(1)
+            rng = np.random.default_rng(s.seed)
+            state = rng.bit_generator.state
+            tokens, targets = _recall_arrays(step, call(step, associative_recall_batch, rng, *args), s, where)
+            if s.batch * s.n_pairs >= 200 and rng.bit_generator.state == state:
+                fail(step, "the generator `rng` it was given is unchanged after the call: draw everything from it "
+                           "(rng.choice, rng.permutation, rng.integers)")
+            np.random.seed(2)
+            again = _recall_arrays(step, call(step, associative_recall_batch, np.random.default_rng(s.seed), *args),
+                                   s, where)
+        finally:
+            np.random.set_state(saved)
+        if not (np.array_equal(tokens, again[0]) and np.array_equal(targets, again[1])):
+            fail(step, f"two generators made from the same seed gave different batches ({where}): draw from the "
+                       "`rng` argument only, never from the global np.random")
+        count += 1
+        keys, values, pair = _recall_structure(step, tokens, targets, s, where)
+        count += 1
+        if s.batch * s.n_pairs >= 200:
+            other = _recall_arrays(step, call(step, associative_recall_batch, np.random.default_rng(s.seed + 1),
+                                              *args), s, where)
+            if np.array_equal(tokens, other[0]):
+                fail(step, f"seeds {s.seed} and {s.seed + 1} gave the same batch: the generator must choose the data")
+            _recall_distribution(step, keys, values, pair, s, where)
+            count += 1
+    passed(step, count, "(distinct keys, queries among them, targets their values, uniform draws from the rng "
+                        "it is given)")
