@@ -1001,7 +1001,7 @@ def window_data(c: StepCase):
     return inputs, targets
 
 
-def keras_per_position(model, inputs, targets) -> np.ndarray:
+def _keras_per_position(model, inputs, targets) -> np.ndarray:
     """Keras' own cross-entropy from logits at every (window, position), the model in inference mode."""
     keras = _keras()
     logits = model(inputs, training=False)
@@ -1051,7 +1051,7 @@ def check_loss_by_position(loss_by_position, cases=POSITION_CASES) -> None:
             fail(step, f"({where}) the model's weights changed: only run the model, do not train or edit it")
         what = f"the losses by position ({where})"
         got = _float64_vector(step, what, got, m.time)
-        per = keras_per_position(model, inputs, targets)
+        per = _keras_per_position(model, inputs, targets)
         want = per.mean(axis=0)
 
         def mistakes():
@@ -1076,17 +1076,6 @@ def check_loss_by_position(loss_by_position, cases=POSITION_CASES) -> None:
                            "reduction=None) averaged over the windows", got, want, rtol=1e-5, atol=1e-5,
                      diagnoses=mistakes, hint=hint)
         count += 1
-        if m.batch > 1:   # every window from zero states: one window alone gives its own row
-            alone = _float64_vector(step, f"the losses by position of the first window alone ({where})",
-                                    call(step, loss_by_position, model, inputs[:1].copy(), targets[:1].copy()),
-                                    m.time)
-            backwards = call(step, loss_by_position, model, inputs[::-1].copy(), targets[::-1].copy())
-            if not np.allclose(alone, per[0], rtol=1e-5, atol=1e-5) or not np.allclose(
-                    np.asarray(backwards, np.float64), want, rtol=1e-5, atol=1e-5):
-                fail(step, f"({where}) a window's losses depend on the windows read before it: every window is read "
-                           "from zero states (the model run on all of them at once, not a state carried from one "
-                           "window to the next)")
-            count += 1
     passed(step, count, "(the mean over the windows at each position equals Keras' cross-entropy from logits, "
                         "in inference mode, each window from zero states)")
 
@@ -1101,9 +1090,8 @@ class CarryCase:
     float64: bool = False    # the model computes in float64: the loss must be accumulated in float64 too
 
 
-CARRY_CASES = (CarryCase(StepCase(7, 4, 5, 2, "lstm", batch=1, time=1, seed=7), length=23, chunk=5),
-               CarryCase(StepCase(6, 3, 4, 1, "gru", batch=1, time=1, seed=8, dropout=0.5), length=17, chunk=4),
-               CarryCase(StepCase(9, 4, 6, 1, "lstm", batch=1, time=1, seed=9, scale=0.4), length=161, chunk=20,
+CARRY_CASES = (CarryCase(StepCase(7, 4, 5, 2, "lstm", batch=1, time=1, seed=7, dropout=0.5), length=23, chunk=5),
+               CarryCase(StepCase(9, 4, 6, 1, "gru", batch=1, time=1, seed=9, scale=0.4), length=87, chunk=20,
                          float64=True))
 
 
