@@ -163,7 +163,7 @@ def counting(fn, sizes: list):
 
 class StreamRecorder:
     """Stands in for a stateful model: forwards everything to it and records how many steps each call read,
-    through ``model(x)`` or ``model.predict_on_batch(x)`` alike."""
+    through ``model(x)``, ``model.predict_on_batch(x)`` or ``model.predict(x)`` alike."""
 
     def __init__(self, model):
         object.__setattr__(self, "_model", model)
@@ -180,6 +180,10 @@ class StreamRecorder:
     def predict_on_batch(self, inputs, *args, **kwargs):
         self._count(inputs)
         return self._model.predict_on_batch(inputs, *args, **kwargs)
+
+    def predict(self, inputs, *args, **kwargs):
+        self._count(inputs)
+        return self._model.predict(inputs, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._model, name)

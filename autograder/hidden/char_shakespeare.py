@@ -147,5 +147,5 @@ def grade_carried_state_loss(fn):
 from ._record import judge_all  # noqa: E402
 
 judge_all(globals(), visible, handed={
-    "grade_carried_state_loss": ("__call__", "predict_on_batch"),   # the stateful model it is given
+    "grade_carried_state_loss": ("__call__", "predict_on_batch", "predict"),   # the stateful model it is given
 })
