@@ -996,9 +996,9 @@ def position_model(c: PositionCase):
 
 def window_data(c: StepCase):
     rng = np.random.default_rng(c.seed + 200)
-    inputs = rng.integers(0, c.vocab_size, size=(c.batch, c.time)).astype(np.int32)
-    targets = rng.integers(0, c.vocab_size, size=(c.batch, c.time)).astype(np.int32)
-    return inputs, targets
+    shape = (c.batch, c.time)
+    return (rng.integers(0, c.vocab_size, size=shape).astype(np.int32),
+            rng.integers(0, c.vocab_size, size=shape).astype(np.int32))
 
 
 def _keras_per_position(model, inputs, targets) -> np.ndarray:
