@@ -76,6 +76,11 @@ def keras_ops_only(extra: str = "", forbid: tuple[str, ...] = ()) -> Rule:
                 forbid=GRADING + LAYERS + forbid)
 
 
+# Ready-made cross-entropies: the answer of a step that computes the loss from logits itself.
+CROSS_ENTROPY_READY = ("keras.losses", "keras.src.losses", "keras.metrics", "keras.src.metrics",
+                       "keras.ops.sparse_categorical_crossentropy", "keras.ops.categorical_crossentropy",
+                       "keras.src.ops.nn.sparse_categorical_crossentropy", "keras.src.ops.nn.categorical_crossentropy")
+
 NUMPY = numpy_only()
 KERAS = keras_allowed()
 
@@ -151,6 +156,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "sample_next": numpy_only("(drawing from the rng it is given, not keras.random)"),
         "char_step": keras_allowed("built with Keras, one step of the model's own layers and cells"),
         "generate": keras_allowed("built with Keras, one character at a time with char_step and sample_next"),
+        "loss_by_position": layer("built with Keras and numpy: the model run in inference mode, the loss from its "
+                                  "logits by hand, not a Keras loss",
+                                  forbid=CROSS_ENTROPY_READY),
+        "carried_state_loss": layer("built with Keras and numpy: the stateful model fed chunk by chunk, the loss from "
+                                    "its logits by hand, not a Keras loss",
+                                    forbid=CROSS_ENTROPY_READY),
     },
     "07_rnn_vs_transformer": {
         "causal_mask": keras_ops_only(),

@@ -159,3 +159,34 @@ def counting(fn, sizes: list):
 
     counted.__name__ = getattr(fn, "__name__", "counted")
     return counted
+
+
+class StreamRecorder:
+    """Stands in for a stateful model: forwards everything to it and records how many steps each call read,
+    through ``model(x)``, ``model.predict_on_batch(x)`` or ``model.predict(x)`` alike."""
+
+    def __init__(self, model):
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "steps", [])
+
+    def _count(self, inputs) -> None:
+        shape = np.shape(inputs)
+        self.steps.append(int(shape[1]) if len(shape) > 1 else -1)
+
+    def __call__(self, inputs, *args, **kwargs):
+        self._count(inputs)
+        return self._model(inputs, *args, **kwargs)
+
+    def predict_on_batch(self, inputs, *args, **kwargs):
+        self._count(inputs)
+        return self._model.predict_on_batch(inputs, *args, **kwargs)
+
+    def predict(self, inputs, *args, **kwargs):
+        self._count(inputs)
+        return self._model.predict(inputs, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._model, name, value)

@@ -105,6 +105,31 @@ def generate(model, prefix_ids, n, temperature=1.0, seed=0):
     return out
 
 
+def loss_by_position(model, inputs, targets):
+    # keras.ops' log_softmax and a one-hot product instead of numpy's take_along_axis, the windows one at a time
+    rows = []
+    for x, y in zip(inputs, targets):
+        log_probs = ops.log_softmax(ops.cast(model(x[None], training=False), "float64"), axis=-1)[0]
+        rows.append(-ops.convert_to_numpy(ops.sum(log_probs * ops.one_hot(y, log_probs.shape[-1], dtype="float64"),
+                                                  axis=-1)))
+    return np.mean(np.array(rows, dtype=np.float64), axis=0)
+
+
+def carried_state_loss(stream_model, ids, chunk_len):
+    # the model called directly (not predict_on_batch), every loss kept and averaged at the end
+    for layer in stream_model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+    ids, losses = np.asarray(ids), []
+    for start in range(0, len(ids) - 1, chunk_len):
+        stop = min(start + chunk_len, len(ids) - 1)
+        z = np.asarray(ops.convert_to_numpy(stream_model(ids[None, start:stop])), np.float64)[0]
+        log_probs = z - z.max(axis=1, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+        losses.append(-log_probs[np.arange(stop - start), ids[start + 1:stop + 1]])
+    return np.concatenate(losses).mean()
+
+
 CORRECT = [
     (build_vocab, visible.check_build_vocab, hidden.grade_build_vocab),
     (encode, visible.check_encode, hidden.grade_encode),
@@ -118,6 +143,8 @@ CORRECT = [
     (sample_by_gumbel, visible.check_sample_next, hidden.grade_sample_next),
     (sample_row_by_row, visible.check_sample_next, hidden.grade_sample_next),
     (char_step, visible.check_char_step, hidden.grade_char_step),
+    (loss_by_position, visible.check_loss_by_position, hidden.grade_loss_by_position),
+    (carried_state_loss, visible.check_carried_state_loss, hidden.grade_carried_state_loss),
 ]
 
 
@@ -215,6 +242,37 @@ def test_messages_name_the_mistake():
         return generate(model, prefix_ids[-1:], n, temperature, seed)
 
     _fails(visible.check_generate, prefix_not_fed, "only the last prefix character fed")
+
+
+def test_carrying_the_state_over_chunks_equals_one_run_over_the_whole_text():
+    # the closed form the check of carried_state_loss rests on, for chunk lengths that do and do not divide the text
+    case = visible.CarryCase(visible.StepCase(7, 4, 5, 2, "lstm", batch=1, time=1, seed=3), length=31, chunk=7)
+    whole, stream = visible.carry_model(case, stateful=False), visible.carry_model(case, stateful=True)
+    ids = visible.carried_ids(case)
+    at_once = ops.convert_to_numpy(whole(ids[None, :-1]))
+    for chunk in (1, 7, 30):
+        for layer in stream.layers[1:-1]:
+            layer.reset_state()
+        pieces = [ops.convert_to_numpy(stream(ids[None, s:min(s + chunk, 30)])) for s in range(0, 30, chunk)]
+        np.testing.assert_allclose(np.concatenate(pieces, axis=1), at_once, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_and_carry_messages_name_the_mistake():
+    _fails(visible.check_loss_by_position, lambda m, x, y: np.float32(1.0) * loss_by_position(m, x, y).astype(
+        np.float32), "float64")
+
+    def reset_every_chunk(stream_model, ids, chunk_len):
+        ids = np.asarray(ids)
+        return float(np.mean(np.concatenate([
+            [carried_state_loss(stream_model, ids[s:s + chunk_len + 1], chunk_len)] * len(ids[s + 1:s + chunk_len + 1])
+            for s in range(0, len(ids) - 1, chunk_len)])))
+
+    _fails(visible.check_carried_state_loss, reset_every_chunk, "states reset before every chunk")
+
+    def whole_text_at_once(stream_model, ids, chunk_len):
+        return carried_state_loss(stream_model, ids, len(ids))
+
+    _fails(visible.check_carried_state_loss, whole_text_at_once, "in one call")
 
 
 def test_a_functional_model_is_told_to_use_sequential():

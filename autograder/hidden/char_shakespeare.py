@@ -6,7 +6,9 @@ a one-character text; windows with a stride longer than the window, exactly
 one window, random ids; a batch of one window, a batch size larger than the
 data; GRU and three-layer models, a batch of one and a single time step;
 very large logits; other temperatures and logits; a one-character prefix; models with dropout, which
-generation must leave off (inference).
+generation must leave off (inference); a single window, logits in the hundreds;
+chunks of one id through a three-layer GRU, a float64 model with dropout over
+130 ids, its last chunk shorter (the loss kept in float64).
 Fixed seeds throughout, so that grading the same notebook twice gives the
 same score.
 """
@@ -15,8 +17,8 @@ from __future__ import annotations
 import math
 
 from course.checks import char_shakespeare as visible
-from course.checks.char_shakespeare import (BatchCase, GenerateCase, LossCase, ModelCase, SampleCase, StepCase,
-                                            Windows)
+from course.checks.char_shakespeare import (BatchCase, CarryCase, GenerateCase, LossCase, ModelCase, PositionCase,
+                                            SampleCase, StepCase, Windows)
 
 SEED = 31_415
 
@@ -71,6 +73,17 @@ GENERATE_CASES = (
     GenerateCase(StepCase(6, 3, 4, 2, "gru", batch=1, time=1, seed=SEED + 6, scale=1.0, dropout=0.4), (1, 2), 5),
 )
 
+POSITION_CASES = (
+    PositionCase(StepCase(5, 3, 4, 3, "lstm", batch=1, time=1, seed=SEED + 7)),          # one window of one
+    PositionCase(StepCase(8, 4, 6, 2, "gru", batch=5, time=9, seed=SEED + 8, dropout=0.4)),
+    PositionCase(StepCase(6, 3, 5, 1, "lstm", batch=3, time=4, seed=SEED + 9), large=True),   # logits in the hundreds
+)
+CARRY_CASES = (
+    CarryCase(StepCase(5, 3, 4, 3, "gru", batch=1, time=1, seed=SEED + 10), length=5, chunk=1),      # one id a call
+    CarryCase(StepCase(6, 4, 5, 2, "lstm", batch=1, time=1, seed=SEED + 13, scale=0.4, dropout=0.3), length=131,
+              chunk=30, float64=True),
+)
+
 
 def grade_build_vocab(fn):
     visible.check_build_vocab(fn, TEXTS)
@@ -121,7 +134,17 @@ def grade_generate(fn):
     visible.check_generate(fn, GENERATE_CASES, sampling=False)
 
 
+def grade_loss_by_position(fn):
+    visible.check_loss_by_position(fn, POSITION_CASES)
+
+
+def grade_carried_state_loss(fn):
+    visible.check_carried_state_loss(fn, CARRY_CASES)
+
+
 # Recorded in the kernel, judged in another process (autograder/judge.py).
 from ._record import judge_all  # noqa: E402
 
-judge_all(globals(), visible)
+judge_all(globals(), visible, handed={
+    "grade_carried_state_loss": ("__call__", "predict_on_batch", "predict"),   # the stateful model it is given
+})

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import mutant
 
-keras = ops = initial_states = char_step = sample_next = None  # provided by the notebook's namespace
+keras = ops = initial_states = char_step = sample_next = stateful_copy = None  # the notebook's namespace
 
 
 # --- build_vocab ------------------------------------------------------------------
@@ -787,3 +787,210 @@ def batches(inputs, targets, batch_size, rng):
         kind="delegation")
 def bits_per_char(loss):
     return ops.convert_to_numpy(ops.divide(ops.convert_to_tensor(np.asarray(loss, np.float64)), np.log(2)))
+
+
+
+# --- loss_by_position -------------------------------------------------------------
+@mutant("loss_by_position", "the model run with training=True (dropout while measuring)", kind="training-mode")
+def loss_by_position(model, inputs, targets):
+    z = np.asarray(ops.convert_to_numpy(model(inputs, training=True)), dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, np.asarray(targets)[..., None], axis=-1)[..., 0].mean(axis=0)
+
+
+@mutant("loss_by_position", "the mean over the positions (one loss per window)")
+def loss_by_position(model, inputs, targets):
+    z = np.asarray(ops.convert_to_numpy(model(inputs, training=False)), dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, np.asarray(targets)[..., None], axis=-1)[..., 0].mean(axis=1)
+
+
+@mutant("loss_by_position", "no largest logit subtracted (exp overflows in float32)", kind="stability")
+def loss_by_position(model, inputs, targets):
+    z = ops.convert_to_numpy(model(inputs, training=False))
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, np.asarray(targets)[..., None], axis=-1)[..., 0].mean(axis=0).astype(
+        np.float64)
+
+
+@mutant("loss_by_position", "float32 result where float64 is asked", kind="return-type")
+def loss_by_position(model, inputs, targets):
+    z = ops.convert_to_numpy(model(inputs, training=False))
+    z = z - z.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, np.asarray(targets)[..., None], axis=-1)[..., 0].mean(axis=0)
+
+
+@mutant("loss_by_position", "the inputs used as targets (not the next characters)")
+def loss_by_position(model, inputs, targets):
+    z = np.asarray(ops.convert_to_numpy(model(inputs, training=False)), dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, np.asarray(inputs)[..., None], axis=-1)[..., 0].mean(axis=0)
+
+
+@mutant("loss_by_position", "the state carried from one window to the next (a stateful copy, reset once)",
+        kind="state")
+def loss_by_position(model, inputs, targets):
+    stream = stateful_copy(model, 1)
+    rows = []
+    for x, y in zip(inputs, targets):
+        z = np.asarray(ops.convert_to_numpy(stream(x[None], training=False)), dtype=np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        rows.append(-np.take_along_axis(log_probs, np.asarray(y)[:, None], axis=-1)[:, 0])
+    return np.mean(rows, axis=0)
+
+
+@mutant("loss_by_position", "the logits taken as probabilities (-log of a logit)")
+def loss_by_position(model, inputs, targets):
+    z = np.asarray(ops.convert_to_numpy(model(inputs, training=False)), dtype=np.float64)
+    picked = np.take_along_axis(z, np.asarray(targets)[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return -np.log(picked).mean(axis=0)
+
+
+@mutant("loss_by_position", "keras.losses.SparseCategoricalCrossentropy (a Keras loss, not by hand)",
+        kind="delegation")
+def loss_by_position(model, inputs, targets):
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    return np.asarray(ops.convert_to_numpy(loss(targets, model(inputs, training=False))), np.float64).mean(axis=0)
+
+
+# --- carried_state_loss -----------------------------------------------------------
+@mutant("carried_state_loss", "the states reset before every chunk (zero-state windows again)", kind="state")
+def carried_state_loss(stream_model, ids, chunk_len):
+    ids, total = np.asarray(ids), 0.0
+    for start in range(0, len(ids) - 1, chunk_len):
+        for layer in stream_model.layers[1:-1]:
+            layer.reset_state()
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[start:start + len(y)][None])),
+                       np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        total -= (z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(y)), y].sum()
+    return total / (len(ids) - 1)
+
+
+@mutant("carried_state_loss", "no reset at the start (the state left from what the model read before)",
+        kind="state")
+def carried_state_loss(stream_model, ids, chunk_len):
+    ids, total = np.asarray(ids), 0.0
+    for start in range(0, len(ids) - 1, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[start:start + len(y)][None])),
+                       np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        total -= (z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(y)), y].sum()
+    return total / (len(ids) - 1)
+
+
+@mutant("carried_state_loss", "the model called with training=True (dropout while measuring)", kind="training-mode")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, total = np.asarray(ids), 0.0
+    for start in range(0, len(ids) - 1, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model(ids[start:start + len(y)][None], training=True)),
+                       np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        total -= (z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(y)), y].sum()
+    return total / (len(ids) - 1)
+
+
+@mutant("carried_state_loss", "the mean of each chunk's mean (the shorter last chunk weighs as much as a full one)")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, means = np.asarray(ids), []
+    for start in range(0, len(ids) - 1, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[start:start + len(y)][None])),
+                       np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        means.append(-(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(y)), y].mean())
+    return float(np.mean(means))
+
+
+@mutant("carried_state_loss", "the logits taken as probabilities (a softmax of the softmax)")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, total = np.asarray(ids), 0.0
+    for start in range(0, len(ids) - 1, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[start:start + len(y)][None])),
+                       np.float64)[0]
+        p = np.exp(z - z.max(axis=-1, keepdims=True))
+        p = p / p.sum(axis=-1, keepdims=True)                   # probabilities...
+        p = np.exp(p) / np.exp(p).sum(axis=-1, keepdims=True)   # ...taken for logits once more
+        total -= np.log(p[np.arange(len(y)), y]).sum()
+    return total / (len(ids) - 1)
+
+
+@mutant("carried_state_loss", "targets not shifted (each chunk's inputs as its targets)")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, total = np.asarray(ids), 0.0
+    for start in range(0, len(ids) - 1, chunk_len):
+        x = ids[start:min(start + chunk_len, len(ids) - 1)]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(x[None])), np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        total -= (z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(x)), x].sum()
+    return total / (len(ids) - 1)
+
+
+@mutant("carried_state_loss", "the logits cast to float32 before the log-softmax", kind="precision")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, total = np.asarray(ids), 0.0
+    for start in range(0, len(ids) - 1, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[start:start + len(y)][None])),
+                       np.float32)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        total -= float((z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(y)), y].sum())
+    return total / (len(ids) - 1)
+
+
+@mutant("carried_state_loss", "the last, shorter chunk left out")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, total, count = np.asarray(ids), 0.0, 0
+    for start in range(0, len(ids) - chunk_len, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[start:start + chunk_len][None])),
+                       np.float64)[0]
+        z = z - z.max(axis=-1, keepdims=True)
+        total -= (z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(y)), y].sum()
+        count += len(y)
+    return total / max(count, 1)
+
+
+@mutant("carried_state_loss", "one call over the whole text (no chunks: the mechanism not used)", kind="mechanism")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids = np.asarray(ids)
+    z = np.asarray(ops.convert_to_numpy(stream_model.predict_on_batch(ids[None, :-1])), np.float64)[0]
+    z = z - z.max(axis=-1, keepdims=True)
+    return float(-(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)))[np.arange(len(ids) - 1), ids[1:]].mean())
+
+
+@mutant("carried_state_loss", "keras.losses.SparseCategoricalCrossentropy on each chunk (a Keras loss)",
+        kind="delegation")
+def carried_state_loss(stream_model, ids, chunk_len):
+    for layer in stream_model.layers[1:-1]:
+        layer.reset_state()
+    ids, total = np.asarray(ids), 0.0
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    for start in range(0, len(ids) - 1, chunk_len):
+        y = ids[start + 1:start + chunk_len + 1]
+        total += float(loss(y[None], stream_model.predict_on_batch(ids[start:start + len(y)][None])))
+    return total / (len(ids) - 1)

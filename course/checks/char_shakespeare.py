@@ -22,7 +22,7 @@ import numpy as np
 from . import call as _unwatched_call
 from . import (CheckFailed, caller_for, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed,
                to_array)
-from ..stand_ins import counting
+from ..stand_ins import StreamRecorder, counting
 
 UNIT = "06_char_shakespeare"
 # Every answer is called under its step's rule (course/rules.py): what it may be built from.
@@ -967,3 +967,245 @@ def _alone_greedy(model, first, n):
         token = int(np.argmax(_numpy(model(np.array([[token]], np.int32)))[0, -1]))
         out.append(token)
     return out
+
+
+# --- 9. the loss at each position of a window ------------------------------------------------
+
+@dataclass(frozen=True)
+class PositionCase:
+    model: StepCase          # model.batch windows of model.time characters
+    large: bool = False      # Dense weights scaled up: logits in the hundreds, beyond exp() in float32
+
+
+POSITION_CASES = (PositionCase(StepCase(7, 4, 5, 2, "lstm", batch=4, time=6, seed=5)),
+                  PositionCase(StepCase(6, 3, 4, 1, "gru", batch=3, time=5, seed=6, dropout=0.5)))
+
+
+@functools.lru_cache(maxsize=16)
+def position_model(c: PositionCase):
+    """random_model(c.model), with the Dense layer's weights multiplied by 300 when c.large."""
+    model = random_model(c.model)
+    if not c.large:
+        return model
+    keras = _keras()
+    big = keras.models.clone_model(model)
+    weights = model.get_weights()
+    big.set_weights(weights[:-2] + [w * np.float32(300.0) for w in weights[-2:]])
+    return big
+
+
+def window_data(c: StepCase):
+    rng = np.random.default_rng(c.seed + 200)
+    shape = (c.batch, c.time)
+    return (rng.integers(0, c.vocab_size, size=shape).astype(np.int32),
+            rng.integers(0, c.vocab_size, size=shape).astype(np.int32))
+
+
+def _keras_per_position(model, inputs, targets) -> np.ndarray:
+    """Keras' own cross-entropy from logits at every (window, position), the model in inference mode."""
+    keras = _keras()
+    logits = model(inputs, training=False)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(targets, logits)
+    return _numpy(loss)
+
+
+def _weights_of(model):
+    return [np.array(w, copy=True) for w in model.get_weights()]
+
+
+def _float64_vector(step, what, value, length) -> np.ndarray:
+    if value is None:
+        fail(step, f"{what} is None: did the function forget to `return` it?")
+    if not isinstance(value, np.ndarray):
+        hint = (" (a Keras tensor: ops.convert_to_numpy, then .astype(np.float64))" if hasattr(value, "shape")
+                else "")
+        fail(step, f"{what} should be a numpy array of float64, got {type(value).__name__}{hint}")
+    if value.shape != (length,):
+        message = f"{what} has shape {value.shape}, expected ({length},): one mean loss per position"
+        if value.shape == ():
+            message += ": average over the windows (axis 0) only, not over the positions too"
+        elif value.ndim == 1 and value.shape != (length,):
+            message += (": that is one number per window; average over the windows (axis 0), keeping the positions"
+                        if value.shape[0] != length - 1 else
+                        ": one position short. The targets are already the next characters: do not shift them again")
+        fail(step, message)
+    if value.dtype != np.float64:
+        fail(step, f"{what} has dtype {value.dtype}; the docstring asks for float64 "
+                   "(np.asarray(..., dtype=np.float64) before the log-softmax)")
+    return value
+
+
+def check_loss_by_position(loss_by_position, cases=POSITION_CASES) -> None:
+    step, count = "loss_by_position", 0
+    for c in cases:
+        m = c.model
+        model = position_model(c)
+        inputs, targets = window_data(m)
+        before, weights = (inputs.copy(), targets.copy()), _weights_of(model)
+        where = (f"{m.batch} windows of {m.time}, {m.layers} {m.cell.upper()} layer(s)"
+                 + (f", dropout={m.dropout}" if m.dropout else "") + (", logits in the hundreds" if c.large else ""))
+        got = call(step, loss_by_position, model, inputs, targets)
+        expect_unchanged(step, "inputs", before[0], inputs)
+        expect_unchanged(step, "targets", before[1], targets)
+        if not all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights())):
+            fail(step, f"({where}) the model's weights changed: only run the model, do not train or edit it")
+        what = f"the losses by position ({where})"
+        got = _float64_vector(step, what, got, m.time)
+        per = _keras_per_position(model, inputs, targets)
+        want = per.mean(axis=0)
+
+        def mistakes():
+            log_probs = _log_softmax(_numpy(model(inputs, training=False)))
+            found = {"the inputs used as targets (the targets are the next characters)":
+                     -_picked(log_probs, inputs).mean(axis=0)}
+            if m.time > 1:
+                found["the targets shifted once more"] = np.concatenate(
+                    [-_picked(log_probs[:, :-1], targets[:, 1:]).mean(axis=0), [np.nan]])
+            return found
+
+        hint = ""
+        if m.dropout:
+            again = call(step, loss_by_position, model, inputs, targets)
+            if isinstance(again, np.ndarray) and again.shape == got.shape and not np.allclose(again, got):
+                hint = ("two calls gave different losses: dropout is active. Measuring is inference: "
+                        "model(inputs, training=False) (or model.predict_on_batch)")
+        if c.large and not hint and not np.all(np.isfinite(got)):
+            hint = ("logits in the hundreds overflow exp() in float32: convert them to float64 and subtract each "
+                    "row's largest logit before np.exp (the log-sum-exp form of sequence_loss)")
+        expect_close(step, f"{what} against keras.losses.SparseCategoricalCrossentropy(from_logits=True, "
+                           "reduction=None) averaged over the windows", got, want, rtol=1e-5, atol=1e-5,
+                     diagnoses=mistakes, hint=hint)
+        count += 1
+    passed(step, count, "(the mean over the windows at each position equals Keras' cross-entropy from logits, "
+                        "in inference mode, each window from zero states)")
+
+
+# --- 10. the loss with the state carried over the whole text -----------------------------------
+
+@dataclass(frozen=True)
+class CarryCase:
+    model: StepCase          # the stateless model whose weights the stateful copy shares (batch, time unused)
+    length: int              # n, the ids of the text
+    chunk: int
+    float64: bool = False    # the model computes in float64: the loss must be accumulated in float64 too
+
+
+CARRY_CASES = (CarryCase(StepCase(7, 4, 5, 2, "lstm", batch=1, time=1, seed=7, dropout=0.5), length=23, chunk=5),
+               CarryCase(StepCase(9, 4, 6, 1, "gru", batch=1, time=1, seed=9, scale=0.4), length=87, chunk=20,
+                         float64=True))
+
+
+def carry_model(c: CarryCase, stateful: bool, batch_size: int = 1):
+    """random_model(c.model), or its stateful copy for `batch_size` streams; in float64 when c.float64."""
+    keras = _keras()
+    m = c.model
+    layer_type = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[m.cell]
+    dtype = "float64" if c.float64 else "float32"
+    shape = dict(batch_shape=(batch_size, None)) if stateful else dict(shape=(None,))
+    parts = [keras.Input(dtype="int32", **shape), keras.layers.Embedding(m.vocab_size, m.embedding_dim, dtype=dtype)]
+    parts += [layer_type(m.units, return_sequences=True, dropout=m.dropout, stateful=stateful, dtype=dtype)
+              for _ in range(m.layers)]
+    model = keras.Sequential(parts + [keras.layers.Dense(m.vocab_size, dtype=dtype)])
+    rng = np.random.default_rng(m.seed)
+    model.set_weights([rng.normal(scale=m.scale, size=w.shape) for w in model.get_weights()])
+    return model
+
+
+_carry_models: dict = {}
+
+
+def _stream_of(c: CarryCase):
+    """The case's stateful model (one per case, kept), its states reset."""
+    if c not in _carry_models:
+        _carry_models[c] = carry_model(c, stateful=True)
+    stream = _carry_models[c]
+    for layer in stream.layers[1:-1]:
+        layer.reset_state()
+    return stream
+
+
+def carried_ids(c: CarryCase, salt: int = 0) -> np.ndarray:
+    return np.random.default_rng(c.model.seed + 300 + salt).integers(0, c.model.vocab_size, size=c.length).astype(
+        np.int32)
+
+
+def _chunk_sizes(n_inputs: int, chunk: int) -> list[int]:
+    return [chunk] * (n_inputs // chunk) + ([n_inputs % chunk] if n_inputs % chunk else [])
+
+
+def _losses_of(model, ids) -> np.ndarray:
+    """-log softmax(logits)[next id] at every position of one run of `model` over ids[:-1], in float64."""
+    ids = np.asarray(ids, np.int32)
+    logits = _numpy(model(ids[None, :-1], training=False))[0]
+    return -_picked(_log_softmax(logits), ids[1:])
+
+
+def check_carried_state_loss(carried_state_loss, cases=CARRY_CASES) -> None:
+    step, count = "carried_state_loss", 0
+    for c in cases:
+        m = c.model
+        whole = carry_model(c, stateful=False)
+        stream = _stream_of(c)
+        where = (f"{m.layers} {m.cell.upper()} layer(s), {c.length} ids, chunk_len={c.chunk}"
+                 + (f", dropout={m.dropout}" if m.dropout else "") + (", a float64 model" if c.float64 else ""))
+        junk = np.random.default_rng(m.seed + 400).integers(0, m.vocab_size, size=(1, 7)).astype(np.int32)
+        stream(junk)                          # the stateful model has read something before: a state is left
+        for k in range(2):                    # two texts in a row through the same stateful model
+            ids = carried_ids(c, salt=k)
+            before = ids.copy()
+            recorder = StreamRecorder(stream)
+            got = call(step, carried_state_loss, recorder, ids, c.chunk)
+            expect_unchanged(step, "ids", before, ids)
+            if not recorder.steps:
+                fail(step, f"({where}) the stateful model was never called: feed it the text chunk by chunk")
+            pieces = _chunk_sizes(c.length - 1, c.chunk)
+            if max(recorder.steps) > c.chunk:
+                fail(step, f"({where}) the model read {max(recorder.steps)} ids in one call: feed it chunks of at most "
+                           "chunk_len ids, carrying the state from one to the next")
+            if recorder.steps != pieces:
+                message = (f"({where}) the model read chunks of {recorder.steps} ids, expected {pieces}: the inputs "
+                           f"ids[:-1] in consecutive chunks of chunk_len, the last one shorter")
+                if sum(recorder.steps) == c.length:
+                    message += " (the last id is only a target: nothing comes after it to predict)"
+                elif sum(recorder.steps) < c.length - 1:
+                    message += " (some ids are not read: is the last, shorter chunk left out?)"
+                fail(step, message)
+            value = to_array(step, f"the loss ({where})", got)
+            if value.shape != ():
+                fail(step, f"({where}) the loss has shape {value.shape}, expected one number: the mean over all "
+                           f"{c.length - 1} predictions")
+            if value.dtype != np.float64:
+                fail(step, f"({where}) the loss has dtype {value.dtype}: accumulate the losses in float64 "
+                           "(np.float64 logits, a float64 total), as the docstring asks")
+            per_char = _losses_of(whole, ids)
+            want = per_char.mean()
+
+            def mistakes(ids=ids, per_char=per_char):
+                starts = range(0, c.length - 1, c.chunk)
+                found = {
+                    "the states reset before every chunk (carry them from one chunk to the next)":
+                        np.concatenate([_losses_of(whole, ids[s:s + c.chunk + 1]) for s in starts]).mean(),
+                    "the mean of each chunk's mean (a shorter last chunk counts as much as a full one): average "
+                    "over the characters": np.mean([per_char[s:s + c.chunk].mean() for s in starts]),
+                }
+                left = np.concatenate([junk[0], ids]) if k == 0 else None
+                if left is not None:
+                    found["the state left over from what the model read before: reset the states at the start"] = \
+                        _losses_of(whole, left)[junk.shape[1]:].mean()
+                full = (c.length - 1) // c.chunk * c.chunk
+                if (c.length - 1) % c.chunk and full:
+                    found["the last, shorter chunk left out of the mean"] = per_char[:full].mean()
+                return found
+
+            precision = dict(rtol=1e-9, atol=1e-12) if c.float64 else dict(rtol=1e-5, atol=1e-6)
+            hint = ""
+            if c.float64:
+                hint = ("this model computes in float64: a float32 step anywhere (the logits cast to float32, a "
+                        "float32 total) loses the digits the check asks for")
+            elif m.dropout:
+                hint = "is dropout active? Measuring is inference: stream_model.predict_on_batch(x)"
+            expect_close(step, f"the loss over text {k + 1} ({where}) against one run of the same weights over the "
+                               "whole text at once", value, want, diagnoses=mistakes, hint=hint, **precision)
+            count += 1
+    passed(step, count, "(chunk by chunk with the state carried equals one run over the whole text; states reset at "
+                        "the start; every prediction counted once, in float64)")
