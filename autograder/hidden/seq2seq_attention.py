@@ -13,7 +13,7 @@ import numpy as np
 
 from autograder.reference import seq2seq_attention as ref
 from course.checks import seq2seq_attention as visible
-from course.checks.seq2seq_attention import AttentionCase, DecodeCase, VectorizeCase
+from course.checks.seq2seq_attention import AttentionCase, BeamCase, DecodeCase, VectorizeCase
 
 SEED = 31_415
 
@@ -110,6 +110,42 @@ def grade_teacher_forced_decode(fn):
 
 def grade_greedy_decode(fn):
     visible.check_greedy_decode(fn, GREEDY_CASES)
+
+
+BEAM_CASES = (
+    BeamCase("trap", 0, 4, 2, 2),
+    BeamCase("table", SEED + 40, 3, 1, 1),             # one step
+    BeamCase("table", SEED + 41, 6, 1, 8),             # greedy
+    BeamCase("table", SEED + 42, 4, 1000, 5),          # every sequence kept: brute force
+    BeamCase("early_end", SEED + 43, 5, 2, 5),
+    BeamCase("uniform", 0, 3, 2, 3),
+    BeamCase("recurrent", SEED + 44, 3, 500, 5, end_after=1),   # brute force with states
+    BeamCase("recurrent", SEED + 45, 6, 1, 7, end_after=4),
+    BeamCase("recurrent", SEED + 46, 4, 4, 6),
+    BeamCase("long", SEED + 47, 5, 1, 400),
+    BeamCase("long", SEED + 48, 3, 2, 250),
+)
+
+LUONG_CASES = (
+    AttentionCase(SEED + 50, 1, 1, 1, 1, 1, lengths=(1,)),                 # the smallest of everything
+    AttentionCase(SEED + 51, 4, 4, 4, 4, 4, lengths=(4, 1, 2, 3)),         # square: W transposed fits
+    AttentionCase(SEED + 52, 3, 7, 5, 3, 3, lengths=(1, 7, 4), scale=6.0), # large scores
+    AttentionCase(SEED + 53, 2, 9, 3, 8, 8, lengths=None),                 # no mask
+)
+
+EXPOSURE_CASES = visible.exposure_cases(SEED + 60, shapes=((1, 1), (3, 2), (50, 11), (7, 30)))
+
+
+def grade_beam_search_decode(fn):
+    visible.check_beam_search_decode(fn, BEAM_CASES)
+
+
+def grade_LuongAttention(cls):  # noqa: N802 - named after the graded class
+    visible.check_LuongAttention(cls, LUONG_CASES)
+
+
+def grade_exposure_bias_rates(fn):
+    visible.check_exposure_bias_rates(fn, EXPOSURE_CASES, reference=ref)
 
 
 # Recorded in the kernel, judged in another process (autograder/judge.py).
