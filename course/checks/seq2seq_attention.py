@@ -960,7 +960,7 @@ def check_beam_search_decode(beam_search_decode, cases=BEAM_CASES) -> None:
             want = _score_of(model, seq, START)
             if not np.isclose(score, want, rtol=1e-12, atol=1e-12):
                 hint = ("the states were not carried with their hypotheses, or reset"
-                        if case.model == "recurrent" else "add the log-probability of every token, END included")
+                        if case.model == "recurrent" else "add the log-probability of every token, END included, in float64")
                 fail(step, f"the score of {_short(seq)} is {score!r}, but its tokens' log-probabilities sum to "
                            f"{want!r} ({where}): {hint}")
         order = sorted(range(len(sequences)), key=lambda i: (-scores[i], sequences[i]))
