@@ -151,6 +151,4 @@ def grade_exposure_bias_rates(fn):
 # Recorded in the kernel, judged in another process (autograder/judge.py).
 from ._record import judge_all  # noqa: E402
 
-judge_all(globals(), visible, kernel_only={
-    "grade_BahdanauAttention": "the answer is a Keras layer class of the student's, which the checks look inside",
-})
+judge_all(globals(), visible)

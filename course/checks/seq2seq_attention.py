@@ -671,25 +671,24 @@ def _attention_mistakes(query, values, mask, w):
     return {k: _mistaken_attention(query, values, mask, **w, **options) for k, options in found.items()}
 
 
-def _build_attention(step, BahdanauAttention, case: AttentionCase, w):
-    keras = import_keras()
+def _build_attention(step, BahdanauAttention, case: AttentionCase, w, query, values, mask):
+    """The student's layer, called once (which builds W1, W2 and v), then given the weights w.
+
+    The layer is driven through calls only (made, called, get_weights, set_weights), so that the grader can
+    replay the checks from plain data.
+    """
     made = call(step, BahdanauAttention, case.units)
-    if not isinstance(made, keras.layers.Layer):
+    if not callable(getattr(made, "set_weights", None)) or not callable(getattr(made, "get_weights", None)):
         fail(step, f"BahdanauAttention(units) should make a keras.layers.Layer, got {type(made).__name__}")
-    missing = [name for name in ("W1", "W2", "v") if not isinstance(getattr(made, name, None), keras.layers.Dense)]
-    if missing:
-        fail(step, f"the layer has no Dense layer named {', '.join(missing)}: keep the layers that __init__ "
-                   "creates (self.W1, self.W2, self.v)")
-    try:
-        made.W1.build((None, case.query_dim))
-        made.W2.build((None, None, case.value_dim))
-        made.v.build((None, None, case.units))
-        made.W1.set_weights([np.asarray(w["W1"], "float32")])
-        made.W2.set_weights([np.asarray(w["W2"], "float32"), np.asarray(w["b2"], "float32")])
-        made.v.set_weights([np.asarray(w["v"], "float32")])
-    except Exception as err:  # noqa: BLE001
-        fail(step, f"could not load weights into W1, W2 and v ({type(err).__name__}: {err}): keep __init__ as "
-                   "given (W1 without bias, W2 with bias, v with one unit and no bias)")
+    _run_attention(step, made, query, values, mask)
+    want = [np.asarray(w["W1"], "float32"), np.asarray(w["W2"], "float32"), np.asarray(w["b2"], "float32"),
+            np.asarray(w["v"], "float32")]
+    shapes = [tuple(np.shape(x)) for x in made.get_weights()]
+    if shapes != [x.shape for x in want]:
+        fail(step, f"after one call the layer's weights have shapes {shapes}, expected {[x.shape for x in want]} "
+                   f"(W1's kernel, W2's kernel and bias, v's kernel): keep __init__ as given (W1 without bias, W2 "
+                   "with bias, v with one unit and no bias), W1 for the query and W2 for the values")
+    made.set_weights(want)
     return made
 
 
@@ -717,7 +716,7 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
                  f"{case.value_dim}, units={case.units}, "
                  + ("no mask" if mask is None else f"valid positions per row {list(case.lengths)}"))
         with keras.device("cpu:0"):
-            layer = _build_attention(step, BahdanauAttention, case, w)
+            layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
             context, weights = _run_attention(step, layer, query, values, mask)
         want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
         weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
@@ -744,7 +743,7 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
     _check_called_twice(step, BahdanauAttention, cases[0])
     _check_symbolic_attention(step, BahdanauAttention, cases[0])
     passed(step, count + 2, "(weights sum to 1, exactly 0 where masked; equal to keras.layers.AdditiveAttention "
-                            "on the projected query and keys; the same layer called twice; works inside a Keras model)")
+                            "on the projected query and keys; the same layer called twice; works on symbolic Keras tensors)")
 
 
 def _keras_additive_attention(query, values, mask, W1, W2, b2, v):
@@ -772,7 +771,7 @@ def _check_called_twice(step, BahdanauAttention, case):
     values2 = rng.normal(size=(case.batch, case.source_len + 2, case.value_dim))
     mask2 = np.arange(case.source_len + 2)[None, :] < rng.integers(1, case.source_len + 3, size=(case.batch, 1))
     with keras.device("cpu:0"):
-        layer = _build_attention(step, BahdanauAttention, case, w)
+        layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
         _run_attention(step, layer, query, values, mask)
         context, weights = _run_attention(step, layer, query2, values2, mask2)
     want_context, want_weights = _keras_additive_attention(query2, values2, mask2, **w)
@@ -783,18 +782,20 @@ def _check_called_twice(step, BahdanauAttention, case):
 
 
 def _check_symbolic_attention(step, BahdanauAttention, case):
-    """The layer inside a functional Keras model: symbolic tensors, batch size unknown."""
+    """The layer's call on symbolic Keras tensors, batch size unknown: a graph of keras.ops a model can use."""
     keras = import_keras()
     query, values, mask, w = attention_inputs(case)
     with keras.device("cpu:0"):
-        layer = _build_attention(step, BahdanauAttention, case, w)
+        layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
         try:
             q_in = keras.Input((case.query_dim,))
             v_in = keras.Input((case.source_len, case.value_dim))
             m_in = keras.Input((case.source_len,), dtype="bool")
-            outputs = layer(q_in, v_in, mask=m_in)
-            model = keras.Model([q_in, v_in, m_in], list(outputs))
+            outputs = call(step, layer.call, q_in, v_in, mask=m_in)
+            model = keras.Model([q_in, v_in, m_in], list(_pair(step, outputs, ("context", "weights"))))
             context, weights = model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
+        except CheckFailed:
+            raise
         except Exception as err:  # noqa: BLE001 - any failure here has the same cause
             fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
                        f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
@@ -802,7 +803,6 @@ def _check_symbolic_attention(step, BahdanauAttention, case):
     want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
     expect_close(step, "the weights inside a Keras model", weights, want_weights, **KERAS_F32)
     expect_close(step, "the context inside a Keras model", context, want_context, **KERAS_F32)
-
 
 
 # --- beam_search_decode ---------------------------------------------------------------------
