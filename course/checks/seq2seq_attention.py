@@ -897,7 +897,7 @@ def _brute_force(model, max_len, start_id, end_id):
 
 def _greedy_sequence(model, max_len, start_id, end_id):
     states, token, sequence = model.initial_states(), start_id, []
-    for _ in range(max_len):
+    for _position in range(max_len):
         log_probs, states = model(np.array([token]), states)
         token = int(np.argmax(log_probs[0]))
         sequence.append(token)
