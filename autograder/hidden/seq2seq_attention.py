@@ -5,7 +5,10 @@ student has not seen: the smallest sizes (a batch of one, a source of one
 character, one attention unit), rows with a single valid position, square
 shapes where a swapped W1/W2 cannot fail by shape, saturating scores, texts
 that do not fit, unknown characters, rows that never say END or say it at
-once. Seeds are fixed, so grading the same notebook twice gives the same score.
+once; beams of one and of thousands, a beam whose best sequence is END at once, sequences of
+hundreds of steps (where a product of probabilities underflows), step functions with states;
+exposure-bias rates on a single position and on long rows. Seeds are fixed, so grading the same
+notebook twice gives the same score.
 """
 from __future__ import annotations
 

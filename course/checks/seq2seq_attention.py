@@ -8,8 +8,18 @@ cases and compares it with an answer computed another way:
   and checked there against Keras' own ``StringLookup``): this module computes
   no answer itself;
 * ``BahdanauAttention`` with Keras' ``AdditiveAttention`` given the layer's own
-  weights (the projected query and keys, its scale set to ``v``); it must also
-  work on symbolic tensors, inside a Keras model;
+  weights (the projected query and keys, its scale set to ``v``), and
+  ``LuongAttention`` with Keras' ``Attention`` (dot score, no scale) given the
+  projected query; each layer is built by a first call, given known weights
+  with ``set_weights`` and its ``call`` run on symbolic tensors too, so that
+  the grader can replay the checks from plain data;
+* ``beam_search_decode`` with small step functions (a table of
+  log-probabilities, a tiny numpy RNN whose states matter): against greedy
+  decoding for a beam of one, brute force over every sequence for a beam wide
+  enough to hold them all, and cases worked out by hand; every score against
+  the summed log-probabilities of its tokens, recomputed in float64;
+* ``exposure_bias_rates`` with cases worked out by hand and random cases whose
+  values are stored with the release;
 * the decoding loops with small test models (:class:`ToyTranslator`, numpy,
   two states, one of them a step counter that makes it say END after a number
   of steps that depends on the source; :class:`KerasToy`, a GRU cell whose
