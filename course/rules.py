@@ -137,6 +137,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "BahdanauAttention": layer(
             "written with keras.ops and keras.layers.Dense, not a ready-made attention layer",
             forbid=READY_ATTENTION),
+        "beam_search_decode": Rule("numpy", "written with numpy, calling the step function it is given",
+                                   forbid=GRADING + FRAMEWORKS + LIBRARIES),
+        "LuongAttention": layer(
+            "written with keras.ops and keras.layers.Dense, not a ready-made attention layer",
+            forbid=READY_ATTENTION),
+        "exposure_bias_rates": NUMPY,
     },
     "06_char_shakespeare": {
         "build_vocab": NUMPY,

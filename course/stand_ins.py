@@ -129,6 +129,73 @@ class KerasToy:
         return self.readout(output), states, ops.zeros_like(ops.cast(mask, output.dtype))
 
 
+class TableStep:
+    """A step function for beam search with a fixed table of log-probabilities (a Markov model).
+
+    ``step(tokens (k,), states) -> (log_probs (k, vocab), states)``: the log-probabilities depend on the
+    last token only, and the states (a list of arrays with k rows) come back as they were given.
+    """
+
+    def __init__(self, log_probs):
+        self.log_probs = np.asarray(log_probs, np.float64)
+        self.vocab = self.log_probs.shape[1]
+
+    def initial_states(self):
+        return [np.zeros((1, 1))]
+
+    def __call__(self, tokens, states):
+        token = _numpy(tokens).astype(np.int64)
+        if token.ndim != 1:
+            raise ValueError(f"tokens should have shape (k,), one per hypothesis, got {token.shape}")
+        _rows(states, len(token))
+        return self.log_probs[token].copy(), [np.array(s, copy=True) for s in states]
+
+
+class RecurrentStep:
+    """A step function for beam search with a state: a small numpy RNN with fixed random weights.
+
+    The states are ``[h (k, units), clock (k, 1)]``; each call returns log-probabilities (k, vocab) that
+    depend on the whole history through ``h``, and the new states. ``END`` (2) becomes likely once the
+    clock reaches ``end_after`` steps, so hypotheses finish at different lengths.
+    """
+
+    def __init__(self, seed=0, vocab=5, units=4, end_after=3, sharpness=1.5):
+        rng = np.random.default_rng(seed)
+        self.vocab, self.units, self.end_after = vocab, units, end_after
+        self._embedding = rng.normal(size=(vocab, units))
+        self._recurrent = rng.normal(scale=0.8, size=(units, units))
+        self._readout = rng.normal(scale=sharpness, size=(units, vocab))
+        self._start = rng.normal(size=(1, units))
+
+    def initial_states(self):
+        return [np.tanh(self._start), np.zeros((1, 1))]
+
+    def __call__(self, tokens, states):
+        token = _numpy(tokens).astype(np.int64)
+        if token.ndim != 1:
+            raise ValueError(f"tokens should have shape (k,), one per hypothesis, got {token.shape}")
+        if not isinstance(states, (list, tuple)) or len(states) != 2:
+            raise TypeError(f"states should be a list of 2 arrays [h, clock], got {type(states).__name__}")
+        _rows(states, len(token))
+        h, clock = _floats(states[0]), _floats(states[1])
+        h = np.tanh(self._embedding[token] + h @ self._recurrent)
+        clock = clock + 1
+        logits = h @ self._readout
+        logits[:, END] += np.where(clock[:, 0] >= self.end_after, 2.0, -2.0)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return log_probs, [h, clock]
+
+
+def _rows(states, k):
+    if not isinstance(states, (list, tuple)):
+        raise TypeError(f"states should be a list of arrays, got {type(states).__name__}")
+    for state in states:
+        if np.shape(state)[0] != k:
+            raise ValueError(f"a state with {np.shape(state)[0]} rows for {k} tokens: give each hypothesis "
+                             "its own row of every state (states[i][parents])")
+
+
 # --- unit 04: a recurrent layer that records how many steps each call reads ------------------------
 
 class LayerRecorder:

@@ -382,6 +382,7 @@ def test_plain_data_keeps_its_types():
 
 @pytest.mark.parametrize("config", [
     {"module": "__main__", "class_name": "MyLayer", "config": {}},
+    {"module": None, "class_name": "MyLayer", "config": {}, "registered_name": "MyLayer"},   # how Keras writes __main__
     {"module": "keras.layers", "class_name": "Lambda", "config": {}},
     {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"filepath": "/tmp/x"}},
     {"module": "keras.layers", "class_name": "Dense", "config": {

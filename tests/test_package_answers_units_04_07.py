@@ -7,6 +7,7 @@ Each public function of ``course`` is called with the inputs of every step that 
 import numpy as np
 import pytest
 
+from course.stand_ins import TableStep
 from test_student_package import functions_returning_answers
 
 
@@ -15,6 +16,9 @@ def _inputs():
     vocab05 = ["<pad>", "<start>", "<end>", "<unk>", *"-0123456789"]
     ids05 = np.array([[1, 6, 5, 2, 0], [1, 4, 4, 4, 2]])
     chars06 = sorted(set("to be or not"))
+    probs05 = np.random.default_rng(5).dirichlet(np.ones(5), size=5)
+    probs05[:, 2] = 1e-6   # END (2) unlikely: every kept sequence has max_len tokens
+    table05 = TableStep(np.log(probs05 / probs05.sum(axis=1, keepdims=True)))
     a, b, h0 = rng.uniform(-1, 1, size=(2, 5, 3)), rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 3))
     return {
         "04_keras_recurrent_layers": [
@@ -29,6 +33,8 @@ def _inputs():
             ("vectorize", (["2021-03-04", "1-1"], vocab05, 12, True)),
             ("decode_ids", (ids05, vocab05)),
             ("teacher_forcing_pairs", (ids05,)),
+            ("exposure_bias_rates", (np.array([[6, 4, 9, 2, 0], [5, 2, 0, 0, 0]]), np.array([[6, 5, 9, 2, 0], [5, 2, 0, 0, 0]]))),
+            ("beam_search_decode", (table05, [np.zeros((1, 1))], 2, 4, 1, 2)),
         ],
         "06_char_shakespeare": [
             ("build_vocab", ("to be or not",)),

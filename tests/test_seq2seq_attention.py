@@ -83,6 +83,52 @@ def greedy_decode(model, source_ids, max_len):   # no early stop; a list of step
     return np.stack(tokens, 1).astype(np.int64), np.stack(weights, 1)
 
 
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=START, end_id=END):
+    # hypotheses as dicts, the whole beam re-scored as one array per step; finished ones kept aside in the pool
+    pool = [{"score": 0.0, "tokens": (), "state": [np.asarray(s)[0] for s in initial_states], "done": False}]
+    for _ in range(max_len):
+        live = [h for h in pool if not h["done"]]
+        if not live:
+            break
+        tokens = np.array([h["tokens"][-1] if h["tokens"] else start_id for h in live])
+        states = [np.stack([h["state"][j] for h in live]) for j in range(len(live[0]["state"]))]
+        log_probs, new_states = step_fn(tokens, states)
+        grown = [h for h in pool if h["done"]]
+        for row, h in enumerate(live):
+            for token, lp in enumerate(np.asarray(log_probs, np.float64)[row]):
+                grown.append({"score": h["score"] + lp, "tokens": h["tokens"] + (token,),
+                              "state": [np.asarray(s)[row] for s in new_states], "done": token == end_id})
+        pool = sorted(grown, key=lambda h: (-h["score"], list(h["tokens"])))[:beam_width]
+    return [list(h["tokens"]) for h in pool], np.array([h["score"] for h in pool])
+
+
+class LuongAttention(keras.layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+    def call(self, query, values, mask=None):   # matmul, and -inf for the padding
+        scores = ops.squeeze(ops.matmul(values, ops.expand_dims(self.W(query), -1)), -1)
+        if mask is not None:
+            scores = ops.where(ops.cast(mask, "bool"), scores, float("-inf"))
+        weights = ops.softmax(scores, axis=-1)
+        return ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1), weights
+
+
+def exposure_bias_rates(predicted, target):   # vectorised: where each row's first mistake is
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    T = target.shape[1]
+    stop = np.where((target == END).any(1), np.argmax(target == END, axis=1), T - 1)
+    stop = np.minimum(stop, np.where((target == PAD).any(1), np.argmax(target == PAD, axis=1) - 1, T - 1))
+    position = np.arange(T)[None, :]
+    counted = position <= stop[:, None]
+    wrong = (predicted != target) & counted
+    first = np.where(wrong.any(1), np.argmax(wrong, axis=1), T)
+    on, off = counted & (position <= first[:, None]), counted & (position > first[:, None])
+    return np.array([wrong[on].sum() / on.sum() if on.sum() else 0.0, wrong[off].sum() / off.sum() if off.sum() else 0.0])
+
+
 ANSWERS = [
     (build_vocab, visible.check_build_vocab, hidden.grade_build_vocab),
     (vectorize, visible.check_vectorize, hidden.grade_vectorize),
@@ -91,6 +137,9 @@ ANSWERS = [
     (BahdanauAttention, visible.check_BahdanauAttention, hidden.grade_BahdanauAttention),
     (teacher_forced_decode, visible.check_teacher_forced_decode, hidden.grade_teacher_forced_decode),
     (greedy_decode, visible.check_greedy_decode, hidden.grade_greedy_decode),
+    (beam_search_decode, visible.check_beam_search_decode, hidden.grade_beam_search_decode),
+    (LuongAttention, visible.check_LuongAttention, hidden.grade_LuongAttention),
+    (exposure_bias_rates, visible.check_exposure_bias_rates, hidden.grade_exposure_bias_rates),
 ]
 
 
@@ -274,3 +323,88 @@ def test_every_step_has_five_mutants_a_delegating_one_if_written_by_hand_and_the
             assert any(m.step == step and m.kind == "delegation" for m in found), f"{step}: no delegating mutant"
     kinds = {"delegation", "in-place", "logic", "mechanism", "return-type", "setting", "state"}
     assert kinds <= {m.kind for m in found}, kinds - {m.kind for m in found}
+
+
+# --- beam search, Luong attention, exposure bias --------------------------------------------------
+
+@pytest.mark.parametrize("case", [*visible.BEAM_CASES, *hidden.BEAM_CASES], ids=str)
+def test_beam_cases_are_what_the_checks_say(case):
+    """The hand-worked answers are brute force's too, and a beam wide enough holds every sequence."""
+    model = visible.beam_model(case)
+    if case.model in ("trap", "uniform"):
+        want = visible.TRAP_ANSWER if case.model == "trap" else visible.UNIFORM_ANSWER
+        assert beam_search_decode(model, model.initial_states(), case.beam_width, case.max_len)[0] == want[0]
+        sequences, scores = visible._brute_force(model, case.max_len, START, END)
+        if case.model == "trap":   # brute force agrees that these two are the best of all
+            assert sequences[:2] == want[0]
+            np.testing.assert_allclose(scores[:2], want[1], rtol=1e-12)
+    if case.model == "long":       # a product of the probabilities underflows in float32 (and nearly in float64)
+        sequence = visible._greedy_sequence(model, case.max_len, START, END)
+        assert len(sequence) == case.max_len and visible._score_of(model, sequence, START) < np.log(1e-46)
+    if case.model == "recurrent":  # the states matter: the same tokens from reset states score otherwise
+        sequence = visible._greedy_sequence(model, case.max_len, START, END)
+        log_probs, _ = model(np.array([sequence[0]]), model.initial_states())
+        later, _ = model(np.array([sequence[0]]), model(np.array([START]), model.initial_states())[1])
+        assert not np.allclose(log_probs, later)
+    if case.beam_width >= 100:     # the wide cases are meant to hold every sequence (brute force)
+        assert case.beam_width >= len(visible._brute_force(model, case.max_len, START, END)[0])
+
+
+def test_beam_search_on_the_recurrent_model_can_beat_greedy():
+    """Somewhere in the cases a wider beam finds a better sequence than greedy: the step is worth its name."""
+    better = 0
+    for seed in range(20):
+        model = visible.RecurrentStep(seed=seed, vocab=4, end_after=2)
+        greedy = visible._greedy_sequence(model, 5, START, END)
+        _, scores = beam_search_decode(model, model.initial_states(), 4, 5)
+        better += scores[0] > visible._score_of(model, greedy, START) + 1e-9
+    assert better >= 3
+
+
+@pytest.mark.parametrize("case", [*visible.LUONG_CASES, *hidden.LUONG_CASES], ids=str)
+def test_keras_attention_is_luongs_general_score(case):
+    query, values, mask, W = visible.luong_inputs(case)
+    scores = np.einsum("bd,btd->bt", query @ W, values)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    context, keras_weights = visible._keras_dot_attention(query, values, mask, W)
+    np.testing.assert_allclose(keras_weights, weights, atol=2e-6)
+    np.testing.assert_allclose(context, np.einsum("bt,btd->bd", weights, values), atol=2e-5)
+    if mask is not None:
+        assert np.all(keras_weights[~mask] == 0.0)
+
+
+def test_exposure_hand_cases_and_random_cases_agree_with_the_closed_form():
+    for predicted, target, want in visible.EXPOSURE_HAND_CASES:
+        np.testing.assert_allclose(ref.exposure_rates(predicted, target), want, rtol=1e-15)
+    for predicted, target in (*visible.EXPOSURE_CASES, *hidden.EXPOSURE_CASES):
+        rates = ref.exposure_rates(predicted, target)
+        assert rates.dtype == np.float64 and np.all(np.isfinite(rates))
+    for predicted, target in (visible.EXPOSURE_CASES[-1], *hidden.EXPOSURE_CASES[-2:]):
+        on_path, after = ref.exposure_rates(predicted, target)
+        assert after > on_path > 0   # the larger cases are built so that mistakes follow mistakes
+
+
+def test_messages_of_the_new_steps_name_the_mistake():
+    class Scaled(LuongAttention):
+        def call(self, query, values, mask=None):
+            scores = ops.sum(ops.expand_dims(self.W(query), 1) * values, axis=-1) / np.sqrt(values.shape[-1])
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+    def ascending(step_fn, initial_states, beam_width, max_len, start_id=START, end_id=END):
+        sequences, scores = beam_search_decode(step_fn, initial_states, 10_000, max_len, start_id, end_id)
+        return sequences[::-1][:beam_width], scores[::-1][:beam_width]
+
+    def nan_rows(predicted, target):
+        rates = exposure_bias_rates(predicted, target)
+        return np.where(rates == 0, np.nan, rates)
+
+    _fails(visible.check_LuongAttention, Scaled, r"divided by sqrt.*no scale")
+    _fails(visible.check_beam_search_decode, ascending, r"not sorted best first")
+    _fails(visible.check_exposure_bias_rates, nan_rows, r"0.0, not 0/0")
+    _fails(visible.check_exposure_bias_rates, lambda p, t: list(exposure_bias_rates(p, t)), r"numpy array")

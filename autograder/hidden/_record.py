@@ -136,6 +136,8 @@ def _only_keras_classes(config: Any) -> bool:
     """Every class named in a serialized Keras configuration is one of Keras' own, and none runs code."""
     if isinstance(config, dict):
         module = config.get("module")
+        if module is None and "module" in config and "class_name" in config:
+            return False   # Keras writes the module __main__ (a class defined in the notebook) as None
         if module is not None and not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
             return False
         if "module" in config and module is None and "class_name" in config:

@@ -5,7 +5,10 @@ student has not seen: the smallest sizes (a batch of one, a source of one
 character, one attention unit), rows with a single valid position, square
 shapes where a swapped W1/W2 cannot fail by shape, saturating scores, texts
 that do not fit, unknown characters, rows that never say END or say it at
-once. Seeds are fixed, so grading the same notebook twice gives the same score.
+once; beams of one and of thousands, a beam whose best sequence is END at once, sequences of
+hundreds of steps (where a product of probabilities underflows), step functions with states;
+exposure-bias rates on a single position and on long rows. Seeds are fixed, so grading the same
+notebook twice gives the same score.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from autograder.reference import seq2seq_attention as ref
 from course.checks import seq2seq_attention as visible
-from course.checks.seq2seq_attention import AttentionCase, DecodeCase, VectorizeCase
+from course.checks.seq2seq_attention import AttentionCase, BeamCase, DecodeCase, VectorizeCase
 
 SEED = 31_415
 
@@ -112,9 +115,43 @@ def grade_greedy_decode(fn):
     visible.check_greedy_decode(fn, GREEDY_CASES)
 
 
+BEAM_CASES = (
+    BeamCase("trap", 0, 4, 2, 2),
+    BeamCase("table", SEED + 40, 3, 1, 1),             # one step
+    BeamCase("table", SEED + 41, 6, 1, 8),             # greedy
+    BeamCase("table", SEED + 42, 4, 1000, 5),          # every sequence kept: brute force
+    BeamCase("early_end", SEED + 43, 5, 2, 5),
+    BeamCase("uniform", 0, 3, 2, 3),
+    BeamCase("recurrent", SEED + 44, 3, 500, 5, end_after=1),   # brute force with states
+    BeamCase("recurrent", SEED + 45, 6, 1, 7, end_after=4),
+    BeamCase("recurrent", SEED + 46, 4, 4, 6),
+    BeamCase("long", SEED + 47, 5, 1, 400),
+    BeamCase("long", SEED + 48, 3, 2, 250),
+)
+
+LUONG_CASES = (
+    AttentionCase(SEED + 50, 1, 1, 1, 1, 1, lengths=(1,)),                 # the smallest of everything
+    AttentionCase(SEED + 51, 4, 4, 4, 4, 4, lengths=(4, 1, 2, 3)),         # square: W transposed fits
+    AttentionCase(SEED + 52, 3, 7, 5, 3, 3, lengths=(1, 7, 4), scale=6.0), # large scores
+    AttentionCase(SEED + 53, 2, 9, 3, 8, 8, lengths=None),                 # no mask
+)
+
+EXPOSURE_CASES = visible.exposure_cases(SEED + 60, shapes=((1, 1), (3, 2), (50, 11), (7, 30)))
+
+
+def grade_beam_search_decode(fn):
+    visible.check_beam_search_decode(fn, BEAM_CASES)
+
+
+def grade_LuongAttention(cls):  # noqa: N802 - named after the graded class
+    visible.check_LuongAttention(cls, LUONG_CASES)
+
+
+def grade_exposure_bias_rates(fn):
+    visible.check_exposure_bias_rates(fn, EXPOSURE_CASES, reference=ref)
+
+
 # Recorded in the kernel, judged in another process (autograder/judge.py).
 from ._record import judge_all  # noqa: E402
 
-judge_all(globals(), visible, kernel_only={
-    "grade_BahdanauAttention": "the answer is a Keras layer class of the student's, which the checks look inside",
-})
+judge_all(globals(), visible)

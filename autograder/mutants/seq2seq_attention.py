@@ -609,3 +609,458 @@ def decode_ids(ids, vocab):
 def teacher_forcing_pairs(target_ids):
     ids = ops.convert_to_tensor(target_ids)
     return ops.convert_to_numpy(ids[:, :-1]), ops.convert_to_numpy(ids[:, 1:])
+
+
+# --- beam_search_decode ------------------------------------------------------------------------
+# The notebook's answer, with one thing changed in each: the loop below is shared in spirit, written out in full
+# so that each mutant is a complete answer a student could have typed.
+
+@mutant("beam_search_decode", "candidates sorted worst first (ascending scores)")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [], False)], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(log_probs.shape[1]):
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        states = [np.asarray(s)[[r for _, _, d, r in kept if not d]] for s in new_states]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], np.array([s for s, _, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "each hypothesis keeps its own best continuation (top-k per beam, not of all)",
+        kind="mechanism")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [], False)], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for step_index in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            per_beam = beam_width if step_index == 0 else 1      # the first step fills the beam, then one each
+            for token in np.argsort(-log_probs[row], kind="stable")[:per_beam]:
+                token = int(token)
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        states = [np.asarray(s)[[r for _, _, d, r in kept if not d]] for s in new_states]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], np.array([s for s, _, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "probabilities multiplied in float32 (underflow on long sequences)", kind="precision")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(np.float32(1.0), [], False)], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        probs = np.exp(np.asarray(log_probs)).astype(np.float32)
+        candidates = [(p, t, True, None) for p, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(probs.shape[1]):
+                candidates.append((beam[i][0] * probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(p, t, d) for p, t, d, _ in kept]
+        states = [np.asarray(s)[[r for _, _, d, r in kept if not d]] for s in new_states]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    with np.errstate(divide="ignore"):
+        return [t for _, t, _ in beam], np.log(np.array([p for p, _, _ in beam], np.float32)).astype(np.float64)
+
+
+@mutant("beam_search_decode", "finished hypotheses dropped instead of kept as candidates")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [])], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for step_index in range(max_len):
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = []
+        for row, (score, tokens) in enumerate(beam):
+            for token in range(log_probs.shape[1]):
+                if token != end_id or step_index == max_len - 1:
+                    candidates.append((score + log_probs[row, token], tokens + [token], row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t) for s, t, _ in kept]
+        states = [np.asarray(s)[[r for _, _, r in kept]] for s in new_states]
+        last = np.array([t[-1] for _, t, _ in kept], np.int64)
+    return [t for _, t in beam], np.array([s for s, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "finished hypotheses extended past END")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [])], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for _ in range(max_len):
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = []
+        for row, (score, tokens) in enumerate(beam):
+            for token in range(log_probs.shape[1]):
+                candidates.append((score + log_probs[row, token], tokens + [token], row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t) for s, t, _ in kept]
+        states = [np.asarray(s)[[r for _, _, r in kept]] for s in new_states]
+        last = np.array([t[-1] for _, t, _ in kept], np.int64)
+    return [t for _, t in beam], np.array([s for s, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "the initial states given to every step (the states are not carried)", kind="state")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, last = [(0.0, [], False)], np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        states = [np.repeat(np.asarray(s), len(live), axis=0) for s in initial_states]
+        log_probs, _ = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(log_probs.shape[1]):
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], np.array([s for s, _, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "scores divided by the length (a normalisation the text does not ask for)",
+        kind="setting")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [], False)], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(log_probs.shape[1]):
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (-c[0] / len(c[1]), c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        states = [np.asarray(s)[[r for _, _, d, r in kept if not d]] for s in new_states]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], np.array([s / len(t) for s, t, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "the caller's list of initial states reused and overwritten", kind="in-place")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [], False)], initial_states, np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(log_probs.shape[1]):
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        parents = [r for _, _, d, r in kept if not d]
+        for j, s in enumerate(new_states):
+            states[j] = np.asarray(s)[parents]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], np.array([s for s, _, _ in beam], np.float64)
+
+
+@mutant("beam_search_decode", "the scores returned as a Python list", kind="return-type")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [], False)], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(log_probs.shape[1]):
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        kept = candidates[:beam_width]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        states = [np.asarray(s)[[r for _, _, d, r in kept if not d]] for s in new_states]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], [float(s) for s, _, _ in beam]
+
+
+@mutant("beam_search_decode", "keras.ops.top_k picks the beam (the rule: numpy only)", kind="delegation")
+def beam_search_decode(step_fn, initial_states, beam_width, max_len, start_id=1, end_id=2):
+    beam, states, last = [(0.0, [], False)], [np.asarray(s) for s in initial_states], np.array([start_id])
+    for _ in range(max_len):
+        live = [i for i, b in enumerate(beam) if not b[2]]
+        if not live:
+            break
+        log_probs, new_states = step_fn(last, states)
+        log_probs = np.asarray(log_probs, np.float64)
+        candidates = [(s, t, True, None) for s, t, done in beam if done]
+        for row, i in enumerate(live):
+            for token in range(log_probs.shape[1]):
+                candidates.append((beam[i][0] + log_probs[row, token], beam[i][1] + [token], token == end_id, row))
+        candidates.sort(key=lambda c: c[1])
+        _, best = ops.top_k(np.array([c[0] for c in candidates]), k=min(beam_width, len(candidates)))
+        kept = [candidates[int(j)] for j in ops.convert_to_numpy(best)]
+        beam = [(s, t, d) for s, t, d, _ in kept]
+        states = [np.asarray(s)[[r for _, _, d, r in kept if not d]] for s in new_states]
+        last = np.array([t[-1] for _, t, d, _ in kept if not d], np.int64)
+    return [t for _, t, _ in beam], np.array([s for s, _, _ in beam], np.float64)
+
+
+# --- LuongAttention ------------------------------------------------------------------------------
+
+def _luong_mask_ignored():
+    @mutant("LuongAttention", "mask ignored", kind="mechanism")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            scores = ops.sum(ops.expand_dims(self.W(query), 1) * values, axis=-1)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_luong_mask_ignored()
+
+
+def _luong_softmax_over_the_batch():
+    @mutant("LuongAttention", "softmax over the batch axis")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            scores = ops.sum(ops.expand_dims(self.W(query), 1) * values, axis=-1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=0)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_luong_softmax_over_the_batch()
+
+
+def _luong_w_on_the_values():
+    @mutant("LuongAttention", "W applied to the values instead of the query (the scores transposed)")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            scores = ops.sum(ops.expand_dims(query, 1) * self.W(values), axis=-1)
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_luong_w_on_the_values()
+
+
+def _luong_scaled():
+    @mutant("LuongAttention", "scores divided by sqrt(d) (the Transformer's scale, not Luong's)", kind="setting")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            scores = ops.sum(ops.expand_dims(self.W(query), 1) * values, axis=-1)
+            scores = scores / np.sqrt(values.shape[-1])
+            if mask is not None:
+                scores = ops.where(mask, scores, -1e9)
+            weights = ops.softmax(scores, axis=-1)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_luong_scaled()
+
+
+def _luong_mask_after_softmax():
+    @mutant("LuongAttention", "mask applied after the softmax, not renormalised")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            scores = ops.sum(ops.expand_dims(self.W(query), 1) * values, axis=-1)
+            weights = ops.softmax(scores, axis=-1)
+            if mask is not None:
+                weights = weights * ops.cast(mask, weights.dtype)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_luong_mask_after_softmax()
+
+
+def _luong_numpy_inside_call():
+    @mutant("LuongAttention", "numpy inside call (works eagerly, fails on symbolic tensors)", kind="return-type")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            scores = np.einsum("bd,btd->bt", np.asarray(self.W(query)), np.asarray(values))
+            if mask is not None:
+                scores = np.where(np.asarray(mask), scores, -1e9)
+            weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            weights = weights / weights.sum(axis=-1, keepdims=True)
+            return (weights[..., None] * np.asarray(values)).sum(axis=1), weights
+
+
+_luong_numpy_inside_call()
+
+
+def _luong_keras_attention():
+    @mutant("LuongAttention", "keras.layers.Attention on the projected query (a ready-made layer)", kind="delegation")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+            self.dot = keras.layers.Attention(use_scale=False, score_mode="dot")
+
+        def call(self, query, values, mask=None):
+            context, weights = self.dot([ops.expand_dims(self.W(query), 1), values, values],
+                                        mask=None if mask is None else [None, mask], return_attention_scores=True)
+            return context[:, 0], weights[:, 0]
+
+
+_luong_keras_attention()
+
+
+# --- exposure_bias_rates ---------------------------------------------------------------------------
+
+@mutant("exposure_bias_rates", "the first wrong character counted among those after it")
+def exposure_bias_rates(predicted, target):
+    on = wrong_on = after = wrong_after = 0
+    for guess, truth in zip(np.asarray(predicted), np.asarray(target)):
+        derailed = False
+        for g, t in zip(guess, truth):
+            if t == PAD:
+                break
+            if derailed:
+                after, wrong_after = after + 1, wrong_after + int(g != t)
+            else:
+                on, wrong_on = on + 1, wrong_on + int(g != t)
+                if g != t:
+                    derailed = True
+                    after, wrong_after = after + 1, wrong_after + 1
+            if t == END:
+                break
+    return np.array([wrong_on / on if on else 0.0, wrong_after / after if after else 0.0])
+
+
+@mutant("exposure_bias_rates", "off by one: the first wrong character left out of the true path")
+def exposure_bias_rates(predicted, target):
+    on = wrong_on = after = wrong_after = 0
+    for guess, truth in zip(np.asarray(predicted), np.asarray(target)):
+        derailed = False
+        for g, t in zip(guess, truth):
+            if t == PAD:
+                break
+            if derailed:
+                after, wrong_after = after + 1, wrong_after + int(g != t)
+            elif g != t:
+                derailed = True
+            else:
+                on += 1
+            if t == END:
+                break
+    return np.array([wrong_on / on if on else 0.0, wrong_after / after if after else 0.0])
+
+
+@mutant("exposure_bias_rates", "padding counted as characters")
+def exposure_bias_rates(predicted, target):
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    wrong = predicted != target
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on, off = earlier == 0, earlier > 0
+    return np.array([wrong[on].mean() if on.any() else 0.0, wrong[off].mean() if off.any() else 0.0])
+
+
+@mutant("exposure_bias_rates", "END left out of the counted positions", kind="setting")
+def exposure_bias_rates(predicted, target):
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    valid = (np.cumsum(target == END, axis=1) == 0) & (target != PAD)
+    wrong = (predicted != target) & valid
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on, off = valid & (earlier == 0), valid & (earlier > 0)
+    return np.array([wrong[on].sum() / max(on.sum(), 1), wrong[off].sum() / max(off.sum(), 1)])
+
+
+@mutant("exposure_bias_rates", "rates per row, then averaged: a row without a mistake divides 0 by 0 (nan)",
+        kind="stability")
+def exposure_bias_rates(predicted, target):
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    valid = (np.cumsum(target == END, axis=1) - (target == END) == 0) & (target != PAD)
+    wrong = (predicted != target) & valid
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on, off = valid & (earlier == 0), valid & (earlier > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.array([np.mean((wrong & on).sum(1) / on.sum(1)), np.mean((wrong & off).sum(1) / off.sum(1))])
+
+
+@mutant("exposure_bias_rates", "a Python list returned instead of an array", kind="return-type")
+def exposure_bias_rates(predicted, target):
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    valid = (np.cumsum(target == END, axis=1) - (target == END) == 0) & (target != PAD)
+    wrong = (predicted != target) & valid
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on, off = valid & (earlier == 0), valid & (earlier > 0)
+    return [float(wrong[on].sum() / max(on.sum(), 1)), float(wrong[off].sum() / max(off.sum(), 1))]
+
+
+@mutant("exposure_bias_rates", "the predictions after the target's END overwritten with PAD in place",
+        kind="in-place")
+def exposure_bias_rates(predicted, target):
+    target = np.asarray(target)
+    valid = (np.cumsum(target == END, axis=1) - (target == END) == 0) & (target != PAD)
+    predicted[~valid] = PAD
+    wrong = predicted != target
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on, off = valid & (earlier == 0), valid & (earlier > 0)
+    return np.array([wrong[on].sum() / max(on.sum(), 1), wrong[off].sum() / max(off.sum(), 1)])
+
+
+@mutant("exposure_bias_rates", "keras.ops for the counts (the rule: numpy only)", kind="delegation")
+def exposure_bias_rates(predicted, target):
+    target = np.asarray(target)
+    valid = (np.cumsum(target == END, axis=1) - (target == END) == 0) & (target != PAD)
+    wrong = ops.convert_to_numpy(ops.logical_and(ops.not_equal(predicted, target), valid))
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on, off = valid & (earlier == 0), valid & (earlier > 0)
+    return np.array([wrong[on].sum() / max(on.sum(), 1), wrong[off].sum() / max(off.sum(), 1)])

@@ -57,3 +57,19 @@ def attention(query, values, mask, W1, W2, b2, v):
         shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
     weights = shifted / shifted.sum(axis=-1, keepdims=True)
     return np.einsum("bt,btd->bd", weights, h), weights
+
+
+def exposure_rates(predicted, target) -> np.ndarray:
+    """[error rate on the true path, error rate after the first mistake], float64.
+
+    A position counts when it is at or before the target row's first END and is not padding. On the true path:
+    the positions up to and including the row's first wrong one (all of them in a row without a mistake). After
+    the first mistake: the positions after it. A rate over no position is 0.0.
+    """
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    is_end = target == END
+    valid = (np.cumsum(is_end, axis=1) - is_end == 0) & (target != PAD)
+    wrong = (predicted != target) & valid
+    earlier = np.cumsum(wrong, axis=1) - wrong
+    on_path, off_path = valid & (earlier == 0), valid & (earlier > 0)
+    return np.array([wrong[m].sum() / m.sum() if m.any() else 0.0 for m in (on_path, off_path)], np.float64)

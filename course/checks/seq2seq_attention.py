@@ -8,8 +8,18 @@ cases and compares it with an answer computed another way:
   and checked there against Keras' own ``StringLookup``): this module computes
   no answer itself;
 * ``BahdanauAttention`` with Keras' ``AdditiveAttention`` given the layer's own
-  weights (the projected query and keys, its scale set to ``v``); it must also
-  work on symbolic tensors, inside a Keras model;
+  weights (the projected query and keys, its scale set to ``v``), and
+  ``LuongAttention`` with Keras' ``Attention`` (dot score, no scale) given the
+  projected query; each layer is built by a first call, given known weights
+  with ``set_weights`` and its ``call`` run on symbolic tensors too, so that
+  the grader can replay the checks from plain data;
+* ``beam_search_decode`` with small step functions (a table of
+  log-probabilities, a tiny numpy RNN whose states matter): against greedy
+  decoding for a beam of one, brute force over every sequence for a beam wide
+  enough to hold them all, and cases worked out by hand; every score against
+  the summed log-probabilities of its tokens, recomputed in float64;
+* ``exposure_bias_rates`` with cases worked out by hand and random cases whose
+  values are stored with the release;
 * the decoding loops with small test models (:class:`ToyTranslator`, numpy,
   two states, one of them a step counter that makes it say END after a number
   of steps that depends on the source; :class:`KerasToy`, a GRU cell whose
@@ -31,7 +41,7 @@ import numpy as np
 
 from . import CheckFailed, expect_close, expect_equal, expect_shape, expect_unchanged, fail, passed, snapshot
 from ..env import import_keras
-from ..stand_ins import KerasToy, ToyTranslator  # noqa: F401 - the test models the checks hand to answers
+from ..stand_ins import KerasToy, RecurrentStep, TableStep, ToyTranslator  # noqa: F401 - the test models the checks hand to answers
 from . import caller_for
 from .stored import stored
 
@@ -671,25 +681,24 @@ def _attention_mistakes(query, values, mask, w):
     return {k: _mistaken_attention(query, values, mask, **w, **options) for k, options in found.items()}
 
 
-def _build_attention(step, BahdanauAttention, case: AttentionCase, w):
-    keras = import_keras()
+def _build_attention(step, BahdanauAttention, case: AttentionCase, w, query, values, mask):
+    """The student's layer, called once (which builds W1, W2 and v), then given the weights w.
+
+    The layer is driven through calls only (made, called, get_weights, set_weights), so that the grader can
+    replay the checks from plain data.
+    """
     made = call(step, BahdanauAttention, case.units)
-    if not isinstance(made, keras.layers.Layer):
+    if not callable(getattr(made, "set_weights", None)) or not callable(getattr(made, "get_weights", None)):
         fail(step, f"BahdanauAttention(units) should make a keras.layers.Layer, got {type(made).__name__}")
-    missing = [name for name in ("W1", "W2", "v") if not isinstance(getattr(made, name, None), keras.layers.Dense)]
-    if missing:
-        fail(step, f"the layer has no Dense layer named {', '.join(missing)}: keep the layers that __init__ "
-                   "creates (self.W1, self.W2, self.v)")
-    try:
-        made.W1.build((None, case.query_dim))
-        made.W2.build((None, None, case.value_dim))
-        made.v.build((None, None, case.units))
-        made.W1.set_weights([np.asarray(w["W1"], "float32")])
-        made.W2.set_weights([np.asarray(w["W2"], "float32"), np.asarray(w["b2"], "float32")])
-        made.v.set_weights([np.asarray(w["v"], "float32")])
-    except Exception as err:  # noqa: BLE001
-        fail(step, f"could not load weights into W1, W2 and v ({type(err).__name__}: {err}): keep __init__ as "
-                   "given (W1 without bias, W2 with bias, v with one unit and no bias)")
+    _run_attention(step, made, query, values, mask)
+    want = [np.asarray(w["W1"], "float32"), np.asarray(w["W2"], "float32"), np.asarray(w["b2"], "float32"),
+            np.asarray(w["v"], "float32")]
+    shapes = [tuple(np.shape(x)) for x in made.get_weights()]
+    if shapes != [x.shape for x in want]:
+        fail(step, f"after one call the layer's weights have shapes {shapes}, expected {[x.shape for x in want]} "
+                   f"(W1's kernel, W2's kernel and bias, v's kernel): keep __init__ as given (W1 without bias, W2 "
+                   "with bias, v with one unit and no bias), W1 for the query and W2 for the values")
+    made.set_weights(want)
     return made
 
 
@@ -717,7 +726,7 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
                  f"{case.value_dim}, units={case.units}, "
                  + ("no mask" if mask is None else f"valid positions per row {list(case.lengths)}"))
         with keras.device("cpu:0"):
-            layer = _build_attention(step, BahdanauAttention, case, w)
+            layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
             context, weights = _run_attention(step, layer, query, values, mask)
         want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
         weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
@@ -744,7 +753,7 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
     _check_called_twice(step, BahdanauAttention, cases[0])
     _check_symbolic_attention(step, BahdanauAttention, cases[0])
     passed(step, count + 2, "(weights sum to 1, exactly 0 where masked; equal to keras.layers.AdditiveAttention "
-                            "on the projected query and keys; the same layer called twice; works inside a Keras model)")
+                            "on the projected query and keys; the same layer called twice; works on symbolic Keras tensors)")
 
 
 def _keras_additive_attention(query, values, mask, W1, W2, b2, v):
@@ -772,7 +781,7 @@ def _check_called_twice(step, BahdanauAttention, case):
     values2 = rng.normal(size=(case.batch, case.source_len + 2, case.value_dim))
     mask2 = np.arange(case.source_len + 2)[None, :] < rng.integers(1, case.source_len + 3, size=(case.batch, 1))
     with keras.device("cpu:0"):
-        layer = _build_attention(step, BahdanauAttention, case, w)
+        layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
         _run_attention(step, layer, query, values, mask)
         context, weights = _run_attention(step, layer, query2, values2, mask2)
     want_context, want_weights = _keras_additive_attention(query2, values2, mask2, **w)
@@ -783,18 +792,20 @@ def _check_called_twice(step, BahdanauAttention, case):
 
 
 def _check_symbolic_attention(step, BahdanauAttention, case):
-    """The layer inside a functional Keras model: symbolic tensors, batch size unknown."""
+    """The layer's call on symbolic Keras tensors, batch size unknown: a graph of keras.ops a model can use."""
     keras = import_keras()
     query, values, mask, w = attention_inputs(case)
     with keras.device("cpu:0"):
-        layer = _build_attention(step, BahdanauAttention, case, w)
+        layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
         try:
             q_in = keras.Input((case.query_dim,))
             v_in = keras.Input((case.source_len, case.value_dim))
             m_in = keras.Input((case.source_len,), dtype="bool")
-            outputs = layer(q_in, v_in, mask=m_in)
-            model = keras.Model([q_in, v_in, m_in], list(outputs))
+            outputs = call(step, layer.call, q_in, v_in, mask=m_in)
+            model = keras.Model([q_in, v_in, m_in], list(_pair(step, outputs, ("context", "weights"))))
             context, weights = model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
+        except CheckFailed:
+            raise
         except Exception as err:  # noqa: BLE001 - any failure here has the same cause
             fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
                        f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
@@ -802,3 +813,453 @@ def _check_symbolic_attention(step, BahdanauAttention, case):
     want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
     expect_close(step, "the weights inside a Keras model", weights, want_weights, **KERAS_F32)
     expect_close(step, "the context inside a Keras model", context, want_context, **KERAS_F32)
+
+
+# --- beam_search_decode ---------------------------------------------------------------------
+# The step functions handed to an answer are in course.stand_ins: TableStep (a fixed table of log-probabilities
+# indexed by the last token) and RecurrentStep (a small numpy RNN whose states matter). The answers they are
+# held against are brute force (every sequence scored, then sorted) and a greedy loop.
+
+@dataclass(frozen=True)
+class BeamCase:
+    model: str              # "table", "uniform" (every token equally likely: ties), "trap", "early_end" or "recurrent"
+    seed: int
+    vocab: int
+    beam_width: int
+    max_len: int
+    end_after: int = 3      # RecurrentStep: END becomes likely from this step on
+
+
+def beam_model(case: BeamCase):
+    """The step function of a case (fresh each time: it keeps nothing between calls)."""
+    if case.model == "recurrent":
+        return RecurrentStep(seed=case.seed, vocab=case.vocab, end_after=case.end_after)
+    rng = np.random.default_rng(case.seed)
+    V = case.vocab
+    if case.model == "uniform":
+        return TableStep(np.full((V, V), -np.log(V)))
+    if case.model == "trap":
+        # Worked out by hand (START=1, END=2, vocab 0-3, beam_width=2, max_len=2): START -> 0 (0.5) or 3 (0.4);
+        # after 0 everything is flat (0.25 each); after 3, 0 and 3 have 0.45 each. The two best sequences are
+        # [3, 0] and [3, 3] (0.18 each, tied: [3, 0] first); [0, x] has only 0.125.
+        table = np.full((4, 4), 0.25)
+        table[START] = [0.5, 0.05, 0.05, 0.4]
+        table[0] = 0.25
+        table[3] = [0.45, 0.05, 0.05, 0.45]
+        return TableStep(np.log(table))
+    table = rng.dirichlet(np.full(V, 0.7), size=V)
+    if case.model == "early_end":
+        table[START] = np.full(V, 0.4 / (V - 1))
+        table[START, END] = 0.6          # the best sequence is END at once
+    if case.model == "long":
+        table = rng.dirichlet(np.full(V, 5.0), size=V)   # no token is sure: each step costs log(~1/V)
+        table[:, END] = 1e-3
+        table /= table.sum(axis=1, keepdims=True)
+    return TableStep(np.log(table))
+
+
+TRAP_ANSWER = ([[3, 0], [3, 3]], [np.log(0.4 * 0.45), np.log(0.4 * 0.45)])
+# Every token equally likely (vocabulary 3, beam_width=2, max_len=3): all candidates of a step tie, so list order
+# decides: [0] and [1] beat [2] (END) at the first step, then [0, 0] and [0, 1], then [0, 0, 0] and [0, 0, 1].
+UNIFORM_ANSWER = ([[0, 0, 0], [0, 0, 1]], [3 * np.log(1 / 3), 3 * np.log(1 / 3)])
+
+BEAM_CASES = (
+    BeamCase("trap", 0, 4, 2, 2),
+    BeamCase("table", 5, 5, 1, 6),          # beam_width=1: greedy
+    BeamCase("table", 5, 5, 400, 4),       # wide enough to keep every sequence: brute force
+    BeamCase("early_end", 6, 4, 3, 4),
+    BeamCase("uniform", 0, 3, 2, 3),       # ties everywhere
+    BeamCase("recurrent", 7, 4, 1, 6),
+    BeamCase("recurrent", 8, 4, 200, 4, end_after=2),
+    BeamCase("recurrent", 9, 5, 3, 5),
+    BeamCase("long", 10, 4, 1, 300),       # 300 steps: a product of probabilities underflows
+    BeamCase("long", 11, 4, 3, 300),
+)
+
+
+def _score_of(model, sequence, start_id):
+    """The summed log-probabilities of one sequence, step by step from the start state (float64)."""
+    states, token, total = model.initial_states(), start_id, 0.0
+    for nxt in sequence:
+        log_probs, states = model(np.array([token]), states)
+        total += float(log_probs[0, nxt])
+        token = nxt
+    return total
+
+
+def _brute_force(model, max_len, start_id, end_id):
+    """Every sequence the search can return (ended by END, or max_len long), best first, ties in list order."""
+    found = []
+
+    def grow(prefix, score, token, states):
+        log_probs, states = model(np.array([token]), states)
+        for nxt in range(log_probs.shape[1]):
+            sequence, total = [*prefix, nxt], score + float(log_probs[0, nxt])
+            if nxt == end_id or len(sequence) == max_len:
+                found.append((total, sequence))
+            else:
+                grow(sequence, total, nxt, states)
+
+    grow([], 0.0, start_id, model.initial_states())
+    found.sort(key=lambda c: (-c[0], c[1]))
+    return [c[1] for c in found], np.array([c[0] for c in found])
+
+
+def _greedy_sequence(model, max_len, start_id, end_id):
+    states, token, sequence = model.initial_states(), start_id, []
+    for _position in range(max_len):
+        log_probs, states = model(np.array([token]), states)
+        token = int(np.argmax(log_probs[0]))
+        sequence.append(token)
+        if token == end_id:
+            break
+    return sequence
+
+
+def _beam_result(step, result, case, where):
+    sequences, scores = _pair(step, result, ("sequences", "scores"))
+    if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
+        sequences = list(sequences)
+    if not isinstance(sequences, (list, tuple)):
+        fail(step, f"sequences should be a list of lists of token ids, got {type(sequences).__name__} ({where})")
+    try:
+        sequences = [[int(t) for t in np.asarray(seq).reshape(-1)] for seq in sequences]
+    except (TypeError, ValueError):
+        fail(step, f"each of the sequences should be a list of integer token ids ({where})")
+    if not isinstance(scores, np.ndarray):
+        fail(step, f"scores should be a numpy array of float64, got {type(scores).__name__} ({where}): "
+                   "np.array(scores, dtype=np.float64)")
+    if scores.dtype != np.float64:
+        fail(step, f"scores should be float64, got {scores.dtype} ({where}): sum log-probabilities in float64 "
+                   "(a long sequence loses precision, or underflows, in float32)")
+    if scores.shape != (len(sequences),):
+        fail(step, f"scores has shape {scores.shape} for {len(sequences)} sequences ({where}): one score per sequence")
+    return sequences, scores
+
+
+def check_beam_search_decode(beam_search_decode, cases=BEAM_CASES) -> None:
+    step, count = "beam_search_decode", 0
+    for case in cases:
+        model = beam_model(case)
+        states = model.initial_states()
+        before = [np.array(s, copy=True) for s in states]
+        given = list(states)
+        where = (f"a {case.model} model, vocabulary {case.vocab}, beam_width={case.beam_width}, "
+                 f"max_len={case.max_len}")
+        result = call(step, beam_search_decode, model, given, case.beam_width, case.max_len, START, END)
+        if len(given) != len(before) or any(g is not s for g, s in zip(given, states)):
+            fail(step, f"the function changed the list initial_states in place ({where}): build a new list")
+        for b, s in zip(before, states):
+            expect_unchanged(step, "initial_states", b, s)
+        sequences, scores = _beam_result(step, result, case, where)
+        if not sequences:
+            fail(step, f"no sequence returned ({where})")
+        if len(sequences) > case.beam_width:
+            fail(step, f"{len(sequences)} sequences returned for beam_width={case.beam_width} ({where}): keep "
+                       "the beam_width best of all candidates")
+        for seq in sequences:
+            if END in seq[:-1]:
+                fail(step, f"the sequence {_short(seq)} goes on after END ({where}): a hypothesis that has said END "
+                           "is finished and is not extended")
+            if not seq or len(seq) > case.max_len or (seq[-1] != END and len(seq) != case.max_len):
+                fail(step, f"the sequence {_short(seq)} neither ends with END nor has max_len={case.max_len} tokens "
+                           f"({where})")
+        if len({tuple(s) for s in sequences}) != len(sequences):
+            fail(step, f"a sequence is returned twice ({where}): {_short(sequences, 4)}")
+        for seq, score in zip(sequences, scores):
+            want = _score_of(model, seq, START)
+            if not np.isclose(score, want, rtol=1e-12, atol=1e-12):
+                hint = ("the states were not carried with their hypotheses, or reset"
+                        if case.model == "recurrent" else "add the log-probability of every token, END included, in float64")
+                fail(step, f"the score of {_short(seq)} is {score!r}, but its tokens' log-probabilities sum to "
+                           f"{want!r} ({where}): {hint}")
+        order = sorted(range(len(sequences)), key=lambda i: (-scores[i], sequences[i]))
+        if order != list(range(len(sequences))):
+            fail(step, f"the sequences are not sorted best first ({where}): scores {np.round(scores, 4).tolist()}; "
+                       "sort by score, highest first, and equal scores by the list of ids")
+        if case.model == "trap":
+            want_seqs, want_scores = TRAP_ANSWER
+        elif case.model == "uniform":
+            want_seqs, want_scores = UNIFORM_ANSWER
+        elif case.beam_width == 1:
+            want_seqs = [_greedy_sequence(model, case.max_len, START, END)]
+            want_scores = [_score_of(model, want_seqs[0], START)]
+        else:
+            all_seqs, all_scores = _brute_force(model, case.max_len, START, END) if case.max_len <= 6 else ([], [])
+            if case.beam_width >= len(all_seqs) > 0:   # a beam wide enough for every sequence: brute force
+                want_seqs, want_scores = all_seqs, all_scores
+            elif all_seqs and case.model == "early_end":
+                # END at once is the best sequence, and the first step of any beam keeps it
+                want_seqs, want_scores = all_seqs[:1], all_scores[:1]
+            else:
+                want_seqs = None
+        if want_seqs is not None:
+            got_seqs = sequences[:len(want_seqs)]
+            if got_seqs != [list(w) for w in want_seqs] or len(sequences) < len(want_seqs):
+                what = ("greedy decoding (the argmax at every step)" if case.beam_width == 1 else
+                        "brute force over every sequence" if len(want_seqs) > 1 and case.model != "trap" else
+                        "the best sequence")
+                if case.model in ("trap", "uniform"):
+                    what = "worked out by hand: keep the beam_width best of all candidates, ties in list order"
+                fail(step, f"the sequences are {_short(sequences, 4)}, expected {_short(want_seqs, 4)} ({what}; "
+                           f"{where})")
+            expect_close(step, f"the scores ({where})", scores[:len(want_seqs)], want_scores, rtol=1e-12, atol=1e-12)
+        count += 1
+    passed(step, count, "(greedy with beam_width=1, brute force when the beam holds every sequence, scores the "
+                        "summed log-probabilities in float64, best first)")
+
+
+# --- LuongAttention ---------------------------------------------------------------------------
+# The layer is driven through calls only (made, called, its weights read and loaded with get_weights and
+# set_weights, its `call` run on symbolic inputs), so that the grader can replay the checks from plain data.
+
+LUONG_CASES = (
+    AttentionCase(21, 3, 6, 4, 5, 5, lengths=(6, 3, 1)),
+    AttentionCase(22, 2, 4, 3, 3, 3, lengths=(2, 4)),     # square: W and its transpose both fit
+    AttentionCase(23, 2, 5, 2, 6, 6, lengths=None),
+)
+
+
+def luong_inputs(case: AttentionCase):
+    """query (batch, dq), values (batch, Ts, dv), mask (batch, Ts) or None, and W (dq, dv)."""
+    rng = np.random.default_rng(case.seed)
+    query = rng.normal(size=(case.batch, case.query_dim))
+    values = rng.normal(size=(case.batch, case.source_len, case.value_dim))
+    mask = None
+    if case.lengths is not None:
+        mask = np.arange(case.source_len)[None, :] < np.asarray(case.lengths)[:, None]
+    W = rng.normal(scale=case.scale / np.sqrt(case.query_dim), size=(case.query_dim, case.value_dim))
+    return query, values, mask, W
+
+
+def _keras_dot_attention(query, values, mask, W):
+    """Keras' Attention (Luong's dot score, no scale) on the query projected by W, the values as keys."""
+    keras = import_keras()
+    q = np.asarray(np.asarray(query, np.float64) @ W, "float32")[:, None, :]
+    h = np.asarray(values, "float32")
+    with keras.device("cpu:0"):
+        layer = keras.layers.Attention(use_scale=False, score_mode="dot")
+        out, scores = layer([q, h, h], mask=None if mask is None else [None, np.asarray(mask)],
+                            return_attention_scores=True)
+    return _floats(out)[:, 0], _floats(scores)[:, 0]
+
+
+def _mistaken_luong(query, values, mask, W, *, softmax_axis=-1, use_mask="before", transpose=False, scale=1.0,
+                    context="weighted"):
+    """What one known mistake gives, in float64, to name it in a message (the expected values come from
+    Keras' Attention, never from here)."""
+    if (softmax_axis, use_mask, transpose, scale, context) == (-1, "before", False, 1.0, "weighted"):
+        raise ValueError("_mistaken_luong reproduces mistakes: name at least one")
+    q, h = np.asarray(query, np.float64), np.asarray(values, np.float64)
+    with np.errstate(all="ignore"):
+        if transpose:
+            scores = np.einsum("btd,bd->bt", h @ W.T, q) if W.shape[0] == W.shape[1] else np.full(h.shape[:2], np.nan)
+        else:
+            scores = np.einsum("bd,btd->bt", q @ W, h)
+        scores = scores * scale
+        valid = np.ones(scores.shape, bool) if mask is None else np.asarray(mask, bool)
+        if use_mask == "before":
+            scores = np.where(valid, scores, -np.inf)
+        shifted = np.exp(scores - scores.max(axis=softmax_axis, keepdims=True))
+        weights = shifted / shifted.sum(axis=softmax_axis, keepdims=True)
+        if use_mask == "after":
+            weights = weights * valid
+        ctx = np.einsum("bt,btd->bd", weights, h) if context == "weighted" else h.mean(axis=1)
+    return ctx, weights
+
+
+def _luong_mistakes(query, values, mask, W):
+    found = {
+        "softmax over the batch axis (axis 0) instead of the source positions": dict(softmax_axis=0),
+        f"the scores divided by sqrt({np.shape(values)[-1]}) (the Transformer's scaled dot product; Luong's "
+        "score has no scale)": dict(scale=1 / np.sqrt(np.shape(values)[-1])),
+        "the context as the plain mean of the values, not weighted by the attention": dict(context="mean"),
+    }
+    if W.shape[0] == W.shape[1]:
+        found["W applied to the values instead of the query (the scores of W transposed)"] = dict(transpose=True)
+    if mask is not None and not mask.all():
+        found.update({
+            "the mask ignored: padded positions get attention": dict(use_mask=None),
+            "the mask applied after the softmax without renormalising (the weights no longer sum to 1)":
+                dict(use_mask="after"),
+        })
+    return {k: _mistaken_luong(query, values, mask, W, **options) for k, options in found.items()}
+
+
+def _luong_layer(step, LuongAttention, case: AttentionCase, W, query, values, mask):
+    """The student's layer, called once (which builds W), then given the weights W."""
+    made = call(step, LuongAttention, case.value_dim)
+    if not callable(getattr(made, "set_weights", None)) or not callable(getattr(made, "get_weights", None)):
+        fail(step, f"LuongAttention(units) should make a keras.layers.Layer, got {type(made).__name__}")
+    _run_attention(step, made, query, values, mask)
+    shapes = [tuple(np.shape(w)) for w in made.get_weights()]
+    if shapes != [tuple(np.shape(W))]:
+        fail(step, f"after one call the layer's weights have shapes {shapes}, expected one kernel of shape "
+                   f"{tuple(np.shape(W))} (query size {case.query_dim} by value size {case.value_dim}): keep "
+                   "__init__ as given (one Dense layer W, no bias) and apply W to the query")
+    made.set_weights([np.asarray(W, "float32")])
+    return made
+
+
+def check_LuongAttention(LuongAttention, cases=LUONG_CASES) -> None:  # noqa: N802 - the class's name
+    step, count = "LuongAttention", 0
+    keras = import_keras()
+    for case in cases:
+        query, values, mask, W = luong_inputs(case)
+        where = (f"batch={case.batch}, Ts={case.source_len}, query dim {case.query_dim}, value dim "
+                 f"{case.value_dim}, " + ("no mask" if mask is None else f"valid positions per row {list(case.lengths)}"))
+        with keras.device("cpu:0"):
+            layer = _luong_layer(step, LuongAttention, case, W, query, values, mask)
+            context, weights = _run_attention(step, layer, query, values, mask)
+        want_context, want_weights = _keras_dot_attention(query, values, mask, W)
+        weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
+        context = expect_shape(step, f"the context ({where})", context, want_context.shape)
+        mistakes = lambda: _luong_mistakes(query, values, mask, W)  # noqa: E731
+        if isinstance(mask, np.ndarray):
+            leaked = weights[~mask]
+            if np.any(leaked != 0.0):
+                fail(step, f"masked positions must get exactly 0 weight; the largest is {np.abs(leaked).max():.3g} "
+                           f"({where}). Put -1e9 where the mask is False before the softmax")
+        sums = weights.sum(axis=-1)
+        if not np.allclose(sums, 1.0, atol=1e-5):
+            named = [k for k, (_, wrong) in mistakes().items() if np.allclose(weights, wrong, atol=1e-6)]
+            fail(step, f"the weights of each row must sum to 1; row sums are {np.round(sums, 4).tolist()} ({where})"
+                 + (f": that is what you get with {named[0]}" if named else ". Softmax over the source positions, axis -1"))
+        expect_close(step, f"the attention weights ({where})", weights, want_weights,
+                     diagnoses=lambda: {k: wr for k, (_, wr) in mistakes().items()}, **KERAS_F32,
+                     hint="score_i = (query W) . values_i, then a softmax over i")
+        expect_close(step, f"the context ({where})", context, want_context,
+                     diagnoses=lambda: {k: c for k, (c, _) in mistakes().items()}, **KERAS_F32,
+                     hint="context = sum over i of weights_i * values_i")
+        count += 1
+    _check_luong_twice_and_symbolic(step, LuongAttention, cases[0])
+    passed(step, count + 2, "(weights sum to 1, exactly 0 where masked; equal to keras.layers.Attention's dot score "
+                            "on the projected query; the same layer called twice; works on symbolic Keras tensors)")
+
+
+def _check_luong_twice_and_symbolic(step, LuongAttention, case: AttentionCase) -> None:
+    keras = import_keras()
+    query, values, mask, W = luong_inputs(case)
+    rng = np.random.default_rng(case.seed + 1)
+    query2 = rng.normal(size=(case.batch, case.query_dim))
+    values2 = rng.normal(size=(case.batch, case.source_len + 2, case.value_dim))
+    mask2 = np.arange(case.source_len + 2)[None, :] < rng.integers(1, case.source_len + 3, size=(case.batch, 1))
+    with keras.device("cpu:0"):
+        layer = _luong_layer(step, LuongAttention, case, W, query, values, mask)
+        context, weights = _run_attention(step, layer, query2, values2, mask2)
+    want_context, want_weights = _keras_dot_attention(query2, values2, mask2, W)
+    where = f"a second call of the same layer on other inputs, Ts={case.source_len + 2}"
+    expect_close(step, f"the attention weights ({where})", weights, want_weights, **KERAS_F32,
+                 hint="does the layer keep something from its first call? Only the weights carry over")
+    expect_close(step, f"the context ({where})", context, want_context, **KERAS_F32)
+    # Symbolic tensors, batch size unknown: the layer's call builds a graph of keras.ops (a model can use it).
+    with keras.device("cpu:0"):
+        try:
+            q_in = keras.Input((case.query_dim,))
+            v_in = keras.Input((case.source_len, case.value_dim))
+            m_in = keras.Input((case.source_len,), dtype="bool")
+            outputs = call(step, layer.call, q_in, v_in, mask=m_in)
+            model = keras.Model([q_in, v_in, m_in], list(_pair(step, outputs, ("context", "weights"))))
+            context, weights = model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
+        except CheckFailed:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure here has the same cause
+            fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
+                       f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
+                       "unknown and numpy cannot see the values: use keras.ops throughout")
+    want_context, want_weights = _keras_dot_attention(query, values, mask, W)
+    expect_close(step, "the weights inside a Keras model", weights, want_weights, **KERAS_F32)
+    expect_close(step, "the context inside a Keras model", context, want_context, **KERAS_F32)
+
+
+# --- exposure_bias_rates --------------------------------------------------------------------------
+# Hand-made cases, worked out in the comments; the random ones are compared with values stored with the
+# release (course/checks/expected/seq2seq_attention.npz).
+
+EXPOSURE_HAND_CASES = (
+    # row 0: 4 positions up to END, first mistake at 1 -> on the true path 1 wrong of 2, after it 1 of 2 (6 vs 9; END
+    #        right); row 1: all 3 right -> 0 of 3 on the path, nothing after; row 2: wrong at once (1 of 1), then
+    #        8 instead of END (1 of 1). On the path 2 of 6, after the first mistake 2 of 3.
+    (np.array([[4, 9, 9, END, PAD], [4, 4, END, PAD, PAD], [8, 8, PAD, PAD, PAD]]),
+     np.array([[4, 5, 6, END, PAD], [4, 4, END, PAD, PAD], [7, END, PAD, PAD, PAD]]),
+     (2 / 6, 2 / 3)),
+    # every row right: no mistake, nothing after one -> both rates 0 (not 0/0)
+    (np.array([[5, END, PAD], [END, PAD, PAD]]), np.array([[5, END, PAD], [END, PAD, PAD]]), (0.0, 0.0)),
+    # one row, END predicted too early: wrong at 2 (END for 6), then PAD for END is wrong too -> 1 of 3, 1 of 1
+    (np.array([[4, 5, END, PAD, PAD]]), np.array([[4, 5, 6, END, PAD]]), (1 / 3, 1.0)),
+)
+
+
+def exposure_cases(seed: int, shapes=((6, 8), (1, 5), (40, 12))):
+    """Random targets (characters, END, padding) and predictions that go wrong more often after a mistake."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for n, T in shapes:
+        target = rng.integers(4, 9, size=(n, T))
+        ends = rng.integers(0, T, size=n)
+        for r, e in enumerate(ends):
+            target[r, e] = END
+            target[r, e + 1:] = PAD
+        predicted = target.copy()
+        for r in range(n):
+            wrong = False
+            for t in range(T):
+                if rng.random() < (0.5 if wrong else 0.12):
+                    predicted[r, t] = rng.integers(2, 9)
+                    wrong = wrong or predicted[r, t] != target[r, t]
+        out.append((predicted, target))
+    return tuple(out)
+
+
+EXPOSURE_CASES = exposure_cases(5)
+
+
+def _exposure_mistakes(predicted, target):
+    """What known mistakes give, to name them (the expected values are worked out by hand or stored)."""
+    def rates(include_end=True, count_pad=False, first_in_after=False, first_on_path=True):
+        ended = np.cumsum(target == END, axis=1) - (target == END if include_end else 0) > 0
+        valid = np.ones(target.shape, bool) if count_pad else ~ended & (target != PAD)
+        wrong = (predicted != target) & valid
+        before = np.cumsum(wrong, axis=1) - wrong
+        on = valid & (before == 0) & (first_on_path | ~wrong)
+        after = valid & ((before > 0) | (wrong & first_in_after & (before == 0)))
+        return np.array([wrong[on].sum() / max(on.sum(), 1), wrong[after].sum() / max(after.sum(), 1)])
+
+    return {
+        "the first wrong character counted among those after it": rates(first_in_after=True),
+        "the first wrong character left out of the true path's count": rates(first_on_path=False),
+        "padding counted as characters (stop at the target's END)": rates(count_pad=True),
+        "END left out (count up to and including the target's END)": rates(include_end=False),
+    }
+
+
+def check_exposure_bias_rates(exposure_bias_rates, cases=None, reference=None) -> None:
+    """``cases``: pairs (predicted, target) compared with ``reference.exposure_rates``; None: the visible ones."""
+    step, count = "exposure_bias_rates", 0
+    reference = reference or ref
+    hand = [(p, t, np.array(w)) for p, t, w in EXPOSURE_HAND_CASES] if cases is None else []
+    for predicted, target, want in [*hand, *[(p, t, None) for p, t in (EXPOSURE_CASES if cases is None else cases)]]:
+        given_p, given_t = predicted.copy(), target.copy()
+        got = call(step, exposure_bias_rates, given_p, given_t)
+        expect_unchanged(step, "predicted", predicted, given_p)
+        expect_unchanged(step, "target", target, given_t)
+        where = f"{len(target)} row(s) of {target.shape[1]} positions"
+        if got is None:
+            fail(step, "returned None: did the function forget to `return` the rates?")
+        if not isinstance(got, np.ndarray):
+            fail(step, f"should return a numpy array [on the true path, after the first mistake], got "
+                       f"{type(got).__name__} ({where}): the next cell does arithmetic on it and plots it")
+        if want is None:
+            want = np.asarray(reference.exposure_rates(np.asarray(predicted, np.int64), np.asarray(target, np.int64)),
+                              np.float64)
+        got = expect_shape(step, f"the rates ({where})", got, (2,))
+        if not np.all(np.isfinite(got)):
+            fail(step, f"the rates are {got.tolist()} ({where}): a rate over no characters is 0.0, not 0/0 "
+                       "(a row without a mistake has nothing after one)")
+        expect_close(step, f"the rates [on the true path, after the first mistake] ({where})", got, want,
+                     rtol=1e-12, atol=1e-12, diagnoses=lambda: _exposure_mistakes(predicted, target),
+                     hint="count each row's positions up to and including the target's END: up to and including "
+                          "the first wrong one on the true path, the ones after it after the first mistake")
+        count += 1
+    passed(step, count, "(positions up to the target's END, padding ignored; the first mistake is on the true path; "
+                        "0.0 when there is nothing to count)")
