@@ -140,8 +140,6 @@ def _only_keras_classes(config: Any) -> bool:
             return False   # Keras writes the module __main__ (a class defined in the notebook) as None
         if module is not None and not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
             return False
-        if "module" in config and module is None and "class_name" in config:
-            return False   # a class of the notebook's own (__main__, which Keras writes as no module at all)
         if config.get("class_name") in UNSAFE_KERAS_CLASSES:
             return False
         if config.get("class_name") == "function" and not (   # a function by name: only an activation
