@@ -52,7 +52,8 @@ from course import syllabus
 from . import ROOT, pipeline, tamper
 from .mutate import test_cells_by_step
 from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, NEEDS_MANUAL_GRADING,
-                      TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission)
+                      TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission, automatic_max,
+                      written_answers)
 
 KERNEL_NAME = "autograder-sandbox"
 MEMORY_ERRORS = ("MemoryError", "ResourceExhaustedError")
@@ -923,8 +924,7 @@ def _outcome(sub: Submission, status: str, score: float, max_score: float, **kw)
 def _max_score(sub: Submission, template: Path) -> float:
     try:
         unit = syllabus.load().unit(sub.unit_id)
-        return sum(float(c.metadata.nbgrader.get("points", 0)) for c in release_of(unit, template).cells
-                   if is_grade(c))
+        return automatic_max(release_of(unit, template))   # written answers are graded by a person
     except Exception:
         return 0.0
 
@@ -979,4 +979,5 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
                  for s in steps]
     score = sum(s.points for s in steps)
     return _outcome(sub, status, score, max_score, reason=reason, steps=steps, notes=repaired.notes,
-                    autograded=graded_path if graded is not None else None)
+                    autograded=graded_path if graded is not None else None,
+                    written=written_answers(repaired.nb, release))
