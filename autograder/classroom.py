@@ -461,7 +461,7 @@ def _write_scores(gb, outcome: Outcome) -> list[str]:
     for grade_cell in gb.find_notebook(unit.notebook, unit.id).grade_cells:
         grade = gb.find_grade(grade_cell.name, unit.notebook, unit.id, outcome.student_id)
         if grade_cell.name in pending:   # as nbgrader's SaveAutoGrades: no auto score, needs manual grading
-            grade.auto_score, grade.needs_manual_grade = None, True
+            grade.auto_score, grade.needs_manual_grade = None, True   # a person's grade is kept, to review
             continue
         grade.auto_score = float(scores.get(grade_cell.name, 0.0))
         grade.needs_manual_grade = grade.manual_score is not None

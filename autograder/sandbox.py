@@ -53,7 +53,7 @@ from . import ROOT, pipeline, tamper
 from .mutate import test_cells_by_step
 from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, NEEDS_MANUAL_GRADING,
                       TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission, automatic_max,
-                      written_answers)
+                      is_written, written_answers)
 
 KERNEL_NAME = "autograder-sandbox"
 MEMORY_ERRORS = ("MemoryError", "ResourceExhaustedError")
@@ -406,6 +406,7 @@ def reattach(nb, release) -> tuple[nbformat.NotebookNode, str]:
             tests += 1 if is_grade(rc) else 0
         used.add(id(cell))
         cell.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
+    _reattach_written(nb, release, used)
     release_tests = sum(1 for c in release.cells if _grade_id(c) and is_grade(c) and not is_solution(c))
     release_answers = sum(1 for c in release.cells if _grade_id(c) and is_solution(c) and c.cell_type == "code")
     if answers == 0 or tests * 2 < release_tests:
@@ -416,6 +417,21 @@ def reattach(nb, release) -> tuple[nbformat.NotebookNode, str]:
     note = (f"the notebook had no nbgrader metadata: cells matched to the release ({tests} of {release_tests} "
             f"test cells verbatim, {answers} of {release_answers} answers by name)")
     return nb, note
+
+
+def _reattach_written(nb, release, used: set) -> None:
+    """Written answers (markdown answer cells) of a notebook without metadata: the markdown cell right
+    after the release's question, found verbatim, is the answer."""
+    for i, rc in enumerate(release.cells):
+        if not (is_written(rc) and i > 0):
+            continue
+        question = release.cells[i - 1].source.strip()
+        for j, cell in enumerate(nb.cells[:-1]):
+            answer = nb.cells[j + 1]
+            if cell.source.strip() == question and answer.cell_type == "markdown" and id(answer) not in used:
+                used.add(id(answer))
+                answer.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
+                break
 
 
 # --- repair -----------------------------------------------------------------------------------------
