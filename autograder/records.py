@@ -105,8 +105,9 @@ class Outcome:
         pending = self.pending
         if not pending:
             return ""
+        points = self.pending_points
         return (f"{WRITTEN_PENDING}: {len(pending)} written answer{'s' if len(pending) > 1 else ''} "
-                f"({_num(self.pending_points)} points: {', '.join(w.question for w in pending)})")
+                f"({_num(points)} point{'' if points == 1 else 's'}: {', '.join(w.question for w in pending)})")
 
     def as_dict(self) -> dict:
         d = asdict(self)

@@ -809,10 +809,11 @@ def auto_scores(sub: Submission, outcome: Outcome, work: Path) -> dict[str, floa
     nbgrader's own scores from the scratch gradebook when GRADED, 0 for every cell otherwise."""
     unit = syllabus.load().unit(sub.unit_id)
     scratch = scratch_for(sub, Path(work))
-    zero = {_grade_id(c): 0.0 for c in release_of(unit, scratch).cells if is_grade(c)}
+    zero = {_grade_id(c): 0.0 for c in release_of(unit, scratch).cells if is_grade(c) and not is_written(c)}
     if outcome.status != GRADED:
-        return zero
-    return {**zero, **{gid: score for gid, (score, _) in cell_scores(scratch, unit, sub.student_id).items()}}
+        return zero   # written answers are not test cells: a person grades them
+    return {**zero, **{gid: score for gid, (score, _) in cell_scores(scratch, unit, sub.student_id).items()
+                       if gid in zero}}
 
 
 def steps_of(graded, release, scores: dict[str, tuple[float, float]],
