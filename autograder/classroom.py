@@ -64,11 +64,15 @@ class ClassReport:
         rows = [f"{'student':<24} {'unit':<24} {'status':<16} {'score':>11}  reason"]
         for o in self.outcomes:
             rows.append(f"{o.student_id:<24} {o.unit_id:<24} {o.status:<16} "
-                        f"{o.score:>5g} / {o.max_score:<3g}  {_first_line(o.reason)}")
+                        f"{o.score:>5g} / {o.max_score:<3g}  {_first_line(o.reason or o.manual_grading())}")
         counts = Counter(o.status for o in self.outcomes)
         rows.append(f"{len(self.outcomes)} submissions graded in {self.seconds:.1f} s with {self.workers} "
                     f"workers: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
                     f"; {len(self.rejected)} files not matched (rejected.csv)")
+        waiting = [o for o in self.outcomes if o.pending]
+        if waiting:   # written answers: graded by a person in the gradebook (formgrader), then exported
+            rows.append(f"{len(waiting)} graded submissions have written answers that need manual grading "
+                        f"({sum(len(o.pending) for o in waiting)} answers; grades.csv: written_pending)")
         return "\n".join(rows)
 
 
@@ -333,14 +337,13 @@ def _failed(sub: Submission, reason: str) -> Outcome:
 
 
 def _max_score(unit_id: str) -> float:
-    """Total points of a unit, from its release notebook (what nbgrader's gradebook also holds)."""
-    from nbgrader.utils import is_grade
-
+    """A unit's automatic points, from its release notebook (written answers are graded by a person)."""
     import nbformat
 
+    from .records import automatic_max
+
     unit = syllabus.load().unit(unit_id)
-    nb = nbformat.read(ROOT / "exercises" / unit.id / unit.filename, as_version=4)
-    return float(sum(c.metadata.nbgrader.get("points", 0) for c in nb.cells if is_grade(c)))
+    return automatic_max(nbformat.read(ROOT / "exercises" / unit.id / unit.filename, as_version=4))
 
 
 class _Progress:
@@ -453,9 +456,13 @@ def _write_scores(gb, outcome: Outcome) -> list[str]:
     """Each grade cell's auto_score from the outcome's record (nothing is read from a notebook)."""
     unit = syllabus.load().unit(outcome.unit_id)
     scores = outcome.cell_scores()
+    pending = {w.question for w in outcome.pending}   # written answers: no auto score, a person grades them
     total = 0.0
     for grade_cell in gb.find_notebook(unit.notebook, unit.id).grade_cells:
         grade = gb.find_grade(grade_cell.name, unit.notebook, unit.id, outcome.student_id)
+        if grade_cell.name in pending:   # as nbgrader's SaveAutoGrades: no auto score, needs manual grading
+            grade.auto_score, grade.needs_manual_grade = None, True   # a person's grade is kept, to review
+            continue
         grade.auto_score = float(scores.get(grade_cell.name, 0.0))
         grade.needs_manual_grade = grade.manual_score is not None
         total += grade.auto_score
@@ -468,7 +475,8 @@ def _write_scores(gb, outcome: Outcome) -> list[str]:
 def _write_comments(gb, outcome: Outcome) -> None:
     unit = syllabus.load().unit(outcome.unit_id)
     messages = {s.step: s.message for s in outcome.steps if s.message}
-    untouched = {s.step for s in outcome.steps if s.untouched}
+    untouched = {s.step for s in outcome.steps if s.untouched} | {w.question for w in outcome.written
+                                                                  if not w.answered}
     header = _header_comment(outcome)
     for position, name in enumerate(_solution_cell_order(unit)):
         comment = gb.find_comment(name, unit.notebook, unit.id, outcome.student_id)

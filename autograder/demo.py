@@ -58,9 +58,12 @@ def grade_sample_class(course_root: Path, unit_id: str = "01_rnn_by_hand", solut
         pipeline.feedback(course_root, unit.id)
         timings["generate_feedback"] = time.perf_counter() - start
     rows = pipeline.export(course_root, course_root / "grades.csv")
-    grades = {r["student_id"]: (float(r["raw_score"]), float(r["max_score"]))
+    written = pipeline.written_grades(course_root, unit.id)
+    # nbgrader's max_score counts the written answers too; until a person grades them they add nothing
+    # to raw_score, so the automatic points are compared with the automatic maximum
+    grades = {r["student_id"]: (float(r["raw_score"]), float(r["max_score"]) - written[r["student_id"]]["max"])
               for r in rows if r["assignment"] == unit.id}
-    return {"grades": grades, "timings": timings, "csv": course_root / "grades.csv",
+    return {"grades": grades, "written": written, "timings": timings, "csv": course_root / "grades.csv",
             "feedback": course_root / "feedback"}
 
 
@@ -74,15 +77,25 @@ def main(course_root: Path | None = None) -> int:
     for unit in pipeline.ready_units():
         result = grade_sample_class(course_root, unit.id)
         solution, blank = result["grades"]["sample_solution"], result["grades"]["sample_blank"]
-        unit_ok = solution[0] == solution[1] and blank[0] == 0
+        written = result["written"]
+        pending = len(written["sample_solution"]["pending"])
+        # the solution's written answers wait for a person; the blank's, left as released, score 0
+        unit_ok = (solution[0] == solution[1] and blank[0] == 0 and not written["sample_blank"]["pending"]
+                   and pending == len(written["sample_solution"]["points"]))
         ok &= unit_ok
-        rows.append((unit.id, solution, blank, result["timings"]["autograde (2 submissions)"], unit_ok))
-    print("\nGrades (from nbgrader export), and the time nbgrader autograde took for both:")
-    print(f"  {'unit':<28} {'sample_solution':>16} {'sample_blank':>13} {'autograde':>10}")
-    for unit_id, solution, blank, seconds, unit_ok in rows:
-        print(f"  {unit_id:<28} {solution[0]:>9g} / {solution[1]:<4g} {blank[0]:>6g} / {blank[1]:<4g} "
+        rows.append((unit.id, solution, blank, written["sample_solution"]["max"], pending,
+                     result["timings"]["autograde (2 submissions)"], unit_ok))
+    print("\nGrades (from nbgrader export and its gradebook), and the time nbgrader autograde took for both.")
+    print("Automatic points; the written answers are graded by a person (formgrader), and those of the")
+    print("solution wait for one (needs_manual_grade in the gradebook); the blank's, left empty, score 0.")
+    print(f"  {'unit':<28} {'sample_solution':>16} {'written (solution)':>24} {'sample_blank':>13} {'autograde':>10}")
+    for unit_id, solution, blank, written_max, pending, seconds, unit_ok in rows:
+        waiting = f"{written_max:g} pts, {pending} to grade" if written_max else "none"
+        print(f"  {unit_id:<28} {solution[0]:>9g} / {solution[1]:<4g} {waiting:>24} {blank[0]:>6g} / {blank[1]:<4g} "
               f"{seconds:8.1f} s{'' if unit_ok else '   UNEXPECTED'}")
     print(f"\nGrades CSV: {course_root / 'grades.csv'}\nFeedback:   {course_root / 'feedback'}/<student>/<unit>/*.html")
-    print("\n" + ("OK: every solution earns full marks and every blank exercise zero." if ok
-                  else "UNEXPECTED: a solution lost points or a blank exercise earned some (see above)."))
+    print("\n" + ("OK: every solution earns full automatic marks with its written answers awaiting manual "
+                  "grading, and every blank exercise zero." if ok
+                  else "UNEXPECTED: a solution lost points, a blank exercise earned some, or written answers "
+                       "were not left to a person (see above)."))
     return 0 if ok else 1

@@ -1,7 +1,8 @@
 """Grades as CSV: one row per student and unit, the steps' points, and the intake's rejections.
 
 Layout of ``write_csv`` (one file, a spreadsheet can filter it by unit):
-``student_id, unit_id, status, score, max_score, reason``, then one column per
+``student_id, unit_id, status, score, max_score, written_pending, written_max,
+manual_grading, reason``, then one column per
 graded step named ``<unit_id>/<step>``, units in order and steps in the order
 they first appear in the outcomes (the notebook's order). A row fills only
 its own unit's step columns; a row whose submission was not graded (every
@@ -10,6 +11,13 @@ points long-form, one row per student, unit and step, with the failure
 message. Students on the roster with no outcome for a unit get a row with
 status "missing". Rows are sorted by student and unit; numbers are written
 with ``%g`` (13, 12.5). Files are UTF-8 in the csv module's default dialect.
+
+``score`` and ``max_score`` are the automatic points, from the checks. Written answers
+(nbgrader's manually graded answer cells) are graded by a person: ``written_max`` is
+what they are worth, ``written_pending`` the points of those answered and not graded
+yet, and ``manual_grading`` says "needs manual grading" with the questions, or is
+empty. Once they are graded in the gradebook (formgrader), ``nbgrader export`` gives
+the totals. An answer left as released scores 0 and needs nobody.
 """
 from __future__ import annotations
 
@@ -18,16 +26,15 @@ from functools import lru_cache
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_grade
-
 from course import syllabus
 
 from . import ROOT
 from .intake import roster_ids
-from .records import Outcome, Rejected
+from .records import Outcome, Rejected, automatic_max, written_answers
 
 MISSING = "missing"
-COLUMNS = ["student_id", "unit_id", "status", "score", "max_score", "reason"]
+COLUMNS = ["student_id", "unit_id", "status", "score", "max_score", "written_pending", "written_max",
+           "manual_grading", "reason"]
 
 
 def write_csv(outcomes: list[Outcome], path: Path, roster: list[str] | None = None, units=None) -> Path:
@@ -39,7 +46,9 @@ def write_csv(outcomes: list[Outcome], path: Path, roster: list[str] | None = No
         writer.writerow(COLUMNS + [f"{u}/{s}" for u, s in steps])
         for o in rows:
             points = {(o.unit_id, s.step): s.points for s in o.steps}
-            writer.writerow([o.student_id, o.unit_id, o.status, _num(o.score), _num(o.max_score), o.reason]
+            written_max = o.written_max if o.written else _release_points(o.unit_id)[1]
+            writer.writerow([o.student_id, o.unit_id, o.status, _num(o.score), _num(o.max_score),
+                             _num(o.pending_points), _num(written_max), o.manual_grading(), o.reason]
                             + [_num(points[k]) if k in points else "" for k in steps])
     return Path(path)
 
@@ -80,7 +89,7 @@ def _rows(outcomes: list[Outcome], roster, units) -> tuple[list[Outcome], list[s
     for student in dict.fromkeys(roster_ids(roster or []).values()):
         for unit_id in unit_ids:
             by_key.setdefault((student, unit_id), Outcome(student, unit_id, MISSING, 0.0,
-                                                          _release_max(unit_id), "no submission"))
+                                                          _release_points(unit_id)[0], "no submission"))
     order = {u: i for i, u in enumerate(unit_ids)}
     rows = sorted(by_key.values(), key=lambda o: (o.student_id, order.get(o.unit_id, len(order)), o.unit_id))
     return rows, unit_ids
@@ -97,11 +106,12 @@ def _step_columns(rows: list[Outcome], unit_ids: list[str]) -> list[tuple[str, s
 
 
 @lru_cache(maxsize=None)
-def _release_max(unit_id: str) -> float:
-    """The unit's points, from its release notebook (a missing submission still shows what it was out of)."""
+def _release_points(unit_id: str) -> tuple[float, float]:
+    """The unit's automatic points and its written answers' points, from its release notebook (a
+    missing submission still shows what it was out of)."""
     unit = syllabus.load().unit(unit_id)
     nb = nbformat.read(ROOT / "exercises" / unit.id / unit.filename, as_version=4)
-    return sum(float(c.metadata.nbgrader["points"]) for c in nb.cells if is_grade(c))
+    return automatic_max(nb), sum(w.max_points for w in written_answers(nb, nb))
 
 
 def _open(path: Path):

@@ -31,7 +31,7 @@ from course import syllabus
 
 from . import ROOT
 from .mutate import test_cells_by_step
-from .records import GRADED, Outcome, StepResult
+from .records import GRADED, Outcome, StepResult, written_answers
 
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "autograder.hidden", "autograder/hidden")
 REDACTED = "[hidden test line not shown]"
@@ -106,7 +106,8 @@ def outcome_from_autograded(nb_path: Path, student_id: str, unit_id: str) -> Out
                     f"test cell {cell.metadata.nbgrader['grade_id']} is missing from the graded notebook"
         steps.append(StepResult(step, points, max_points, message))
     return Outcome(student_id, unit.id, GRADED, sum(s.points for s in steps), sum(s.max_points for s in steps),
-                   steps=steps, autograded=Path(nb_path), original_name=unit.filename)
+                   steps=steps, autograded=Path(nb_path), original_name=unit.filename,
+                   written=written_answers(graded, release))
 
 
 def _test_cells_by_id(nb) -> dict:
@@ -145,6 +146,8 @@ def write_feedback(outcome: Outcome, out_html: Path, course_title: str | None = 
     cells = _cells_by_step(outcome.autograded)
     parts = [_header(outcome, course_title or course.title, unit_title)]
     parts += [_step_section(step, cells.get(step.step, {})) for step in outcome.steps]
+    if outcome.written:
+        parts.append(_written_section(outcome, _written_cells(outcome.autograded)))
     page = _PAGE.format(title=_esc(f"{outcome.student_id} · {outcome.unit_id}"), style=_STYLE,
                         body="\n".join(parts))
     out_html = Path(out_html)
@@ -170,7 +173,14 @@ def _header(outcome: Outcome, course_title: str, unit_title: str) -> str:
     rows = [f"<h1>{_esc(course_title)}</h1>",
             f"<p class='who'>Student <b>{_esc(outcome.student_id)}</b> · unit <b>{_esc(outcome.unit_id)}</b>"
             + (f" ({_esc(unit_title)})" if unit_title else "") + "</p>",
-            f"<p class='score'>Score: <b>{_num(outcome.score)} / {_num(outcome.max_score)}</b></p>"]
+            f"<p class='score'>Score: <b>{_num(outcome.score)} / {_num(outcome.max_score)}</b>"
+            + (" (the automatic points; the written answers are graded separately)" if outcome.written else "")
+            + "</p>"]
+    if outcome.pending:
+        rows.append(f"<p class='manual'>Written answers awaiting a person's grading: "
+                    f"<b>{len(outcome.pending)}</b>, worth {_num(outcome.pending_points)} points "
+                    f"({_esc(', '.join(w.question for w in outcome.pending))}). Their points are not in the "
+                    "score above yet.</p>")
     if outcome.status != GRADED:
         rows.append(f"<p class='status'>Not graded: <b>{_esc(outcome.status)}</b>"
                     + (f" — {_esc(_guard(outcome.reason))}" if outcome.reason else "") + "</p>")
@@ -205,6 +215,36 @@ def _step_section(step: StepResult, cells: dict) -> str:
         out.append(f"<details><summary>Your answer</summary><pre class='answer'>{_esc(_guard(answer.source))}"
                    "</pre></details>")
     out.append("</section>")
+    return "\n".join(out)
+
+
+def _written_cells(nb_path: Path | None) -> dict:
+    """The student's written answers (manually graded answer cells) by grade_id, if readable."""
+    if nb_path is None or not Path(nb_path).is_file():
+        return {}
+    try:
+        nb = nbformat.read(Path(nb_path), as_version=4)
+    except Exception:   # the page still lists the questions from the Outcome
+        return {}
+    return {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if is_solution(c) and is_grade(c)}
+
+
+def _written_section(outcome: Outcome, cells: dict) -> str:
+    """Each written question: awaiting a person, or not answered (0 points), with the student's answer."""
+    pending = {w.question for w in outcome.pending}
+    out = ["<section class='written'>", "<h2>Written answers (graded by a person)</h2>", "<ul>"]
+    for w in outcome.written:
+        if w.question in pending:
+            state = f"needs manual grading: awaits a person (up to {_num(w.max_points)} points)"
+        elif not w.answered:
+            state = f"not answered: 0 / {_num(w.max_points)}"
+        else:
+            state = f"not graded ({_esc(outcome.status)}): 0 / {_num(w.max_points)}"
+        answer = cells.get(w.question)
+        shown = (f"<details><summary>Your answer</summary><pre class='answer'>{_esc(_guard(answer.source))}"
+                 "</pre></details>") if answer is not None and w.answered else ""
+        out.append(f"<li><b>{_esc(w.question)}</b>: {state}{shown}</li>")
+    out += ["</ul>", "</section>"]
     return "\n".join(out)
 
 
@@ -261,6 +301,7 @@ table { border-collapse: collapse; margin: 1rem 0; } td, th { border: 1px solid 
 tr.lost td, section.lost h2 { color: #a00; } tr.ok td, section.ok h2 { color: #060; }
 pre { background: #f6f6f6; padding: .5rem; overflow-x: auto; white-space: pre-wrap; }
 .status { background: #fee; padding: .5rem; } .message { font-weight: bold; }
+.manual { background: #fff6e0; padding: .5rem; }
 """
 
 _PAGE = """<!DOCTYPE html>

@@ -111,3 +111,31 @@ def export(course_root: Path, to: Path) -> list[dict]:
     nbgrader("export", f"--to={to}", root=course_root)
     with open(to, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def written_grades(course_root: Path, unit_id: str) -> dict[str, dict]:
+    """Per student, the unit's written answers as nbgrader's gradebook holds them after autograde:
+    ``{"max": points, "pending": [grade_id, ...], "points": {grade_id: score}}``. ``pending`` are the
+    cells with ``needs_manual_grade`` (answered, waiting for a person in formgrader); an answer left as
+    released has a score of 0 and needs nobody. The ids of the written answers come from the release."""
+    import nbformat
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from .records import written_answers
+
+    unit = syllabus.load().unit(unit_id)
+    release = nbformat.read(Path(course_root) / "exercises" / unit.id / unit.filename, as_version=4)
+    written = written_answers(release, release)
+    out = {}
+    with Gradebook(f"sqlite:///{Path(course_root).resolve() / 'gradebook.db'}") as gb:
+        for submission in gb.find_assignment(unit.id).submissions:
+            student, grades = submission.student.id, {}
+            for w in written:
+                try:
+                    grades[w.question] = gb.find_grade(w.question, unit.notebook, unit.id, student)
+                except MissingEntry:
+                    continue
+            out[student] = {"max": sum(w.max_points for w in written),
+                            "pending": [q for q, g in grades.items() if g.needs_manual_grade],
+                            "points": {q: float(g.score) for q, g in grades.items()}}
+    return out

@@ -24,6 +24,9 @@ WRONG_UNIT = "wrong-unit"            # a notebook of another unit (or of no unit
 TAMPERING = "tampering"              # code that changes the checking (patched numpy/course checks/...)
 GRADER_ERROR = "grader-error"        # our fault: the grader itself failed; regrade after a fix
 NEEDS_MANUAL_GRADING = "needs-manual-grading"  # a notebook the grader cannot match to the release cell by cell
+# Not a status: a GRADED notebook whose written answers (nbgrader's manually graded answer cells) await
+# a person. Its score is the automatic one; the written points are reported beside it (Outcome.written).
+WRITTEN_PENDING = "needs manual grading"
 
 STATUSES = (GRADED, TIMEOUT, KERNEL_DIED, MEMORY_LIMIT, INVALID_NOTEBOOK, WRONG_UNIT, TAMPERING, GRADER_ERROR,
             NEEDS_MANUAL_GRADING)
@@ -61,6 +64,14 @@ class StepResult:
 
 
 @dataclass
+class WrittenAnswer:
+    """One manually graded answer cell (a written answer): nbgrader never scores it, a person does."""
+    question: str         # the answer cell's grade_id ("written_<topic>")
+    max_points: float
+    answered: bool        # False: as released, which nbgrader scores 0 ("No response.") with nothing to grade
+
+
+@dataclass
 class Outcome:
     student_id: str
     unit_id: str
@@ -73,6 +84,30 @@ class Outcome:
     autograded: Path | None = None            # the graded notebook (outputs included), for feedback
     seconds: float = 0.0
     original_name: str = ""
+    written: list[WrittenAnswer] = field(default_factory=list)   # the unit's written answers, in notebook order
+
+    @property
+    def written_max(self) -> float:
+        """Points of the written answers, which ``max_score`` (the automatic maximum) leaves out."""
+        return sum(w.max_points for w in self.written)
+
+    @property
+    def pending(self) -> list[WrittenAnswer]:
+        """Written answers that await a person: answered, in a notebook that was graded."""
+        return [w for w in self.written if w.answered] if self.status == GRADED else []
+
+    @property
+    def pending_points(self) -> float:
+        return sum(w.max_points for w in self.pending)
+
+    def manual_grading(self) -> str:
+        """In words: what a person still has to grade ("" when nothing)."""
+        pending = self.pending
+        if not pending:
+            return ""
+        points = self.pending_points
+        return (f"{WRITTEN_PENDING}: {len(pending)} written answer{'s' if len(pending) > 1 else ''} "
+                f"({_num(points)} point{'' if points == 1 else 's'}: {', '.join(w.question for w in pending)})")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -84,9 +119,58 @@ class Outcome:
         """The inverse of as_dict (a record read back from the class runner's journal)."""
         d = dict(d)
         d["steps"] = [StepResult(**s) for s in d.get("steps", [])]
+        d["written"] = [WrittenAnswer(**w) for w in d.get("written", [])]
         d["autograded"] = Path(d["autograded"]) if d.get("autograded") else None
         return cls(**d)
 
     def cell_scores(self) -> dict[str, float]:
         """Every test cell's auto score, as the gradebook gets it (0 for all unless GRADED)."""
         return {gid: (score if self.status == GRADED else 0.0) for s in self.steps for gid, score in s.cells.items()}
+
+
+def is_written(cell) -> bool:
+    """A manually graded answer cell: an answer (solution) cell that also carries points."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("solution") and meta.get("grade"))
+
+
+def automatic_max(release) -> float:
+    """The points the checks give: every graded cell of the release but the written answers."""
+    return sum(float(c.metadata.nbgrader.get("points", 0)) for c in release.cells
+               if c.get("metadata", {}).get("nbgrader", {}).get("grade") and not is_written(c))
+
+
+def written_answers(nb, release) -> list[WrittenAnswer]:
+    """The release's written answers, each marked answered when ``nb`` holds it changed (nbgrader's
+    checksum of the released cell differs). A cell missing from ``nb`` counts as not answered."""
+    from nbgrader.utils import compute_checksum
+
+    cells = {}
+    for cell in (nb.cells if nb is not None else []):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid:
+            cells[gid] = cell     # the last copy, as nbgrader keeps it
+    out = []
+    for rc in release.cells:
+        if not is_written(rc):
+            continue
+        gid = rc.metadata.nbgrader["grade_id"]
+        cell = cells.get(gid)
+        answered = cell is not None and compute_checksum(_as_released(cell, rc)) != rc.metadata.nbgrader.get(
+            "checksum", compute_checksum(rc))
+        out.append(WrittenAnswer(gid, float(rc.metadata.nbgrader.get("points", 0)), answered))
+    return out
+
+
+def _as_released(cell, release_cell):
+    """The release's cell with the student's text in it, as grading puts it back (the checksum covers
+    the text, the cell type and nbgrader's flags, grade_id and points)."""
+    import copy
+
+    released = copy.deepcopy(release_cell)
+    released.source = cell.get("source", "")
+    return released
+
+
+def _num(x) -> str:
+    return f"{float(x):g}"

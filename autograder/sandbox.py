@@ -52,7 +52,8 @@ from course import syllabus
 from . import ROOT, pipeline, tamper
 from .mutate import test_cells_by_step
 from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, NEEDS_MANUAL_GRADING,
-                      TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission)
+                      TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission, automatic_max,
+                      is_written, written_answers)
 
 KERNEL_NAME = "autograder-sandbox"
 MEMORY_ERRORS = ("MemoryError", "ResourceExhaustedError")
@@ -405,6 +406,7 @@ def reattach(nb, release) -> tuple[nbformat.NotebookNode, str]:
             tests += 1 if is_grade(rc) else 0
         used.add(id(cell))
         cell.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
+    _reattach_written(nb, release, used)
     release_tests = sum(1 for c in release.cells if _grade_id(c) and is_grade(c) and not is_solution(c))
     release_answers = sum(1 for c in release.cells if _grade_id(c) and is_solution(c) and c.cell_type == "code")
     if answers == 0 or tests * 2 < release_tests:
@@ -415,6 +417,21 @@ def reattach(nb, release) -> tuple[nbformat.NotebookNode, str]:
     note = (f"the notebook had no nbgrader metadata: cells matched to the release ({tests} of {release_tests} "
             f"test cells verbatim, {answers} of {release_answers} answers by name)")
     return nb, note
+
+
+def _reattach_written(nb, release, used: set) -> None:
+    """Written answers (markdown answer cells) of a notebook without metadata: the markdown cell right
+    after the release's question, found verbatim, is the answer."""
+    for i, rc in enumerate(release.cells):
+        if not (is_written(rc) and i > 0):
+            continue
+        question = release.cells[i - 1].source.strip()
+        for j, cell in enumerate(nb.cells[:-1]):
+            answer = nb.cells[j + 1]
+            if cell.source.strip() == question and answer.cell_type == "markdown" and id(answer) not in used:
+                used.add(id(answer))
+                answer.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
+                break
 
 
 # --- repair -----------------------------------------------------------------------------------------
@@ -792,10 +809,11 @@ def auto_scores(sub: Submission, outcome: Outcome, work: Path) -> dict[str, floa
     nbgrader's own scores from the scratch gradebook when GRADED, 0 for every cell otherwise."""
     unit = syllabus.load().unit(sub.unit_id)
     scratch = scratch_for(sub, Path(work))
-    zero = {_grade_id(c): 0.0 for c in release_of(unit, scratch).cells if is_grade(c)}
+    zero = {_grade_id(c): 0.0 for c in release_of(unit, scratch).cells if is_grade(c) and not is_written(c)}
     if outcome.status != GRADED:
-        return zero
-    return {**zero, **{gid: score for gid, (score, _) in cell_scores(scratch, unit, sub.student_id).items()}}
+        return zero   # written answers are not test cells: a person grades them
+    return {**zero, **{gid: score for gid, (score, _) in cell_scores(scratch, unit, sub.student_id).items()
+                       if gid in zero}}
 
 
 def steps_of(graded, release, scores: dict[str, tuple[float, float]],
@@ -923,8 +941,7 @@ def _outcome(sub: Submission, status: str, score: float, max_score: float, **kw)
 def _max_score(sub: Submission, template: Path) -> float:
     try:
         unit = syllabus.load().unit(sub.unit_id)
-        return sum(float(c.metadata.nbgrader.get("points", 0)) for c in release_of(unit, template).cells
-                   if is_grade(c))
+        return automatic_max(release_of(unit, template))   # written answers are graded by a person
     except Exception:
         return 0.0
 
@@ -979,4 +996,5 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
                  for s in steps]
     score = sum(s.points for s in steps)
     return _outcome(sub, status, score, max_score, reason=reason, steps=steps, notes=repaired.notes,
-                    autograded=graded_path if graded is not None else None)
+                    autograded=graded_path if graded is not None else None,
+                    written=written_answers(repaired.nb, release))

@@ -23,6 +23,8 @@ UNIT = syllabus.load().unit("01_rnn_by_hand")
 MAX_SCORE = 13.0
 POINTS = {"rnn_step": 2, "rnn_forward": 2, "softmax": 2, "next_token_probs": 1, "teacher_forcing_pairs": 1,
           "sequence_cross_entropy": 2, "rnn_lm_param_count": 1, "simple_rnn_from_weights": 2}
+# Written answers, graded by a person: not in MAX_SCORE (the automatic points), reported beside it.
+WRITTEN = {"written_parameter_sharing": 2}
 
 
 @dataclass

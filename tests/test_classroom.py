@@ -13,10 +13,10 @@ import pytest
 from nbgrader.api import Comment, Grade, Gradebook, Student, SubmittedAssignment
 from nbgrader.utils import compute_checksum, determine_grade, is_solution
 
-from autograder import classroom, pipeline
+from autograder import ROOT, classroom, pipeline
 from autograder import mutate
 from autograder.mutate import fill_in_answers, solution_sources
-from autograder.records import GRADED, GRADER_ERROR, TIMEOUT, Outcome, StepResult, Submission
+from autograder.records import GRADED, GRADER_ERROR, TIMEOUT, Outcome, StepResult, Submission, written_answers
 from course import syllabus
 from postgres import postgres_url  # noqa: F401 (a fixture)
 
@@ -102,7 +102,9 @@ def _outcome_from_autograded(course, student):
         untouched = answers[step].metadata.nbgrader.get("checksum") == compute_checksum(answers[step])
         steps.append(StepResult(step, sum(scores.values()), sum(c.metadata.nbgrader["points"] for c in cells),
                                 errors[0].splitlines()[0] if errors and errors[0] else "", scores, untouched))
-    return Outcome(student, UNIT.id, GRADED, sum(s.points for s in steps), 13.0, steps=steps, autograded=path)
+    release = nbformat.read(ROOT / "exercises" / UNIT.id / UNIT.filename, as_version=4)
+    return Outcome(student, UNIT.id, GRADED, sum(s.points for s in steps), 13.0, steps=steps, autograded=path,
+                   written=written_answers(nb, release))   # answered ones: no auto score, a person grades them
 
 
 def _read_gradebook(url):
@@ -156,7 +158,8 @@ def test_gradebook_written_like_nbgrader_autograde(reference, root, db_url, tmp_
     classroom.write_gradebook([*outcomes, timeout], db_url, roster=["s_absent"])
     again, _, counts_again = _read_gradebook(db_url)
     assert again == ours and counts_again == counts
-    assert counts == {"Student": 5, "SubmittedAssignment": 4, "Grade": 4 * 8, "Comment": 4 * 8}
+    # 8 test cells and 1 written answer (a grade cell and a solution cell at once): 9 grades, 9 comments
+    assert counts == {"Student": 5, "SubmittedAssignment": 4, "Grade": 4 * 9, "Comment": 4 * 9}
 
 
 # ---------------------------------------------------------------- grade_class end to end
@@ -179,7 +182,16 @@ def test_grade_class_twice_same_scores_no_duplicates(root, tmp_path):
     assert status["s_empty"][0] != GRADED and all(st == GRADED for s, (st, _) in status.items() if s != "s_empty")
     assert any("notes.pdf" in r.path for r in first.rejected)
     scores, comments, counts = _read_gradebook(db_url)
-    assert {s: sum(v.values()) for s, v in scores.items()} == expected
+    assert {s: sum(x or 0 for x in v.values()) for s, v in scores.items()} == expected
+    # the written answer: answered by s_solution and s_partly, so waiting for a person (no auto score)
+    written = {s: v["written_parameter_sharing"] for s, v in scores.items()}
+    assert written == {"s_solution": None, "s_partly": None, "s_blank": 0.0, "s_empty": 0.0}
+    assert "2 graded submissions have written answers that need manual grading" in first.summary
+    with open(first.grades_csv, newline="", encoding="utf-8") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert rows["s_solution"]["manual_grading"].startswith("needs manual grading: 1 written answer")
+    assert (rows["s_solution"]["written_pending"], rows["s_blank"]["written_pending"]) == ("2", "0")
+    assert rows["s_solution"]["status"] == GRADED and rows["s_solution"]["max_score"] == "13"
     assert comments["s_empty"]["rnn_step"].startswith(f"Not graded ({status['s_empty'][0]})")
     for student in expected:
         assert (course / "feedback" / student / UNIT.id / f"{UNIT.notebook}.html").is_file()

@@ -70,6 +70,23 @@ def test_feedback_shows_failures_escaped_and_no_hidden_test(root, tmp_path):
     assert "&lt;b&gt;mine&lt;/b&gt;" in page                    # the student's own code, escaped
     assert "test cell test_softmax was edited: restored" in page
     assert not re.search(r"(src|href)=", page)                 # self-contained
+    assert "written_parameter_sharing</b>: not answered: 0 / 2" in page   # left as released: nobody to grade it
+    assert "awaiting a person" not in page
+
+
+def test_feedback_names_the_written_answers_that_await_a_person(root, tmp_path):
+    nb_path = fake_autograded(root, tmp_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    written = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_parameter_sharing")
+    written.source = "The same <i>weights</i> at every step."
+    nbformat.write(nb, nb_path)
+    outcome = feedback.outcome_from_autograded(nb_path, "alice", UNIT.id)
+    assert (outcome.score, outcome.max_score, outcome.written_max, outcome.pending_points) == (11, 13, 2, 2)
+    page = feedback.write_feedback(outcome, tmp_path / "alice.html").read_text(encoding="utf-8")
+    assert "Written answers awaiting a person's grading: <b>1</b>, worth 2 points" in page
+    assert "written_parameter_sharing</b>: needs manual grading: awaits a person (up to 2 points)" in page
+    assert "The same &lt;i&gt;weights&lt;/i&gt; at every step." in page
+    assert "Rubric" not in page
 
 
 def test_feedback_for_a_submission_that_was_not_graded(tmp_path):
@@ -98,6 +115,12 @@ def test_real_nbgrader_autograde_feedback_has_no_hidden_tests(root, tmp_path):
         for student, outcome in outcomes.items():
             assert outcome.score == gb.find_submission(UNIT.id, student).score, student
     assert (outcomes["full"].score, outcomes["full"].max_score) == (13, 13)
+    # the written answer: nbgrader leaves it to a person (no auto score) when answered, and the Outcome agrees
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gb:
+        for student in ("partial", "full"):
+            grade = gb.find_grade("written_parameter_sharing", UNIT.notebook, UNIT.id, student)
+            assert (grade.auto_score, grade.needs_manual_grade) == (None, True), student
+            assert [w.question for w in outcomes[student].pending] == ["written_parameter_sharing"]
     lost = {s.step: s.message for s in outcomes["partial"].steps if s.points < s.max_points}
     assert set(lost) == {"rnn_lm_param_count", "simple_rnn_from_weights"}
     assert "vocab=30000" in lost["rnn_lm_param_count"]            # failed the hidden case only

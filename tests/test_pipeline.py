@@ -37,12 +37,29 @@ class _GradedUnit:
     def test_solution_full_marks_blank_zero(self, graded, request):
         unit, _, result = graded
         grades = result["grades"]
-        score, max_score = grades["sample_solution"]
+        score, max_score = grades["sample_solution"]   # automatic points (written answers: a person's)
         assert max_score > 0
         assert score == max_score, f"the solution of {unit} lost points: {grades}"
         if not _solution_only(request):
             assert grades["sample_blank"] == (0.0, max_score), f"the blank {unit} earned points: {grades}"
         print(f"{unit}: timings {result['timings']}")
+
+    def test_written_answers_await_manual_grading(self, graded, request):
+        """nbgrader's gradebook leaves the solution's written answers to a person (needs_manual_grade, no
+        auto score, so nothing counted yet); the blank's, left as released, score 0 and need nobody."""
+        unit, root, result = graded
+        u = syllabus.load().unit(unit)
+        release = json.loads((root / "exercises" / unit / u.filename).read_text())
+        questions = [c["metadata"]["nbgrader"]["grade_id"] for c in release["cells"]
+                     if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+                     and c["metadata"]["nbgrader"].get("solution")]
+        assert questions, f"{unit} has no written question"
+        written = result["written"]
+        assert written["sample_solution"]["pending"] == questions
+        assert written["sample_solution"]["points"] == dict.fromkeys(questions, 0.0)
+        if not _solution_only(request):
+            assert written["sample_blank"]["pending"] == []
+            assert written["sample_blank"]["points"] == dict.fromkeys(questions, 0.0)
 
     def test_no_stderr_and_no_errors_in_graded_solution(self, graded):
         unit, root, _ = graded

@@ -98,6 +98,11 @@ def test_graded_steps_add_up_and_name_failures(graded, name):
     assert [s.step for s in outcome.steps] == list(corpus.POINTS)
     assert sum(s.points for s in outcome.steps) == outcome.score
     assert {s.step: s.max_points for s in outcome.steps} == corpus.POINTS
+    # the written answer: the instructor's, typed in, awaits a person; the release's, untouched, does not
+    assert {w.question: w.max_points for w in outcome.written} == corpus.WRITTEN
+    answered = b"Model answer" in case.content   # the instructor's written answer was typed in
+    assert [w.question for w in outcome.pending] == (list(corpus.WRITTEN) if answered else []), outcome.written
+    assert (outcome.manual_grading().startswith("needs manual grading: 1 written answer")) == answered
     for step in outcome.steps:
         assert (step.message == "") == (step.points == step.max_points), step
     messages = {s.step: s.message for s in outcome.steps}
