@@ -116,7 +116,8 @@ def _grade_class(args) -> int:
         report = classroom.grade_class(
             [Path(p) for p in args.inputs], Path(args.course_root or ROOT), unit_ids=args.unit or None,
             roster=_read_roster(args.roster) if args.roster else None, workers=args.workers,
-            db_url=args.db_url, limits=sandbox.Limits(**{k: v for k, v in given.items() if v is not None}))
+            db_url=args.db_url, limits=sandbox.Limits(**{k: v for k, v in given.items() if v is not None}),
+            cluster=args.cluster)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the outcomes so far are in the journal
         print(f"grade-class stopped ({stop or 'interrupted'}): run it again to go on where it stopped",
               file=sys.stderr)
@@ -168,6 +169,9 @@ def main(argv=None) -> int:
     p.add_argument("--unit", action="append", help="grade only this unit (repeatable; default: every unit found)")
     p.add_argument("--roster", help="file of student ids (one a line, or a CSV with a student_id column)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
+    p.add_argument("--cluster", default="local",
+                   help="where to grade: local (a Dask LocalCluster of --workers processes, the default), "
+                        "pool (a plain process pool), or a Dask scheduler's address (tcp://scheduler:8786)")
     p.add_argument("--db-url", default=None,
                    help="nbgrader gradebook URL (default: sqlite:///<course-root>/gradebook.db; "
                         "postgresql+psycopg2://user@host/db for several graders)")

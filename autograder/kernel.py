@@ -70,6 +70,7 @@ class Journal:
         self._file = open(path, "a", encoding="utf-8", buffering=1)
 
     def write(self, **record) -> None:
+        record.setdefault("t", time.time())   # when: the grader's breakdown of a submission's time
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())

@@ -899,13 +899,15 @@ def classify(code, log, events, graded, repaired, findings, limits) -> tuple[str
 
 # --- the one public entry point ---------------------------------------------------------------------
 
-def grade_one(sub: Submission, template: Path, work: Path, limits: Limits = Limits()) -> Outcome:
+def grade_one(sub: Submission, template: Path, work: Path, limits: Limits = Limits(),
+              timings: dict | None = None) -> Outcome:
     """Grade one submission in its own scratch copy of the template (own gradebook), with the real
     `nbgrader autograde UNIT --student ID` as a subprocess. Never raises for anything the submission
-    does: every failure becomes an Outcome with a status from autograder.records and a clear reason."""
+    does: every failure becomes an Outcome with a status from autograder.records and a clear reason.
+    `timings`, when given, gets the seconds each phase took (see :class:`Phases`)."""
     start = time.perf_counter()
     try:
-        outcome = _grade(sub, Path(template), Path(work), limits)
+        outcome = _grade(sub, Path(template), Path(work), limits, Phases(timings))
     except Rejection as rejected:
         outcome = _outcome(sub, rejected.status, 0.0, _max_score(sub, Path(template)), reason=rejected.reason)
     except Exception as err:  # our own bug: the batch goes on, the instructor regrades after a fix
@@ -929,7 +931,43 @@ def _max_score(sub: Submission, template: Path) -> float:
         return 0.0
 
 
-def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outcome:
+class Phases:
+    """Where one submission's grading time goes, phase by phase (for ``make bench``). The nbgrader run
+    is split by the grading kernel's journal: until the kernel started (nbgrader's start, bubblewrap,
+    the kernel's Python), until its first cell (ipykernel's start), the cells (the notebook's imports of
+    Keras and TensorFlow included), and after the last cell (nbgrader writing its results)."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def split_nbgrader(self, started: float, ended: float, events: list[dict]) -> None:
+        """Replace the whole nbgrader run (wall clock `started` to `ended`) by its parts."""
+        if self.timings is None:
+            return
+        kernel = next((e["t"] for e in events if e.get("event") == "kernel" and "t" in e), None)
+        starts = [e["t"] for e in events if e.get("event") == "start" and "t" in e]
+        ends = [e["t"] for e in events if e.get("event") == "end" and "t" in e]
+        if kernel is None or not starts or not ends or not started <= kernel <= starts[0] <= ends[-1] <= ended:
+            return   # the kernel never started, or the clocks disagree: the run stays one phase
+        total = self.timings.pop("nbgrader autograde", 0.0)
+        parts = {"nbgrader start, sandbox, kernel process": kernel - started,
+                 "kernel start (ipykernel)": starts[0] - kernel,
+                 "notebook cells": ends[-1] - starts[0],
+                 "nbgrader after the last cell": ended - ends[-1]}
+        scale = total / max(ended - started, 1e-9)   # wall-clock parts, in the monotonic clock's total
+        for name, seconds in parts.items():
+            self.timings[name] = self.timings.get(name, 0.0) + seconds * scale
+
+
+def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: Phases | None = None) -> Outcome:
+    phases = phases or Phases(None)
     unit = syllabus.load().unit(sub.unit_id)
     if not SAFE_ID.fullmatch(sub.student_id):
         raise Rejection(GRADER_ERROR, f"student id {sub.student_id!r} cannot name a folder for nbgrader")
@@ -945,6 +983,7 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
         repaired.notes.insert(0, stripped_note)
     context = [c.source for c in release.cells if c.cell_type == "code" and is_locked(c)]
     findings = tamper.scan(repaired.student_cells, context)
+    phases.mark("read, check and repair the notebook")
 
     isolated = use_isolation(limits)
     scratch = scratch_for(sub, work)
@@ -957,22 +996,29 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
         dest = scratch / "submitted" / sub.student_id / unit.id
         dest.mkdir(parents=True)
         nbformat.write(repaired.nb, dest / unit.filename)
+        phases.mark("scratch course")
+        started = time.time()
         code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated, kernel_io=kernel_io)
+        ended = time.time()
+        phases.mark("nbgrader autograde")
         events = read_journal(journal)
         kill_leftovers(scratch, events)
     finally:
         shutil.rmtree(kernel_io, ignore_errors=True)
     drop_links(box_of(scratch))
     events = read_journal(journal)
+    phases.split_nbgrader(started, ended, events)
     graded_path = scratch / "autograded" / sub.student_id / unit.id / unit.filename
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
+    phases.mark("read back nbgrader's results")
     messages = {}
     if graded is not None and status == GRADED:
         judged = judge_scores(unit, release, box_of(scratch), scores, repaired.nb)
         if judged is not None:
             scores, messages = judged
+    phases.mark("judge")
     steps = steps_of(graded, release, scores, messages)
     if status != GRADED:
         steps = [StepResult(s.step, 0.0, s.max_points, s.message, {g: 0.0 for g in s.cells}, s.untouched)
