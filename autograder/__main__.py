@@ -138,7 +138,8 @@ def _grade_class(args) -> int:
 def _bench(args) -> int:
     from . import bench
 
-    figures = bench.run(args.students, args.workers, args.root)
+    figures = bench.run(args.students, args.workers, args.root, unit_id=args.unit,
+                        engines=[e for e in args.engines.split(",") if e])
     print(bench.report(figures))
     return 0 if figures["agree"] else 1
 
@@ -188,6 +189,10 @@ def main(argv=None) -> int:
     p.add_argument("--students", type=int, default=6, help="submissions to grade (default: 6)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
     p.add_argument("--root", default=None, help="scratch folder (default: a new temporary folder)")
+    p.add_argument("--unit", default="01_rnn_by_hand", help="the unit to grade (default: 01_rnn_by_hand)")
+    p.add_argument("--engines", default="local,pool",
+                   help="grade_class engines to time, comma-separated: local (Dask LocalCluster), pool, "
+                        "or a Dask scheduler's address (default: local,pool)")
     p.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -657,16 +657,89 @@ def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits,
         (config / "nbgrader_config.py").write_text(IPC_CONFIG)
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(config), os.environ.get("JUPYTER_CONFIG_PATH", "")])
     log = scratch / "nbgrader.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_nbgrader_preexec)
-        try:
-            code = proc.wait(timeout=limits.notebook_seconds)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.wait()
-            code = None
+    server = nbgrader_forkserver()
+    if server is not None:
+        code = _run_forked(server, cmd, env, log, limits.notebook_seconds)
+    else:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_nbgrader_preexec)
+            try:
+                code = proc.wait(timeout=limits.notebook_seconds)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid)
+                proc.wait()
+                code = None
     return code, log.read_text(errors="replace")
+
+
+# nbgrader's own start (importing nbgrader, nbconvert, SQLAlchemy, traitlets...) costs seconds, the same for
+# every submission. A process that grades many submissions imports it once, in a fork server, and each
+# `nbgrader autograde` is a fresh fork of it: the same command line, run by the same code as the CLI, in a
+# new process with its own session, environment, working folder and log, killed with its group for time.
+NBGRADER_PRELOAD = ["nbgrader.apps.nbgraderapp", "nbgrader.converters.autograde", "nbgrader.preprocessors",
+                    "nbclient", "jupyter_client.manager", "autograder.sandbox"]
+FORK_ENV = "AUTOGRADER_NBGRADER_FORK"   # "0": start the nbgrader CLI for every submission instead
+
+
+@functools.cache
+def nbgrader_forkserver():
+    """The multiprocessing context of this process's nbgrader fork server, or None where there is none
+    (no fork server on this platform, a daemonic process that may not start children, or turned off)."""
+    import multiprocessing
+
+    if os.environ.get(FORK_ENV, "1") == "0" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    if multiprocessing.current_process().daemon:
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(NBGRADER_PRELOAD)
+    return context
+
+
+def _run_forked(context, cmd: list[str], env: dict, log: Path, seconds: float) -> int | None:
+    """`cmd` (nbgrader's command line) in a fork of the fork server; its exit code, None when killed for time."""
+    proc = context.Process(target=_nbgrader_in_fork, args=(cmd[1:], env, str(log)), daemon=False)
+    proc.start()
+    proc.join(timeout=seconds)
+    if proc.is_alive():
+        _kill_group(proc.pid)
+        proc.join()
+        return None
+    return proc.exitcode
+
+
+def _nbgrader_in_fork(argv: list[str], env: dict, log: str) -> None:
+    """What `nbgrader ARGV` does, run in a fork of the fork server (nbgrader already imported)."""
+    os.setsid()            # its own session: the time limit kills nbgrader and what it started, together
+    die_with_parent()      # and it dies with the fork server, which dies with the worker
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(ROOT)
+    for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    code = 0
+    try:
+        from nbgrader.apps.nbgraderapp import main
+
+        sys.argv = ["nbgrader", *argv]
+        main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:  # noqa: BLE001 (as the CLI would: the traceback in the log, a failing exit code)
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(code)
 
 
 def _kill_group(pid: int) -> None:
@@ -851,6 +924,24 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     return scores, messages
 
 
+def warm_judge(unit) -> None:
+    """Import the judge and the unit's hidden tests in a thread while nbgrader runs (this process only
+    waits for it then): the first submission of each unit a process grades no longer waits for them."""
+    import threading
+
+    def load():
+        try:
+            from . import judge
+
+            judge.hidden_calls(unit.id)
+            importlib.import_module(f"autograder.hidden.{unit.notebook}")
+        except Exception:  # noqa: BLE001 (judge_scores imports them again and reports what fails)
+            pass
+
+    if f"autograder.hidden.{unit.notebook}" not in sys.modules:
+        threading.Thread(target=load, name=f"warm-judge-{unit.id}", daemon=True).start()
+
+
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
     """(status, reason) for a cell that timed out or ran out of memory, as the graded notebook shows.
 
@@ -985,6 +1076,7 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
     findings = tamper.scan(repaired.student_cells, context)
     phases.mark("read, check and repair the notebook")
 
+    warm_judge(unit)
     isolated = use_isolation(limits)
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
