@@ -46,6 +46,15 @@ from pathlib import Path
 from .records import Outcome, Submission
 
 RETRIES = 1   # a task whose worker died is given to another worker once more, then reported
+SCHEDULER_CONFIG = {
+    # a dead worker's task is tried once more elsewhere, then reported
+    "distributed.scheduler.allowed-failures": RETRIES,
+    # each worker holds the one submission it grades and no queue of others: a worker that dies takes
+    # only its own submission down (a queued one would count that death against itself)
+    "distributed.scheduler.worker-saturation": 1.0,
+    # workers start nbgrader from a fork server, which a daemonic process may not have
+    "distributed.worker.daemon": False,
+}
 
 
 # ---------------------------------------------------------------- what travels
@@ -92,6 +101,10 @@ def unpack_template(bundle: bytes, digest: str, root: Path | None = None) -> Pat
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _template_bytes(bundle: bytes) -> bytes:
+    return bundle
 
 
 def grade_bytes(data: bytes, student_id: str, unit_id: str, origin: str, original_name: str,
@@ -142,8 +155,7 @@ class _Cluster:
 
         self.owned = None
         if isinstance(spec, str) and spec == "local":
-            with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES,
-                                  "distributed.worker.daemon": False}):
+            with dask.config.set(SCHEDULER_CONFIG):
                 # one submission at a time per worker process; the kernel's memory limit is the sandbox's,
                 # so the nanny does not watch memory (it would count only the worker, not its kernel)
                 self.owned = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -180,7 +192,6 @@ def grade_on_dask(submissions: list[Submission], template: Path, work: Path, lim
     """Grade `submissions` on a Dask cluster; outcomes in the order given, each handed to `arrived`
     (in this process) as it comes back. `timings`, when a list, gets each task's phase times."""
     from distributed import as_completed
-    from distributed.client import FutureCancelledError
 
     from . import classroom
 
@@ -194,7 +205,9 @@ def grade_on_dask(submissions: list[Submission], template: Path, work: Path, lim
     futures = {}
     try:
         client = engine.client
-        shared = client.scatter(bundle, broadcast=True, hash=False)
+        # A task that returns the archive, not scattered data: when the workers that hold it die, the
+        # scheduler makes it again (scattered data would be lost, and every task waiting for it with it).
+        shared = client.submit(_template_bytes, bundle, key=f"grade-class-template-{digest[:16]}", pure=False)
         for index, sub in enumerate(submissions):
             data = Path(sub.path).read_bytes() if Path(sub.path).is_file() else b""
             future = client.submit(task, data, sub.student_id, sub.unit_id, sub.origin, sub.original_name,
@@ -202,15 +215,14 @@ def grade_on_dask(submissions: list[Submission], template: Path, work: Path, lim
                                    key=f"grade-{index:05d}-{sub.student_id}-{sub.unit_id}")
             futures[future] = index
         for future in as_completed(list(futures), loop=client.loop):
-            index = futures[future]
+            index = futures.pop(future)
             sub = submissions[index]
             try:
                 result = future.result()
                 outcome = _received(result, sub, work / f"{index:05d}", timings)
-            except FutureCancelledError:
-                raise
             except Exception as error:  # noqa: BLE001 (a dead worker or a bug costs this submission only)
                 outcome = _lost(sub, error)
+            future.release()   # its result is here now: a worker that dies later does not owe it again
             outcome = _arrive(arrived, sub, outcome)
             results[index] = outcome
             bar.update(outcome)

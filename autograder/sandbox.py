@@ -903,6 +903,7 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     wrote into box/records, in this process (which never runs student code), after the sandbox is gone.
     A verdict without a score (a step the judge leaves to the kernel) keeps nbgrader's. None without
     a judge."""
+    _warmed(unit)
     try:
         from . import judge
     except ImportError:
@@ -924,9 +925,15 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     return scores, messages
 
 
+_warming: dict = {}
+_warming_lock = __import__("threading").Lock()
+
+
 def warm_judge(unit) -> None:
     """Import the judge and the unit's hidden tests in a thread while nbgrader runs (this process only
-    waits for it then): the first submission of each unit a process grades no longer waits for them."""
+    waits for it then): the first submission of each unit a process grades no longer waits for them.
+    One thread per unit and process; :func:`judge_scores` waits for it, so no two threads import them
+    at once."""
     import threading
 
     def load():
@@ -938,8 +945,17 @@ def warm_judge(unit) -> None:
         except Exception:  # noqa: BLE001 (judge_scores imports them again and reports what fails)
             pass
 
-    if f"autograder.hidden.{unit.notebook}" not in sys.modules:
-        threading.Thread(target=load, name=f"warm-judge-{unit.id}", daemon=True).start()
+    with _warming_lock:
+        if unit.id not in _warming:
+            _warming[unit.id] = threading.Thread(target=load, name=f"warm-judge-{unit.id}", daemon=True)
+            _warming[unit.id].start()
+
+
+def _warmed(unit) -> None:
+    with _warming_lock:
+        thread = _warming.get(unit.id)
+    if thread is not None:
+        thread.join()
 
 
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:

@@ -105,7 +105,9 @@ def test_a_killed_worker_costs_nothing_and_a_task_that_kills_every_worker_is_rep
     assert "worker died" in doomed.reason and f"{cluster.RETRIES + 1} tries" in doomed.reason
     assert doomed.max_score == 13
     victim = (trace / "victim.attempts").read_text().split()
-    assert len(victim) == 2 and victim[0] != victim[1], "the killed one was graded again on another worker"
+    # graded again by another worker (and once more if that one died, by the doomed task, before its result
+    # was collected: results still on a dead worker are made again, which counts as no failure)
+    assert len(victim) >= 2 and victim[0] != victim[1], "the killed one was graded again on another worker"
     assert len((trace / "doomed.attempts").read_text().split()) == cluster.RETRIES + 1
     assert sorted(arrived) == sorted(names), "every outcome was handed to the one writer, once"
 
@@ -134,8 +136,7 @@ def test_cluster_grades_like_the_pool_with_a_worker_killed_mid_batch(root, tmp_p
                                  progress=False)
     assert {o.student_id: o.score for o in pool.outcomes} == expected, pool.summary
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": cluster.RETRIES,
-                          "distributed.worker.daemon": False}):
+    with dask.config.set(cluster.SCHEDULER_CONFIG):   # as grade-class starts its own
         local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0,
                              dashboard_address=None)
     killed = []
