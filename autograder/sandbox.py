@@ -709,9 +709,27 @@ def _run_forked(context, cmd: list[str], env: dict, log: Path, seconds: float) -
     return proc.exitcode
 
 
+def _drop_server_pipes() -> None:
+    """Close, in a fork, the write ends that multiprocessing hands it of the fork server's and the resource
+    tracker's 'alive' pipes: those keep the server running while any fork lives, and the fork dies only with
+    the server, so a worker killed mid-submission would leave both behind. Closed, the server ends with the
+    worker (the pipe's last writer) and the fork, nbgrader, with the server."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for holder, attr in ((forkserver._forkserver, "_forkserver_alive_fd"), (resource_tracker._resource_tracker, "_fd")):
+        fd = getattr(holder, attr, None)
+        if isinstance(fd, int):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            setattr(holder, attr, None)
+
+
 def _nbgrader_in_fork(argv: list[str], env: dict, log: str) -> None:
     """What `nbgrader ARGV` does, run in a fork of the fork server (nbgrader already imported)."""
     os.setsid()            # its own session: the time limit kills nbgrader and what it started, together
+    _drop_server_pipes()
     die_with_parent()      # and it dies with the fork server, which dies with the worker
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 1)
