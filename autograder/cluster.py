@@ -212,7 +212,8 @@ def grade_on_dask(submissions: list[Submission], template: Path, work: Path, lim
             data = Path(sub.path).read_bytes() if Path(sub.path).is_file() else b""
             future = client.submit(task, data, sub.student_id, sub.unit_id, sub.origin, sub.original_name,
                                    shared, digest, checksums[sub.unit_id], limits, pure=False,
-                                   key=f"grade-{index:05d}-{sub.student_id}-{sub.unit_id}")
+                                   key=f"grade-{index:05d}-{sub.student_id}-{sub.unit_id}",
+                                   priority=len(submissions) - index)   # in the order given, as the pool does
             futures[future] = index
         for future in as_completed(list(futures), loop=client.loop):
             index = futures.pop(future)
