@@ -927,7 +927,8 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     except ImportError:
         return None
     answers = judge.answer_sources(submitted) if submitted is not None else None
-    verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records", answers)
+    with _judge_lock:   # the judge replays checks in this process: one submission's at a time
+        verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records", answers)
     scores = dict(kernel_scores)
     messages = {}
     for gid, verdict in verdicts.items():
@@ -943,6 +944,7 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     return scores, messages
 
 
+_judge_lock = __import__("threading").Lock()
 _warming: dict = {}
 _warming_lock = __import__("threading").Lock()
 
