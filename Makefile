@@ -66,7 +66,7 @@ mutants: install
 times: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder times
 
-## bench: parallel grade-class against serial `nbgrader autograde` on the same submissions (prints figures)
+## bench: grade-class (Dask LocalCluster, process pool) against serial `nbgrader autograde` on the same submissions: speed-up, throughput per core, where the time goes, projections for 2,100 notebooks (prints figures)
 bench: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder bench --students 8
 

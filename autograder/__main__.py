@@ -116,7 +116,8 @@ def _grade_class(args) -> int:
         report = classroom.grade_class(
             [Path(p) for p in args.inputs], Path(args.course_root or ROOT), unit_ids=args.unit or None,
             roster=_read_roster(args.roster) if args.roster else None, workers=args.workers,
-            db_url=args.db_url, limits=sandbox.Limits(**{k: v for k, v in given.items() if v is not None}))
+            db_url=args.db_url, limits=sandbox.Limits(**{k: v for k, v in given.items() if v is not None}),
+            cluster=args.cluster)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the outcomes so far are in the journal
         print(f"grade-class stopped ({stop or 'interrupted'}): run it again to go on where it stopped",
               file=sys.stderr)
@@ -137,7 +138,8 @@ def _grade_class(args) -> int:
 def _bench(args) -> int:
     from . import bench
 
-    figures = bench.run(args.students, args.workers, args.root)
+    figures = bench.run(args.students, args.workers, args.root, unit_id=args.unit,
+                        engines=[e for e in args.engines.split(",") if e])
     print(bench.report(figures))
     return 0 if figures["agree"] else 1
 
@@ -168,6 +170,9 @@ def main(argv=None) -> int:
     p.add_argument("--unit", action="append", help="grade only this unit (repeatable; default: every unit found)")
     p.add_argument("--roster", help="file of student ids (one a line, or a CSV with a student_id column)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
+    p.add_argument("--cluster", default="local",
+                   help="where to grade: local (a Dask LocalCluster of --workers processes, the default), "
+                        "pool (a plain process pool), or a Dask scheduler's address (tcp://scheduler:8786)")
     p.add_argument("--db-url", default=None,
                    help="nbgrader gradebook URL (default: sqlite:///<course-root>/gradebook.db; "
                         "postgresql+psycopg2://user@host/db for several graders)")
@@ -184,6 +189,10 @@ def main(argv=None) -> int:
     p.add_argument("--students", type=int, default=6, help="submissions to grade (default: 6)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
     p.add_argument("--root", default=None, help="scratch folder (default: a new temporary folder)")
+    p.add_argument("--unit", default="01_rnn_by_hand", help="the unit to grade (default: 01_rnn_by_hand)")
+    p.add_argument("--engines", default="local,pool",
+                   help="grade_class engines to time, comma-separated: local (Dask LocalCluster), pool, "
+                        "or a Dask scheduler's address (default: local,pool)")
     p.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     return args.run(args)

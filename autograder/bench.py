@@ -1,11 +1,22 @@
-"""How much faster is grade_class than plain `nbgrader autograde` on the same class?
+"""How fast is grade_class against plain `nbgrader autograde` on the same class, and where does its time go?
 
-Builds N unit-01 submissions (a mix of the solution, a partly right notebook
-and the blank exercise) in a scratch course, grades them once with serial
-`nbgrader autograde 01_rnn_by_hand` (the real CLI) and once with
-:func:`autograder.classroom.grade_class`, and prints both wall-clock times,
-the speed-up, seconds per submission, the machine's CPU count, and whether the
-two gradebooks hold the same scores. It prints figures; it asserts nothing.
+Builds N submissions of one unit (the solution, a partly right notebook and
+the blank exercise in turn) in a scratch course, grades them once with serial
+`nbgrader autograde UNIT` (the real CLI, one process, one kernel after the
+other) and then with :func:`autograder.classroom.grade_class` on each engine
+asked for (a Dask LocalCluster, the default; the local process pool), and
+prints:
+
+* each wall-clock time, the speed-up against serial nbgrader, and whether every
+  gradebook holds the same totals;
+* throughput per core against plain nbgrader;
+* where a submission's time goes (the phases of :class:`autograder.sandbox.Phases`,
+  measured on the Dask workers, and the class runner's own phases);
+* the projected time for 2,100 notebooks on 16 and on 64 cores, with its
+  assumptions.
+
+It prints figures; it asserts nothing. Timings on a machine shared with other
+work are noisy: run it on a quiet one.
 """
 from __future__ import annotations
 
@@ -25,11 +36,14 @@ from .mutate import fill_in_answers, solution_sources, test_cells_by_step
 
 UNIT_ID = "01_rnn_by_hand"
 KINDS = ("solution", "partly", "blank")
+ENGINES = ("local", "pool")
+PROJECTED_NOTEBOOKS = 2100          # 300 students, 7 units
+PROJECTED_CORES = (16, 64)
 
 
-def build_class(course_root: Path, students: int) -> Path:
-    """Generate unit 01 in `course_root` and put `students` notebooks in its submitted/ folder."""
-    unit = syllabus.load().unit(UNIT_ID)
+def build_class(course_root: Path, students: int, unit_id: str = UNIT_ID) -> Path:
+    """Generate the unit in `course_root` and put `students` notebooks in its submitted/ folder."""
+    unit = syllabus.load().unit(unit_id)
     pipeline.generate_into(course_root, [unit.id])
     solution = nbformat.read(ROOT / "solutions" / unit.id / unit.filename, as_version=4)
     answers, steps = solution_sources(solution), list(test_cells_by_step(solution))
@@ -44,51 +58,121 @@ def build_class(course_root: Path, students: int) -> Path:
     return course_root / "submitted"
 
 
-def totals(db_url: str) -> dict[str, float]:
-    """Each student's unit-01 total, read back through nbgrader's Gradebook."""
+def totals(db_url: str, unit_id: str = UNIT_ID) -> dict[str, float]:
+    """Each student's total for the unit, read back through nbgrader's Gradebook."""
     with Gradebook(db_url, syllabus.load().id) as gb:
-        return {s.student.id: float(s.score) for s in gb.assignment_submissions(UNIT_ID)}
+        return {s.student.id: float(s.score) for s in gb.assignment_submissions(unit_id)}
 
 
-def run(students: int = 6, workers: int | None = None, root: Path | None = None) -> dict:
-    """Time both ways of grading the same submissions; return the figures."""
-    workers = workers or os.cpu_count() or 1
+def run(students: int = 6, workers: int | None = None, root: Path | None = None, unit_id: str = UNIT_ID,
+        engines=ENGINES) -> dict:
+    """Time serial nbgrader and grade_class on each engine on the same submissions; return the figures."""
+    cpus = os.cpu_count() or 1
+    workers = workers or cpus
     scratch = Path(root) if root else Path(tempfile.mkdtemp(prefix="bench-"))
     shutil.rmtree(scratch, ignore_errors=True)
-    serial_root, parallel_root = scratch / "nbgrader", scratch / "grade_class"
-    submitted = build_class(serial_root, students)
+    serial_root = scratch / "nbgrader"
+    submitted = build_class(serial_root, students, unit_id)
 
     start = time.perf_counter()
-    pipeline.autograde(serial_root, UNIT_ID)
+    pipeline.autograde(serial_root, unit_id)
     serial = time.perf_counter() - start
+    theirs = totals(f"sqlite:///{serial_root / 'gradebook.db'}", unit_id)
 
-    report = classroom.grade_class([submitted], parallel_root, unit_ids=[UNIT_ID], workers=workers)
-    parallel = report.seconds
-    theirs = totals(f"sqlite:///{serial_root / 'gradebook.db'}")
-    ours = totals(report.db_url)
-    return {"students": students, "workers": report.workers, "cpus": os.cpu_count(), "serial_s": serial,
-            "parallel_s": parallel, "speedup": serial / parallel, "serial": theirs, "parallel": ours,
-            "agree": theirs == ours, "isolation": sandbox.isolation_problem() or "every kernel in bubblewrap", "statuses": {o.student_id: o.status for o in report.outcomes},
-            "scratch": scratch}
+    runs = {}
+    for engine in engines:
+        report = classroom.grade_class([submitted], scratch / f"grade_class_{engine}", unit_ids=[unit_id],
+                                       workers=workers, cluster=engine, progress=False)
+        ours = totals(report.db_url, unit_id)
+        runs[engine] = {"seconds": report.seconds, "workers": report.workers, "engine": report.engine,
+                        "phases": report.phases, "tasks": report.task_timings, "totals": ours,
+                        "agree": ours == theirs, "statuses": {o.student_id: o.status for o in report.outcomes}}
+    return {"unit": unit_id, "students": students, "workers": workers, "cpus": cpus, "serial_s": serial,
+            "serial": theirs, "runs": runs, "agree": all(r["agree"] for r in runs.values()),
+            "isolation": sandbox.isolation_problem() or "every kernel in bubblewrap",
+            "nbgrader_fork": sandbox.nbgrader_forkserver() is not None, "scratch": scratch}
+
+
+def projection(figures: dict, engine: str, notebooks: int = PROJECTED_NOTEBOOKS, cores=PROJECTED_CORES) -> dict:
+    """Projected wall time for `notebooks` on each core count, from one engine's run.
+
+    Per notebook, a worker spends (grading phase x workers / n) core-seconds (measured here, one worker
+    per core); the class runner's own work per outcome (feedback page, journal) and per gradebook row runs
+    in one process, beside the grading; the template is made once per unit."""
+    run_ = figures["runs"][engine]
+    n = figures["students"]
+    phases = run_["phases"]
+    core_s = phases.get("grading, first to last outcome", run_["seconds"]) * run_["workers"] / n
+    per_outcome = phases.get("feedback page and journal, each outcome", 0.0) / n
+    per_row = phases.get("gradebook rows", 0.0) / n
+    template = phases.get("template (nbgrader generate_assignment, staged packages)", 0.0)
+    units = len(syllabus.load().ready_units)
+    result = {}
+    for c in cores:
+        grading = max(notebooks * core_s / c, notebooks * per_outcome)   # the one writer may become the limit
+        result[c] = grading + units * template + notebooks * per_row
+    return {"core_s": core_s, "per_outcome": per_outcome, "per_row": per_row, "template": template,
+            "units": units, "seconds": result, "writer_bound": {c: notebooks * per_outcome > notebooks * core_s / c
+                                                                 for c in cores}}
+
+
+def _breakdown(tasks: list[dict]) -> list[str]:
+    if not tasks:
+        return []
+    names = [k for k in tasks[0] if k != "worker"]
+    for t in tasks[1:]:
+        names += [k for k in t if k not in names and k != "worker"]
+    total = sum(t.get("worker", 0.0) for t in tasks) / len(tasks)
+    lines = [f"  where a submission's time goes on a worker (mean of {len(tasks)}; {total:.1f} s each):"]
+    for name in names:
+        mean = sum(t.get(name, 0.0) for t in tasks) / len(tasks)
+        lines.append(f"    {name:<44} {mean:6.2f} s  {100 * mean / max(total, 1e-9):4.0f}%")
+    firsts = [t.get("judge", 0.0) for t in tasks]
+    if len(firsts) > 1:
+        lines.append(f"    (judge: {max(firsts):.2f} s at most, {min(firsts):.2f} s at least: a worker imports the "
+                     f"hidden tests once, while its first nbgrader runs)")
+    return lines
 
 
 def report(figures: dict) -> str:
-    n = figures["students"]
+    n, unit = figures["students"], figures["unit"]
+    cores_used = min(figures["workers"], figures["cpus"])
     lines = [
-        f"{n} unit-01 submissions ({', '.join(KINDS)} in turn) on a machine with {figures['cpus']} CPUs",
-        f"  serial `nbgrader autograde {UNIT_ID}`: {figures['serial_s']:7.1f} s   "
+        f"{n} {unit} submissions ({', '.join(KINDS)} in turn) on a machine with {figures['cpus']} CPUs "
+        f"({figures['isolation']}; nbgrader {'forked from a preloaded server' if figures['nbgrader_fork'] else 'started as a new process'} per submission)",
+        f"  serial `nbgrader autograde {unit}`: {figures['serial_s']:7.1f} s   "
         f"({figures['serial_s'] / n:.1f} s per submission)",
-        f"  grade_class, {figures['workers']} workers:          {figures['parallel_s']:7.1f} s   "
-        f"({figures['parallel_s'] / n:.1f} s per submission; intake, sandbox, gradebook, feedback and CSV included; "
-        f"{figures['isolation']})",
-        f"  speed-up: {figures['speedup']:.2f}x",
     ]
-    if figures["agree"]:
-        lines.append(f"  scores agree: both gradebooks hold the same {n} totals")
-    else:
-        lines.append("  SCORES DISAGREE (student: nbgrader autograde / grade_class):")
-        for student in sorted(set(figures["serial"]) | set(figures["parallel"])):
-            lines.append(f"    {student}: {figures['serial'].get(student)} / {figures['parallel'].get(student)} "
-                         f"({figures['statuses'].get(student, 'not graded')})")
+    for engine, r in figures["runs"].items():
+        speedup = figures["serial_s"] / r["seconds"]
+        lines += [
+            f"  grade_class on {r['engine']}, {r['workers']} workers: {r['seconds']:7.1f} s   "
+            f"({r['seconds'] / n:.1f} s per submission; intake, template, sandbox, judge, gradebook, feedback and "
+            f"CSV included)",
+            f"    speed-up against serial nbgrader: {speedup:.2f}x on {cores_used} cores; throughput per core: "
+            f"{speedup / cores_used:.2f}x plain nbgrader's (serial nbgrader counted as one core)",
+            f"    scores {'agree: the same ' + str(n) + ' totals' if r['agree'] else 'DISAGREE'}",
+        ]
+        if not r["agree"]:
+            for student in sorted(set(figures["serial"]) | set(r["totals"])):
+                lines.append(f"      {student}: {figures['serial'].get(student)} / {r['totals'].get(student)} "
+                             f"({r['statuses'].get(student, 'not graded')})")
+        lines.append("    the class runner's own phases (one process, the only writer):")
+        for name, seconds in r["phases"].items():
+            lines.append(f"      {name:<58} {seconds:7.2f} s")
+        lines += ["  " + line for line in _breakdown(r["tasks"])]
+    engine = next((e for e in ("local", *figures["runs"]) if e in figures["runs"]), None)
+    if engine is not None:
+        p = projection(figures, engine)
+        lines.append(f"  projected, {PROJECTED_NOTEBOOKS} notebooks like these on {figures['runs'][engine]['engine']} "
+                     f"grown to more cores:")
+        for c, seconds in p["seconds"].items():
+            lines.append(f"    {c:>3} cores: {seconds / 60:6.1f} min" +
+                         ("  (the one writer is the limit here)" if p["writer_bound"][c] else ""))
+        lines.append(f"    assumptions: {p['core_s']:.1f} core-seconds per notebook (the grading phase measured here x "
+                     f"workers / submissions; one worker per core, speed-up linear in cores); the class runner's "
+                     f"{p['per_outcome']:.2f} s per outcome runs beside the grading and {p['per_row']:.3f} s per "
+                     f"gradebook row after it; a template of {p['template']:.1f} s for each of {p['units']} units; "
+                     f"every notebook as long as this unit's (`make times` gives each unit's own)")
     lines.append(f"  scratch course folders: {figures['scratch']}")
     return "\n".join(lines)

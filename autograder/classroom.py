@@ -57,6 +57,9 @@ class ClassReport:
     rejected_csv: Path
     feedback_dir: Path
     warnings: list[str] = field(default_factory=list)
+    engine: str = "a local process pool"      # where the submissions were graded (see grade_submissions)
+    phases: dict[str, float] = field(default_factory=dict)   # seconds of this process's own phases
+    task_timings: list[dict] = field(default_factory=list)   # per graded submission, its phases (Dask)
 
     @property
     def summary(self) -> str:
@@ -67,7 +70,7 @@ class ClassReport:
                         f"{o.score:>5g} / {o.max_score:<3g}  {_first_line(o.reason or o.manual_grading())}")
         counts = Counter(o.status for o in self.outcomes)
         rows.append(f"{len(self.outcomes)} submissions graded in {self.seconds:.1f} s with {self.workers} "
-                    f"workers: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
+                    f"workers on {self.engine}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) +
                     f"; {len(self.rejected)} files not matched (rejected.csv)")
         waiting = [o for o in self.outcomes if o.pending]
         if waiting:   # written answers: graded by a person in the gradebook (formgrader), then exported
@@ -80,13 +83,17 @@ JOURNAL = Path(".grade-class") / "outcomes.jsonl"
 
 
 def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=None, workers: int | None = None,
-                db_url: str | None = None, limits=None, progress: bool = True) -> ClassReport:
+                db_url: str | None = None, limits=None, progress: bool = True, cluster="local") -> ClassReport:
     """Grade every submission found in `inputs`; write gradebook, autograded/, feedback/, CSVs.
 
+    `cluster`: where to grade (see :func:`grade_submissions`): "local" (a Dask LocalCluster of
+    `workers` processes), "pool" (a local process pool), or a Dask scheduler's address or cluster.
     Submissions already in the course's journal with the same key are not graded again."""
     from . import export, intake, sandbox
 
     start = time.perf_counter()
+    phases: dict[str, float] = {}
+    task_timings: list[dict] = []
     # nbgrader's Gradebook runs `alembic` from PATH when it creates a database: this interpreter's,
     # so that `.venv/bin/python -m autograder grade-class` works without activating the environment.
     bindir = str(Path(sys.executable).parent)
@@ -126,21 +133,61 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
 
         def arrived(sub: Submission, outcome: Outcome) -> Outcome:
             """Runs here as each outcome arrives: published, then journaled (final from now on)."""
+            began = time.perf_counter()
             outcome = _publish_one(outcome, course_root)
             journal.append(keys[(sub.student_id, sub.unit_id)], outcome)
             kept[keys[(sub.student_id, sub.unit_id)]] = outcome
+            _add(phases, "feedback page and journal, each outcome", time.perf_counter() - began)
             return outcome
 
+        _add(phases, "intake and journal", time.perf_counter() - start)
+        engine = describe_engine(cluster)
         if todo:
+            began = time.perf_counter()
             template = sandbox.prepare_template(sorted({s.unit_id for s in todo}), scratch / "template")
-            grade_in_pool(todo, template, scratch / "work", limits, workers, progress=progress, arrived=arrived)
+            _add(phases, "template (nbgrader generate_assignment, staged packages)", time.perf_counter() - began)
+            began = time.perf_counter()
+            grade_submissions(todo, template, scratch / "work", limits, workers, cluster=cluster, progress=progress,
+                              arrived=arrived, timings=task_timings)
+            _add(phases, "grading, first to last outcome", time.perf_counter() - began)
+        began = time.perf_counter()
         definitions.join()
+        _add(phases, "waiting for the gradebook's unit records", time.perf_counter() - began)
         outcomes = [kept[keys[(s.student_id, s.unit_id)]] for s in submissions]
+        began = time.perf_counter()
         report_warnings += write_gradebook(outcomes, db_url, roster=roster)
+        _add(phases, "gradebook rows", time.perf_counter() - began)
     grades_csv = export.write_csv(outcomes, course_root / "grades.csv", roster=roster, units=unit_ids)
     rejected_csv = export.write_rejected_csv(rejected, course_root / "rejected.csv")
     return ClassReport(outcomes, rejected, time.perf_counter() - start, workers, course_root, db_url,
-                       Path(grades_csv), Path(rejected_csv), course_root / "feedback", report_warnings)
+                       Path(grades_csv), Path(rejected_csv), course_root / "feedback", report_warnings,
+                       engine=engine, phases=phases, task_timings=task_timings)
+
+
+def _add(phases: dict, name: str, seconds: float) -> None:
+    phases[name] = phases.get(name, 0.0) + seconds
+
+
+def describe_engine(cluster) -> str:
+    if cluster == "pool":
+        return "a local process pool"
+    from .cluster import describe
+
+    return describe(cluster)
+
+
+def grade_submissions(submissions: list[Submission], template: Path, work: Path, limits, workers: int,
+                      cluster="local", progress: bool = True, arrived=None, timings: list | None = None
+                      ) -> list[Outcome]:
+    """Grade on the engine `cluster` names: "pool" (:func:`grade_in_pool`, spawned processes on this
+    machine), "local" (a Dask LocalCluster of `workers` processes), a Dask scheduler's address
+    ("tcp://host:8786") or a Dask cluster object (:func:`autograder.cluster.grade_on_dask`)."""
+    if cluster == "pool":
+        return grade_in_pool(submissions, template, work, limits, workers, progress=progress, arrived=arrived)
+    from .cluster import grade_on_dask
+
+    return grade_on_dask(submissions, template, work, limits, cluster=cluster, workers=workers,
+                         progress=progress, arrived=arrived, timings=timings)
 
 
 def release_checksum(unit_id: str) -> str:

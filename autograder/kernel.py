@@ -70,6 +70,7 @@ class Journal:
         self._file = open(path, "a", encoding="utf-8", buffering=1)
 
     def write(self, **record) -> None:
+        record.setdefault("t", time.time())   # when: the grader's breakdown of a submission's time
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -218,6 +219,15 @@ def main(argv: list[str] | None = None) -> None:
     app.initialize(kernel_args)
     install_hooks(app.shell, journal, integrity, args.output_chars)
     app.start()
+    # The kernel was told to shut down and has replied. Python's own exit would now run every module's
+    # teardown (TensorFlow's takes seconds, for each submission, while nbgrader waits): skip it.
+    journal.write(event="exit")
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 (a stream the student replaced or closed)
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -674,16 +674,107 @@ def run_nbgrader(scratch: Path, unit_id: str, student: str, limits: Limits,
         (config / "nbgrader_config.py").write_text(IPC_CONFIG)
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(config), os.environ.get("JUPYTER_CONFIG_PATH", "")])
     log = scratch / "nbgrader.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_nbgrader_preexec)
-        try:
-            code = proc.wait(timeout=limits.notebook_seconds)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.wait()
-            code = None
+    server = nbgrader_forkserver()
+    if server is not None:
+        code = _run_forked(server, cmd, env, log, limits.notebook_seconds)
+    else:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_nbgrader_preexec)
+            try:
+                code = proc.wait(timeout=limits.notebook_seconds)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid)
+                proc.wait()
+                code = None
     return code, log.read_text(errors="replace")
+
+
+# nbgrader's own start (importing nbgrader, nbconvert, SQLAlchemy, traitlets...) costs seconds, the same for
+# every submission. A process that grades many submissions imports it once, in a fork server, and each
+# `nbgrader autograde` is a fresh fork of it: the same command line, run by the same code as the CLI, in a
+# new process with its own session, environment, working folder and log, killed with its group for time.
+NBGRADER_PRELOAD = ["nbgrader.apps.nbgraderapp", "nbgrader.converters.autograde", "nbgrader.preprocessors",
+                    "nbclient", "jupyter_client.manager", "autograder.sandbox"]
+FORK_ENV = "AUTOGRADER_NBGRADER_FORK"   # "0": start the nbgrader CLI for every submission instead
+
+
+@functools.cache
+def nbgrader_forkserver():
+    """The multiprocessing context of this process's nbgrader fork server, or None where there is none
+    (no fork server on this platform, a daemonic process that may not start children, or turned off)."""
+    import multiprocessing
+
+    if os.environ.get(FORK_ENV, "1") == "0" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    if multiprocessing.current_process().daemon:
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(NBGRADER_PRELOAD)
+    return context
+
+
+def _run_forked(context, cmd: list[str], env: dict, log: Path, seconds: float) -> int | None:
+    """`cmd` (nbgrader's command line) in a fork of the fork server; its exit code, None when killed for time."""
+    proc = context.Process(target=_nbgrader_in_fork, args=(cmd[1:], env, str(log)), daemon=False)
+    proc.start()
+    proc.join(timeout=seconds)
+    if proc.is_alive():
+        _kill_group(proc.pid)
+        proc.join()
+        return None
+    return proc.exitcode
+
+
+def _drop_server_pipes() -> None:
+    """Close, in a fork, the write ends that multiprocessing hands it of the fork server's and the resource
+    tracker's 'alive' pipes: those keep the server running while any fork lives, and the fork dies only with
+    the server, so a worker killed mid-submission would leave both behind. Closed, the server ends with the
+    worker (the pipe's last writer) and the fork, nbgrader, with the server."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for holder, attr in ((forkserver._forkserver, "_forkserver_alive_fd"), (resource_tracker._resource_tracker, "_fd")):
+        fd = getattr(holder, attr, None)
+        if isinstance(fd, int):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            setattr(holder, attr, None)
+
+
+def _nbgrader_in_fork(argv: list[str], env: dict, log: str) -> None:
+    """What `nbgrader ARGV` does, run in a fork of the fork server (nbgrader already imported)."""
+    os.setsid()            # its own session: the time limit kills nbgrader and what it started, together
+    _drop_server_pipes()
+    die_with_parent()      # and it dies with the fork server, which dies with the worker
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(ROOT)
+    for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    code = 0
+    try:
+        from nbgrader.apps.nbgraderapp import main
+
+        sys.argv = ["nbgrader", *argv]
+        main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:  # noqa: BLE001 (as the CLI would: the traceback in the log, a failing exit code)
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(code)
 
 
 def _kill_group(pid: int) -> None:
@@ -848,12 +939,14 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     wrote into box/records, in this process (which never runs student code), after the sandbox is gone.
     A verdict without a score (a step the judge leaves to the kernel) keeps nbgrader's. None without
     a judge."""
+    _warmed(unit)
     try:
         from . import judge
     except ImportError:
         return None
     answers = judge.answer_sources(submitted) if submitted is not None else None
-    verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records", answers)
+    with _judge_lock:   # the judge replays checks in this process: one submission's at a time
+        verdicts = judge.judge_notebook(unit.id, release, Path(box) / "records", answers)
     scores = dict(kernel_scores)
     messages = {}
     for gid, verdict in verdicts.items():
@@ -867,6 +960,40 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
         if verdict.message and not (verdict.message.startswith(NO_RECORD) and kernel_lost):
             messages[gid] = verdict.message
     return scores, messages
+
+
+_judge_lock = __import__("threading").Lock()
+_warming: dict = {}
+_warming_lock = __import__("threading").Lock()
+
+
+def warm_judge(unit) -> None:
+    """Import the judge and the unit's hidden tests in a thread while nbgrader runs (this process only
+    waits for it then): the first submission of each unit a process grades no longer waits for them.
+    One thread per unit and process; :func:`judge_scores` waits for it, so no two threads import them
+    at once."""
+    import threading
+
+    def load():
+        try:
+            from . import judge
+
+            judge.hidden_calls(unit.id)
+            importlib.import_module(f"autograder.hidden.{unit.notebook}")
+        except Exception:  # noqa: BLE001 (judge_scores imports them again and reports what fails)
+            pass
+
+    with _warming_lock:
+        if unit.id not in _warming:
+            _warming[unit.id] = threading.Thread(target=load, name=f"warm-judge-{unit.id}", daemon=True)
+            _warming[unit.id].start()
+
+
+def _warmed(unit) -> None:
+    with _warming_lock:
+        thread = _warming.get(unit.id)
+    if thread is not None:
+        thread.join()
 
 
 def problem_in_outputs(graded, limits: Limits) -> tuple[str, str] | None:
@@ -917,13 +1044,15 @@ def classify(code, log, events, graded, repaired, findings, limits) -> tuple[str
 
 # --- the one public entry point ---------------------------------------------------------------------
 
-def grade_one(sub: Submission, template: Path, work: Path, limits: Limits = Limits()) -> Outcome:
+def grade_one(sub: Submission, template: Path, work: Path, limits: Limits = Limits(),
+              timings: dict | None = None) -> Outcome:
     """Grade one submission in its own scratch copy of the template (own gradebook), with the real
     `nbgrader autograde UNIT --student ID` as a subprocess. Never raises for anything the submission
-    does: every failure becomes an Outcome with a status from autograder.records and a clear reason."""
+    does: every failure becomes an Outcome with a status from autograder.records and a clear reason.
+    `timings`, when given, gets the seconds each phase took (see :class:`Phases`)."""
     start = time.perf_counter()
     try:
-        outcome = _grade(sub, Path(template), Path(work), limits)
+        outcome = _grade(sub, Path(template), Path(work), limits, Phases(timings))
     except Rejection as rejected:
         outcome = _outcome(sub, rejected.status, 0.0, _max_score(sub, Path(template)), reason=rejected.reason)
     except Exception as err:  # our own bug: the batch goes on, the instructor regrades after a fix
@@ -946,7 +1075,43 @@ def _max_score(sub: Submission, template: Path) -> float:
         return 0.0
 
 
-def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outcome:
+class Phases:
+    """Where one submission's grading time goes, phase by phase (for ``make bench``). The nbgrader run
+    is split by the grading kernel's journal: until the kernel started (nbgrader's start, bubblewrap,
+    the kernel's Python), until its first cell (ipykernel's start), the cells (the notebook's imports of
+    Keras and TensorFlow included), and after the last cell (nbgrader writing its results)."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def split_nbgrader(self, started: float, ended: float, events: list[dict]) -> None:
+        """Replace the whole nbgrader run (wall clock `started` to `ended`) by its parts."""
+        if self.timings is None:
+            return
+        kernel = next((e["t"] for e in events if e.get("event") == "kernel" and "t" in e), None)
+        starts = [e["t"] for e in events if e.get("event") == "start" and "t" in e]
+        ends = [e["t"] for e in events if e.get("event") == "end" and "t" in e]
+        if kernel is None or not starts or not ends or not started <= kernel <= starts[0] <= ends[-1] <= ended:
+            return   # the kernel never started, or the clocks disagree: the run stays one phase
+        total = self.timings.pop("nbgrader autograde", 0.0)
+        parts = {"nbgrader start, sandbox, kernel process": kernel - started,
+                 "kernel start (ipykernel)": starts[0] - kernel,
+                 "notebook cells": ends[-1] - starts[0],
+                 "nbgrader after the last cell": ended - ends[-1]}
+        scale = total / max(ended - started, 1e-9)   # wall-clock parts, in the monotonic clock's total
+        for name, seconds in parts.items():
+            self.timings[name] = self.timings.get(name, 0.0) + seconds * scale
+
+
+def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: Phases | None = None) -> Outcome:
+    phases = phases or Phases(None)
     unit = syllabus.load().unit(sub.unit_id)
     if not SAFE_ID.fullmatch(sub.student_id):
         raise Rejection(GRADER_ERROR, f"student id {sub.student_id!r} cannot name a folder for nbgrader")
@@ -962,7 +1127,9 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
         repaired.notes.insert(0, stripped_note)
     context = [c.source for c in release.cells if c.cell_type == "code" and is_locked(c)]
     findings = tamper.scan(repaired.student_cells, context)
+    phases.mark("read, check and repair the notebook")
 
+    warm_judge(unit)
     isolated = use_isolation(limits)
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -974,22 +1141,29 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits) -> Outco
         dest = scratch / "submitted" / sub.student_id / unit.id
         dest.mkdir(parents=True)
         nbformat.write(repaired.nb, dest / unit.filename)
+        phases.mark("scratch course")
+        started = time.time()
         code, log = run_nbgrader(scratch, unit.id, sub.student_id, limits, isolated=isolated, kernel_io=kernel_io)
+        ended = time.time()
+        phases.mark("nbgrader autograde")
         events = read_journal(journal)
         kill_leftovers(scratch, events)
     finally:
         shutil.rmtree(kernel_io, ignore_errors=True)
     drop_links(box_of(scratch))
     events = read_journal(journal)
+    phases.split_nbgrader(started, ended, events)
     graded_path = scratch / "autograded" / sub.student_id / unit.id / unit.filename
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
+    phases.mark("read back nbgrader's results")
     messages = {}
     if graded is not None and status == GRADED:
         judged = judge_scores(unit, release, box_of(scratch), scores, repaired.nb)
         if judged is not None:
             scores, messages = judged
+    phases.mark("judge")
     steps = steps_of(graded, release, scores, messages)
     if status != GRADED:
         steps = [StepResult(s.step, 0.0, s.max_points, s.message, {g: 0.0 for g in s.cells}, s.untouched)

@@ -151,3 +151,48 @@ def test_missing_data_gives_a_clear_error(charlm, monkeypatch, tmp_path):
     other.write_text("not shakespeare")
     text, source = charlm.load_text(other)
     assert text == "not shakespeare" and "NOT the registry's" in source
+
+
+# ---------------------------------------------------------------- make bench (grade-class): what it prints
+
+def _grading_figures():
+    tasks = [{"read, check and repair the notebook": 0.1, "nbgrader start, sandbox, kernel process": 1.0,
+              "notebook cells": 6.0, "judge": judge, "worker": 8.0} for judge in (2.0, 0.5)]
+    phases = {"intake and journal": 1.0, "template (nbgrader generate_assignment, staged packages)": 6.0,
+              "feedback page and journal, each outcome": 0.4, "grading, first to last outcome": 16.0,
+              "gradebook rows": 0.2}
+    run = {"seconds": 24.0, "workers": 2, "engine": "a Dask LocalCluster", "phases": phases, "tasks": tasks,
+           "totals": {"a": 13.0, "b": 0.0}, "agree": True, "statuses": {"a": "graded", "b": "graded"}}
+    return {"unit": "01_rnn_by_hand", "students": 4, "workers": 2, "cpus": 2, "serial_s": 40.0,
+            "serial": {"a": 13.0, "b": 0.0}, "runs": {"local": run}, "agree": True,
+            "isolation": "every kernel in bubblewrap", "nbgrader_fork": True, "scratch": "/tmp/x"}
+
+
+def test_grade_class_bench_projects_2100_notebooks_from_its_measured_phases():
+    from autograder import bench
+
+    figures = _grading_figures()
+    p = bench.projection(figures, "local")
+    assert p["core_s"] == pytest.approx(16.0 * 2 / 4)     # grading phase x workers / notebooks
+    assert p["per_outcome"] == pytest.approx(0.1) and p["per_row"] == pytest.approx(0.05)
+    units = p["units"]
+    assert p["seconds"][16] == pytest.approx(2100 * 8.0 / 16 + units * 6.0 + 2100 * 0.05)
+    # on 64 cores the grading (2100 x 8 / 64 = 262 s) still takes longer than the one writer (210 s)
+    assert p["seconds"][64] == pytest.approx(2100 * 8.0 / 64 + units * 6.0 + 2100 * 0.05)
+    text = bench.report(figures)
+    assert "speed-up against serial nbgrader: 1.67x on 2 cores" in text
+    assert "throughput per core: 0.83x plain nbgrader's" in text
+    assert "scores agree" in text and "notebook cells" in text and "judge" in text
+    assert re.search(r"^\s+16 cores: +[\d.]+ min", text, re.M) and re.search(r"^\s+64 cores: +[\d.]+ min", text, re.M)
+    assert "assumptions: 8.0 core-seconds per notebook" in text
+
+
+def test_grade_class_bench_says_when_the_one_writer_is_the_limit():
+    from autograder import bench
+
+    figures = _grading_figures()
+    figures["runs"]["local"]["phases"]["feedback page and journal, each outcome"] = 0.8   # 0.2 s per outcome
+    p = bench.projection(figures, "local")
+    assert p["writer_bound"] == {16: False, 64: True}
+    assert p["seconds"][64] == pytest.approx(2100 * 0.2 + p["units"] * 6.0 + 2100 * 0.05)
+    assert "the one writer is the limit here" in bench.report(figures)
