@@ -101,8 +101,15 @@ def test_cells_by_step(nb) -> dict[str, list]:
 
 
 def solution_sources(nb) -> dict[str, str]:
-    """The source notebook's answer to each step, keyed by grade_id."""
+    """The source notebook's answer to each step, keyed by grade_id; written answers (markdown cells
+    that a person grades) included, as a student fills them in."""
     return {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells if is_solution(c)}
+
+
+def code_sources(nb) -> dict[str, str]:
+    """The answers that run: :func:`solution_sources` without the written answers (markdown)."""
+    return {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells
+            if is_solution(c) and c.cell_type == "code"}
 
 
 def fill_in_answers(nb, answers: dict[str, str], skip: tuple[str, ...] = ()) -> None:

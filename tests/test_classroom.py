@@ -327,4 +327,4 @@ def test_killed_run_leaves_no_process_and_the_next_run_resumes(root, tmp_path):
     assert (rows["s_blank"]["status"], float(rows["s_blank"]["score"])) == ("graded", 0.0)
     assert rows["s_zslow"]["status"] == "timeout"
     scores, _, counts = _read_gradebook(f"sqlite:///{course / 'gradebook.db'}")
-    assert {s: sum(v.values()) for s, v in scores.items()} == {"s_solution": 13.0, "s_blank": 0.0, "s_zslow": 0.0}
+    assert {s: sum(x or 0.0 for x in v.values()) for s, v in scores.items()} == {"s_solution": 13.0, "s_blank": 0.0, "s_zslow": 0.0}

@@ -29,7 +29,7 @@ from autograder import ROOT, mutants, settings
 from autograder.__main__ import MIN_MUTANTS_PER_STEP
 from autograder.hidden import _record
 from autograder.judge import RECORD_ENV, Verdict, hidden_calls, judge_notebook, judge_step
-from autograder.mutate import grading_environment, solution_sources
+from autograder.mutate import code_sources, grading_environment
 from autograder.mutate import test_cells_by_step as cells_by_step   # not collected as a test
 from course import syllabus
 
@@ -102,8 +102,8 @@ def _disagreements(results) -> list[str]:
 def run_unit(unit_id: str, tmp: Path, with_mutants: bool = True) -> dict:
     kernel = Kernel(unit_id, tmp / "work")
     tests = cells_by_step(kernel.nb)
-    answers = solution_sources(kernel.nb)
-    blanks = solution_sources(_release(unit_id))
+    answers = code_sources(kernel.nb)
+    blanks = code_sources(_release(unit_id))
     all_cells = [c for cells in tests.values() for c in cells]
     summary = {"solution": [], "blank": [], "mutants": []}
     with grading_environment(), kernel.client.setup_kernel():
@@ -147,7 +147,7 @@ def _check_unit(unit_id: str, tmp: Path) -> None:
             if message and m.step not in message:
                 problems.append(f"mutant {m.step} ({m.description}): {gid} failed without naming the step: "
                                 f"{message[:300]}")
-    counts = {step: sum(m.step == step for m, _ in summary["mutants"]) for step in solution_sources(_source(unit_id))}
+    counts = {step: sum(m.step == step for m, _ in summary["mutants"]) for step in code_sources(_source(unit_id))}
     problems += [f"{step} has only {n} mutants (at least {MIN_MUTANTS_PER_STEP})"
                  for step, n in counts.items() if n < MIN_MUTANTS_PER_STEP]
     judged = sum(v.judged for _, _, v, _ in summary["solution"])
@@ -219,7 +219,7 @@ def _blank_kernel_run(tmp: Path, attack: str, after_tests: str = ""):
             if cell.cell_type == "code" and "nbgrader" in cell.metadata and not is_grade(cell) \
                     and not is_solution(cell):
                 kernel.client.execute_cell(cell, 0)
-        for source in solution_sources(_release(ATTACK_UNIT)).values():
+        for source in code_sources(_release(ATTACK_UNIT)).values():
             kernel.run(source)
         kernel.must_run(attack)
         points = {c.metadata.nbgrader["grade_id"]: kernel.grade(c)[0] for c in tests}

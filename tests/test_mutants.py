@@ -42,7 +42,7 @@ def test_every_step_has_five_mutants_and_the_unit_covers_its_kinds(unit_id):
     unit = syllabus.load().unit(unit_id)
     nb = nbformat.read(mutate.ROOT / "solutions" / unit.id / unit.filename, as_version=4)
     found = mutants.for_notebook(unit.notebook)
-    for step in mutate.solution_sources(nb):
+    for step in mutate.code_sources(nb):
         count = sum(m.step == step for m in found)
         assert count >= 5, f"{unit_id}/{step} has {count} mutants"
         if step != "simple_rnn_from_weights":   # Keras is that step's material: nothing to delegate to
