@@ -34,12 +34,13 @@ import hashlib
 import importlib
 import pkgutil
 import random
-import struct
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
+
+from .hidden._record import feed_plain
 
 MAX_BYTES = 512 * 1024 * 1024      # everything remembered, per process
 MAX_ENTRY_BYTES = 32 * 1024 * 1024  # one result
@@ -51,40 +52,8 @@ class _NotPlain(Exception):
 
 
 def _feed(h, value: Any, depth: int = 0) -> None:
-    """Hash plain data by value; raise _NotPlain for anything else."""
-    if depth > MAX_DEPTH:
-        raise _NotPlain
-    if value is None or isinstance(value, bool):
-        h.update(b"B" + repr(value).encode() + b";")
-    elif isinstance(value, (np.ndarray, np.generic)):
-        array = np.asarray(value)
-        if array.dtype.hasobject:
-            raise _NotPlain
-        h.update(b"A" + array.dtype.str.encode() + repr(array.shape).encode() + b":")
-        h.update(np.ascontiguousarray(array).tobytes())
-    elif isinstance(value, int):
-        h.update(b"I" + str(value).encode() + b";")
-    elif isinstance(value, float):
-        h.update(b"F" + struct.pack("<d", value))
-    elif isinstance(value, complex):
-        h.update(b"C" + struct.pack("<dd", value.real, value.imag))
-    elif isinstance(value, str):
-        data = value.encode("utf-8", "surrogatepass")
-        h.update(b"S%d:" % len(data) + data)
-    elif isinstance(value, (bytes, bytearray)):
-        h.update(b"Y%d:" % len(value) + bytes(value))
-    elif type(value) in (list, tuple):
-        h.update(b"L[" if type(value) is list else b"T[")
-        for item in value:
-            _feed(h, item, depth + 1)
-        h.update(b"]")
-    elif type(value) is dict:
-        h.update(b"D{")
-        for key, item in value.items():
-            _feed(h, key, depth + 1)
-            _feed(h, item, depth + 1)
-        h.update(b"}")
-    else:
+    """Hash plain data by value (the record's own hashing); raise _NotPlain for anything else."""
+    if depth > MAX_DEPTH or not feed_plain(h, value, depth, _feed):
         raise _NotPlain
 
 

@@ -174,24 +174,16 @@ def fingerprint(value: Any) -> str:
     return digest.hexdigest()
 
 
-def _feed(h, value: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        h.update(b"<deep>")
-        return
-    if isinstance(value, StudentObject):
-        h.update(b"P%d;" % object.__getattribute__(value, "_pid"))
-    elif value is None or isinstance(value, bool):
+def feed_plain(h, value: Any, depth: int, feed: Callable) -> bool:
+    """Hash plain data into ``h`` (numpy arrays and scalars, numbers, strings, bytes, None, and lists, tuples
+    and dicts, whose items go to ``feed(h, item, depth + 1)``). False, with nothing hashed, for anything else.
+    Shared by the record's fingerprints and the judge's memory of reference results (autograder/memo.py)."""
+    if value is None or isinstance(value, bool):
         h.update(b"B" + repr(value).encode() + b";")
-    elif isinstance(value, np.generic) or isinstance(value, np.ndarray):
+    elif isinstance(value, (np.generic, np.ndarray)) and not np.asarray(value).dtype.hasobject:
         array = np.asarray(value)
-        if array.dtype.hasobject:
-            h.update(b"O[")
-            for item in array.ravel().tolist():
-                _feed(h, item, depth + 1)
-            h.update(b"]")
-        else:
-            h.update(b"A" + array.dtype.str.encode() + repr(array.shape).encode() + b":")
-            h.update(array.tobytes(order="C"))
+        h.update(b"A" + array.dtype.str.encode() + repr(array.shape).encode() + b":")
+        h.update(array.tobytes(order="C"))
     elif isinstance(value, int):
         h.update(b"I" + str(value).encode() + b";")
     elif isinstance(value, float):
@@ -206,14 +198,32 @@ def _feed(h, value: Any, depth: int) -> None:
     elif isinstance(value, (list, tuple)):
         h.update(b"L[" if isinstance(value, list) else b"T[")
         for item in value:
-            _feed(h, item, depth + 1)
+            feed(h, item, depth + 1)
         h.update(b"]")
     elif isinstance(value, dict):
         h.update(b"D{")
         for key, item in value.items():
-            _feed(h, key, depth + 1)
-            _feed(h, item, depth + 1)
+            feed(h, key, depth + 1)
+            feed(h, item, depth + 1)
         h.update(b"}")
+    else:
+        return False
+    return True
+
+
+def _feed(h, value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        h.update(b"<deep>")
+        return
+    if isinstance(value, StudentObject):
+        h.update(b"P%d;" % object.__getattribute__(value, "_pid"))
+    elif feed_plain(h, value, depth, _feed):
+        pass
+    elif isinstance(value, (np.generic, np.ndarray)):     # an array of objects
+        h.update(b"O[")
+        for item in np.asarray(value).ravel().tolist():
+            _feed(h, item, depth + 1)
+        h.update(b"]")
     elif isinstance(value, np.random.Generator):
         h.update(b"R" + json.dumps(value.bit_generator.state, sort_keys=True, default=str).encode())
     elif _keras_layer(value):
