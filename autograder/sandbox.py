@@ -68,6 +68,25 @@ class Limits:
     memory_mb: int = 4096           # the grading kernel's address space (TensorFlow and Keras map ~1.9 GB)
     output_chars: int = 100_000     # what one cell may print; the rest is dropped in the kernel
     isolation: str = "auto"         # "auto": bubblewrap when it works here; "require": error without; "off"
+    kernel_threads: int | None = None   # threads for the kernel's numeric libraries; None: theirs (all cores)
+
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+              "TF_NUM_INTEROP_THREADS")
+
+
+def thread_env(limits: Limits) -> dict[str, str]:
+    """The kernel's thread counts. Kernels graded side by side, one per core, each with thread pools the
+    size of the machine (numpy's BLAS, TensorFlow's), spend CPU on threads that wait for each other: grade_class
+    gives each kernel its share of the cores instead (:func:`kernel_threads_for`)."""
+    if not limits.kernel_threads:
+        return {}
+    return {name: str(int(limits.kernel_threads)) for name in THREAD_ENV}
+
+
+def kernel_threads_for(workers: int, cpus: int | None = None) -> int:
+    """Each of `workers` kernels on this machine gets an equal share of its cores, at least one."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
 
 
 class Rejection(Exception):
@@ -566,6 +585,20 @@ def kernel_io_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="gk-", dir=base))
 
 
+MEMO_TABLE = ".reference-memo"    # in the box: the judge's sealed reference results for the kernel
+MEMO_ENV = "AUTOGRADER_KERNEL_MEMO"   # "0": every kernel computes every reference itself
+
+
+def write_memo_table(path: Path, hidden_module: str) -> bool:
+    """The reference results this process's judge computed for a unit's hidden tests (`hidden_module`),
+    sealed (autograder/memo.py), at `path` for the kernel; False when there are none (no judge here yet,
+    or a unit it has not judged)."""
+    table = getattr(sys.modules.get("autograder.memo"), "MEMO", None)   # None until the judge is imported here
+    if table is None or os.environ.get(MEMO_ENV, "1") == "0":
+        return False
+    return table.write_table(path, hidden_module) > 0
+
+
 def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None,
                      kernel_io: Path | None = None) -> Path:
     """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH; with `packages`
@@ -582,7 +615,9 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
         argv += ["--watch", module]
     if packages is not None:
         argv.append("--isolated")
-    env = {"MALLOC_ARENA_MAX": "2"}   # glibc's per-thread arenas would reserve address space
+    if write_memo_table(box / MEMO_TABLE, f"autograder.hidden.{unit.notebook}"):
+        argv += ["--memo", str(inside / MEMO_TABLE)]
+    env = {"MALLOC_ARENA_MAX": "2", **thread_env(limits)}   # glibc's per-thread arenas would reserve address space
     if record_env():
         env[record_env()] = str(inside / "records")
     if packages is not None:

@@ -100,3 +100,78 @@ def test_the_judge_remembers_every_reference_module():
     from autograder.reference import keras_reference
 
     assert getattr(keras_reference.softmax, "__remembered__", None) is not None
+
+
+# --- the sealed table handed from the judge's process to a grading kernel ------------------------------
+
+def _judge_with(tmp_path, context_name="autograder.hidden.u"):
+    """A judge's memory that computed two results under a unit's context and one under another's."""
+    from autograder import memo as memo_module
+
+    judge = Memo()
+    fn, calls = _counted(lambda x, n: {"y": np.asarray(x) * 7.25, "draw": np.random.uniform(size=n)})
+    f = remembered(fn, "t.scaled", judge)
+    np.random.seed(5)
+    with memo_module.context(context_name):
+        secret = f(np.arange(4.0), 2)
+        f(np.ones(3), 1)
+    with memo_module.context("autograder.hidden.other"):
+        f(np.zeros(2), 1)
+    return judge, fn, calls, secret
+
+
+def test_a_kernel_opens_only_the_calls_it_makes_itself_and_leaves_the_random_state_as_the_call_did(tmp_path):
+    judge, fn, calls, secret = _judge_with(tmp_path)
+    table = tmp_path / "table"
+    assert judge.write_table(table, "autograder.hidden.u") == 2       # the other unit's result is not handed out
+    kernel = Memo(store=False)
+    assert kernel.read_table(table) == 2
+    k = remembered(fn, "t.scaled", kernel)
+    before = len(calls)
+    np.random.seed(5)
+    got = k(np.arange(4.0), 2)
+    after_table = np.random.uniform()
+    assert len(calls) == before and kernel.table_hits == 1
+    np.testing.assert_array_equal(got["y"], secret["y"])
+    np.testing.assert_array_equal(got["draw"], secret["draw"])
+    np.random.seed(5)
+    fn(np.arange(4.0), 2)
+    assert after_table == np.random.uniform()                           # the next draw as after the real call
+    k(np.arange(5.0), 2)                                                # a call the table does not hold: made,
+    k(np.arange(5.0), 2)                                                # and never stored in the kernel
+    assert len(calls) == before + 3 and kernel.entries == {} and kernel.misses == 2
+
+
+def test_the_table_is_sealed_a_result_cannot_be_read_without_the_call_that_made_it(tmp_path):
+    judge, fn, calls, secret = _judge_with(tmp_path)
+    table = tmp_path / "table"
+    judge.write_table(table, "autograder.hidden.u")
+    data = table.read_bytes()
+    for needle in (secret["y"].tobytes(), secret["draw"].tobytes(), np.float64(7.25 * 3).tobytes(), b"numpy"):
+        assert needle not in data
+    kernel = Memo(store=False)
+    kernel.read_table(table)
+    opened = [kernel._open(sealed, b"\0" * 20) for sealed in kernel.table.values()]
+    assert opened == [None, None]                                        # a wrong key opens nothing
+
+
+def test_a_bad_table_changes_nothing_but_the_time(tmp_path):
+    judge, fn, calls, _ = _judge_with(tmp_path)
+    table = tmp_path / "table"
+    judge.write_table(table, "autograder.hidden.u")
+    good = table.read_bytes()
+    middle = len(good) // 2
+    for bad in (b"", b"not a table", good[:-1], good + b"x", good[:-5] + bytes(5),
+                good[:middle] + bytes([good[middle] ^ 1]) + good[middle + 1:]):
+        table.write_bytes(bad)
+        kernel = Memo(store=False)
+        kernel.read_table(table)
+        k = remembered(fn, "t.scaled", kernel)
+        before = len(calls)
+        np.random.seed(5)
+        got = k(np.arange(4.0), 2)
+        np.random.seed(5)
+        assert len(calls) == before + (0 if kernel.table_hits else 1)
+        np.testing.assert_array_equal(got["y"], np.arange(4.0) * 7.25)
+    assert Memo(store=False).read_table(tmp_path / "missing") == 0
+    assert Memo().write_table(tmp_path / "none", "autograder.hidden.u") == 0 and not (tmp_path / "none").exists()
