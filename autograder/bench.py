@@ -58,6 +58,42 @@ def build_class(course_root: Path, students: int, unit_id: str = UNIT_ID) -> Pat
     return course_root / "submitted"
 
 
+def build_student(course_root: Path, unit_ids=None, student: str = "student_all_units") -> Path:
+    """One student's answered notebook of every ready unit (the solutions' answers in the exercises)."""
+    units = pipeline.ready_units(unit_ids)
+    pipeline.generate_into(course_root, [u.id for u in units])
+    for unit in units:
+        solution = nbformat.read(ROOT / "solutions" / unit.id / unit.filename, as_version=4)
+        nb = nbformat.read(course_root / "exercises" / unit.id / unit.filename, as_version=4)
+        fill_in_answers(nb, solution_sources(solution))
+        dest = course_root / "submitted" / student / unit.id / unit.filename
+        dest.parent.mkdir(parents=True)
+        nbformat.write(nb, dest)
+    return course_root / "submitted"
+
+
+def run_student(workers: int | None = None, root: Path | None = None, engine: str = "pool") -> dict:
+    """grade_class on one student's notebook of every unit (the target: at most 3 minutes on 2 cores)."""
+    workers = workers or os.cpu_count() or 1
+    scratch = Path(root) if root else Path(tempfile.mkdtemp(prefix="bench-student-"))
+    shutil.rmtree(scratch, ignore_errors=True)
+    submitted = build_student(scratch / "source")
+    report = classroom.grade_class([submitted], scratch / "graded", workers=workers, cluster=engine, progress=False)
+    return {"seconds": report.seconds, "workers": report.workers, "engine": report.engine, "phases": report.phases,
+            "units": {o.unit_id: (o.status, o.score, o.max_score) for o in report.outcomes},
+            "full_marks": all(o.status == "graded" and o.score == o.max_score for o in report.outcomes)}
+
+
+def report_student(figures: dict) -> str:
+    lines = [f"one student's {len(figures['units'])} units (the solutions' answers) with grade_class on "
+             f"{figures['engine']}, {figures['workers']} workers: {figures['seconds']:.1f} s "
+             f"({figures['seconds'] / 60:.2f} min), "
+             f"{'full marks on every unit' if figures['full_marks'] else 'NOT full marks: ' + str(figures['units'])}"]
+    for name, seconds in figures["phases"].items():
+        lines.append(f"    {name:<58} {seconds:7.2f} s")
+    return "\n".join(lines)
+
+
 def totals(db_url: str, unit_id: str = UNIT_ID) -> dict[str, float]:
     """Each student's total for the unit, read back through nbgrader's Gradebook."""
     with Gradebook(db_url, syllabus.load().id) as gb:

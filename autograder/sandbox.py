@@ -68,25 +68,6 @@ class Limits:
     memory_mb: int = 4096           # the grading kernel's address space (TensorFlow and Keras map ~1.9 GB)
     output_chars: int = 100_000     # what one cell may print; the rest is dropped in the kernel
     isolation: str = "auto"         # "auto": bubblewrap when it works here; "require": error without; "off"
-    kernel_threads: int | None = None   # threads for the kernel's numeric libraries; None: theirs (all cores)
-
-
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-              "TF_NUM_INTEROP_THREADS")
-
-
-def thread_env(limits: Limits) -> dict[str, str]:
-    """The kernel's thread counts. Kernels graded side by side, one per core, each with thread pools the
-    size of the machine (numpy's BLAS, TensorFlow's), spend CPU on threads that wait for each other: grade_class
-    gives each kernel its share of the cores instead (:func:`kernel_threads_for`)."""
-    if not limits.kernel_threads:
-        return {}
-    return {name: str(int(limits.kernel_threads)) for name in THREAD_ENV}
-
-
-def kernel_threads_for(workers: int, cpus: int | None = None) -> int:
-    """Each of `workers` kernels on this machine gets an equal share of its cores, at least one."""
-    return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
 
 
 class Rejection(Exception):
@@ -161,7 +142,13 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/et
                 "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/ssl")
 # What the kernel's environment keeps from the grader's (everything else, credentials included, is cleared).
 KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
-            "OMP_NUM_THREADS", "COURSE_BUDGET", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES")
+            "OMP_NUM_THREADS", "COURSE_BUDGET", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES", "TF_DETERMINISTIC_OPS",
+            "XLA_FLAGS")
+# ... and every setting of the numeric libraries: the kernel must compute what the judge computes, bit for bit
+# (a record's inputs are compared by their bytes). OPENBLAS_CORETYPE, for one, picks OpenBLAS' kernels: a
+# kernel that lost it multiplied with other code than the judge's, and every check whose inputs come from a
+# matrix product or a QR failed as "the record's inputs differ".
+KEPT_ENV_PREFIXES = ("OPENBLAS_", "GOTO", "MKL_", "OMP_", "KMP_", "NPY_", "TF_NUM_", "ONEDNN_", "DNNL_")
 
 
 class IsolationUnavailable(RuntimeError):
@@ -313,7 +300,7 @@ def bwrap_argv(box: Path, packages: Path, kernel_io: Path) -> list[str]:
         args += ["--ro-bind", folder, f"/grading/data/{i}"]
     args += ["--ro-bind", str(packages), PACKAGES_IN_BOX, "--bind", str(box), WORK_IN_BOX,
              "--bind", str(kernel_io), str(kernel_io), "--chdir", WORK_IN_BOX]
-    env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
+    env = {k: v for k, v in os.environ.items() if k in KEPT_ENV or k.startswith(KEPT_ENV_PREFIXES)}
     env.update(HOME=WORK_IN_BOX, PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
                PYTHONPATH=PACKAGES_IN_BOX, PYTHONDONTWRITEBYTECODE="1", MPLCONFIGDIR=f"{WORK_IN_BOX}/.matplotlib",
                COURSE_DATA_HOME=f"{WORK_IN_BOX}/.data",
@@ -617,7 +604,7 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
         argv.append("--isolated")
     if write_memo_table(box / MEMO_TABLE, f"autograder.hidden.{unit.notebook}"):
         argv += ["--memo", str(inside / MEMO_TABLE)]
-    env = {"MALLOC_ARENA_MAX": "2", **thread_env(limits)}   # glibc's per-thread arenas would reserve address space
+    env = {"MALLOC_ARENA_MAX": "2"}   # glibc's per-thread arenas would reserve address space
     if record_env():
         env[record_env()] = str(inside / "records")
     if packages is not None:

@@ -327,6 +327,37 @@ def test_replaced_stdout_does_not_stall(graded):
     assert outcome.seconds < LIMITS.notebook_seconds / 2
 
 
+NUMERIC_PROBE = """
+import hashlib, numpy as np
+rng = np.random.default_rng(7)
+a, m = rng.normal(size=(60, 40)), rng.normal(size=(6, 6))
+print(*(hashlib.sha256(x.tobytes()).hexdigest() for x in (a @ a.T, np.linalg.qr(m)[0], np.tanh(a), a.sum(axis=0))))
+"""
+
+
+@needs_bwrap
+def test_the_kernel_computes_what_the_grader_computes_bit_for_bit(tmp_path, monkeypatch):
+    """A record's inputs are compared by their bytes: the sandbox must keep every setting of the numeric
+    libraries. OPENBLAS_CORETYPE (this machine's environment sets it) picks OpenBLAS' kernels; a sandbox that
+    dropped it multiplied with other code on a CPU with AVX-512, and unit 02's solution lost 3 points."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine() in ("x86_64", "AMD64"):
+        monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    box, io_dir, packages = (tmp_path / name for name in ("box", "io", "packages"))
+    for folder in (box, io_dir, packages):
+        folder.mkdir()
+    outside = subprocess.run([sys.executable, "-c", NUMERIC_PROBE], capture_output=True, text=True, check=True)
+    inside = subprocess.run(sandbox.bwrap_argv(box, packages, io_dir) + [sys.executable, "-c", NUMERIC_PROBE],
+                            capture_output=True, text=True, check=True)
+    assert inside.stdout.split() == outside.stdout.split() and len(inside.stdout.split()) == 4
+    argv = sandbox.bwrap_argv(box, packages, io_dir)
+    for name in ("OPENBLAS_CORETYPE",) if "OPENBLAS_CORETYPE" in __import__("os").environ else ():
+        assert argv[argv.index(name) - 1] == "--setenv"
+
+
 def test_isolation_can_be_required(monkeypatch):
     monkeypatch.setattr(sandbox, "isolation_problem", lambda: "bubblewrap (bwrap) is not installed: ...")
     assert sandbox.use_isolation(sandbox.Limits()) is False
