@@ -80,6 +80,7 @@ class ClassReport:
 
 
 JOURNAL = Path(".grade-class") / "outcomes.jsonl"
+TEMPLATES = Path(".grade-class") / "templates"   # the prepared units, kept for the next run (sandbox.cached_template)
 
 
 def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=None, workers: int | None = None,
@@ -144,7 +145,8 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
         engine = describe_engine(cluster)
         if todo:
             began = time.perf_counter()
-            template = sandbox.prepare_template(sorted({s.unit_id for s in todo}), scratch / "template")
+            # every unit of the class, not only those left to grade: the same template for every run of it
+            template = sandbox.cached_template(units, course_root / TEMPLATES)
             _add(phases, "template (nbgrader generate_assignment, staged packages)", time.perf_counter() - began)
             began = time.perf_counter()
             grade_submissions(todo, template, scratch / "work", limits, workers, cluster=cluster, progress=progress,

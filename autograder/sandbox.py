@@ -109,12 +109,78 @@ def prepare_template(unit_ids, work: Path) -> Path:
     for unit in pipeline.ready_units(list(unit_ids)):
         shutil.copytree(ROOT / "solutions" / unit.id, template / "solutions" / unit.id,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        # db_url given explicitly: an instructor's config pointing at PostgreSQL must not be used here.
-        pipeline.nbgrader("generate_assignment", unit.id, "--force",
-                          f"--CourseDirectory.db_url={sqlite_url(template)}", root=template, echo=False)
+        _generate_assignment(unit.id, template)
         stage_packages(unit, packages_of(template, unit.id))
     shutil.rmtree(template / "solutions")
     return template
+
+
+def _generate_assignment(unit_id: str, template: Path) -> None:
+    """`nbgrader generate_assignment UNIT` in the template, forked from the nbgrader fork server where there
+    is one (nbgrader imported once for every unit, not once per unit), else the CLI."""
+    # db_url given explicitly: an instructor's config pointing at PostgreSQL must not be used here.
+    args = ["generate_assignment", unit_id, "--force", f"--CourseDirectory.db_url={sqlite_url(template)}"]
+    server = nbgrader_forkserver()
+    if server is None:
+        pipeline.nbgrader(*args, root=template, echo=False)
+        return
+    bindir = str(Path(sys.executable).parent)   # nbgrader runs `alembic` from PATH
+    env = dict(os.environ, PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]))
+    log = template.parent / f"generate-{unit_id}.log"
+    code = _run_forked(server, ["nbgrader", *args, f"--CourseDirectory.root={template.resolve()}"], env, log, 600)
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    log.unlink(missing_ok=True)
+    if code != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed ({code}):\n{text}")
+
+
+def template_key(unit_ids) -> str:
+    """sha256 of what a template is made from: the units' sources, the course and autograder packages and the
+    datasets' code (staged for the kernel), nbgrader's and Python's versions."""
+    import nbgrader
+
+    digest = hashlib.sha256(f"{sys.version}\0nbgrader {nbgrader.__version__}\0".encode())
+    folders = [ROOT / "solutions" / u for u in sorted(unit_ids)] + [ROOT / "course", ROOT / "autograder", ROOT / "datasets"]
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cached_template(unit_ids, cache: Path) -> Path:
+    """:func:`prepare_template` once per content (:func:`template_key`): a later run of the same units and
+    checkout takes it from `cache`, where only the newest template is kept. Made in a folder of its own and
+    renamed into place when complete, so a stopped run leaves no half template behind to be used."""
+    import tempfile
+
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    key = template_key(unit_ids)
+    target = cache / key
+    if not (target / "template").is_dir():
+        partial = Path(tempfile.mkdtemp(prefix=".preparing-", dir=cache))
+        try:
+            prepare_template(unit_ids, partial)
+            partial.rename(target)
+        except OSError:
+            if not (target / "template").is_dir():
+                raise
+        finally:
+            _remove_tree(partial)
+    for old in cache.iterdir():
+        if old.name != key and not old.name.startswith(".preparing-"):
+            _remove_tree(old)
+    return target / "template"
+
+
+def _remove_tree(folder: Path) -> None:
+    if not Path(folder).exists():
+        return
+    for path in [Path(folder), *Path(folder).rglob("*")]:   # staged packages are read-only
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o700)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def packages_of(template: Path, unit_id: str) -> Path:

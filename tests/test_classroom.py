@@ -7,13 +7,14 @@ partly right) and check the result through nbgrader's own Gradebook and
 import csv
 import os
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Comment, Grade, Gradebook, Student, SubmittedAssignment
 from nbgrader.utils import compute_checksum, determine_grade, is_solution
 
-from autograder import ROOT, classroom, pipeline
+from autograder import ROOT, classroom, pipeline, sandbox
 from autograder import mutate
 from autograder.mutate import fill_in_answers, solution_sources
 from autograder.records import GRADED, GRADER_ERROR, TIMEOUT, Outcome, StepResult, Submission, written_answers
@@ -328,3 +329,35 @@ def test_killed_run_leaves_no_process_and_the_next_run_resumes(root, tmp_path):
     assert rows["s_zslow"]["status"] == "timeout"
     scores, _, counts = _read_gradebook(f"sqlite:///{course / 'gradebook.db'}")
     assert {s: sum(x or 0.0 for x in v.values()) for s, v in scores.items()} == {"s_solution": 13.0, "s_blank": 0.0, "s_zslow": 0.0}
+
+
+def test_the_prepared_units_are_kept_for_the_next_run_and_remade_when_their_sources_change(tmp_path, monkeypatch):
+    """sandbox.cached_template: one template per content; a later run with the same units and checkout takes
+    it; another content replaces it; a run stopped while preparing leaves nothing that could be used."""
+    made = []
+
+    def fake_prepare(unit_ids, work):
+        made.append(tuple(unit_ids))
+        (Path(work) / "template").mkdir(parents=True)
+        (Path(work) / "template" / "units.txt").write_text(",".join(unit_ids))
+        if "broken" in unit_ids:
+            raise RuntimeError("nbgrader generate_assignment failed")
+        return Path(work) / "template"
+
+    monkeypatch.setattr(sandbox, "prepare_template", fake_prepare)
+    monkeypatch.setattr(sandbox, "template_key", lambda unit_ids: "-".join(sorted(unit_ids)))
+    cache = tmp_path / "templates"
+    first = sandbox.cached_template(["u1", "u2"], cache)
+    again = sandbox.cached_template(["u1", "u2"], cache)
+    assert first == again and made == [("u1", "u2")] and (first / "units.txt").read_text() == "u1,u2"
+    other = sandbox.cached_template(["u1"], cache)
+    assert made[-1] == ("u1",) and not first.exists() and other.is_dir()
+    with pytest.raises(RuntimeError):
+        sandbox.cached_template(["broken"], cache)
+    assert sorted(p.name for p in cache.iterdir()) == ["u1"]
+
+
+def test_the_template_key_follows_every_source_of_the_template():
+    units = ["01_rnn_by_hand"]
+    key = sandbox.template_key(units)
+    assert key == sandbox.template_key(units) and key != sandbox.template_key(["02_bptt_and_gradients"])
