@@ -155,9 +155,9 @@ def projection(figures: dict, engine: str, notebooks: int = PROJECTED_NOTEBOOKS,
 def _breakdown(tasks: list[dict]) -> list[str]:
     if not tasks:
         return []
-    names = [k for k in tasks[0] if k != "worker"]
+    names = [k for k in tasks[0] if k not in ("worker", "nth")]
     for t in tasks[1:]:
-        names += [k for k in t if k not in names and k != "worker"]
+        names += [k for k in t if k not in names and k not in ("worker", "nth")]
     total = sum(t.get("worker", 0.0) for t in tasks) / len(tasks)
     lines = [f"  where a submission's time goes on a worker (mean of {len(tasks)}; {total:.1f} s each):"]
     for name in names:
@@ -168,6 +168,14 @@ def _breakdown(tasks: list[dict]) -> list[str]:
         lines.append(f"    (judge: {max(firsts):.2f} s at most, {min(firsts):.2f} s at least: a worker imports the "
                      f"hidden tests once, while its first nbgrader runs)")
     return lines
+
+
+def steady_state(tasks: list[dict]) -> float | None:
+    """Mean seconds of a submission on a worker past its first one (which imports the judge and grades
+    without the judge's table of reference results): what each further submission of a large class costs
+    a core. None when no worker graded more than one."""
+    later = [t["worker"] for t in tasks if t.get("nth", 0) > 1]
+    return sum(later) / len(later) if later else None
 
 
 def report(figures: dict) -> str:
@@ -197,6 +205,12 @@ def report(figures: dict) -> str:
         for name, seconds in r["phases"].items():
             lines.append(f"      {name:<58} {seconds:7.2f} s")
         lines += ["  " + line for line in _breakdown(r["tasks"])]
+        steady = steady_state(r["tasks"])
+        if steady is not None:
+            per_sub = figures["serial_s"] / n
+            lines.append(f"    past each worker's first submission: {steady:.1f} s per submission on a worker, "
+                         f"{per_sub / steady:.2f}x plain nbgrader's throughput per core ({per_sub:.1f} s per "
+                         f"submission, serial): what each further submission of a large class costs")
     engine = next((e for e in ("local", *figures["runs"]) if e in figures["runs"]), None)
     if engine is not None:
         p = projection(figures, engine)

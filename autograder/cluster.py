@@ -107,6 +107,9 @@ def _template_bytes(bundle: bytes) -> bytes:
     return bundle
 
 
+_graded_here = 0   # submissions this worker process has graded (the first pays for its imports)
+
+
 def grade_bytes(data: bytes, student_id: str, unit_id: str, origin: str, original_name: str,
                 bundle: bytes, digest: str, checksum: str, limits) -> dict:
     """What a Dask worker runs for one submission: unpack the template (once), grade the file's bytes
@@ -131,8 +134,10 @@ def grade_bytes(data: bytes, student_id: str, unit_id: str, origin: str, origina
         graded = Path(outcome.autograded).read_bytes() if outcome.autograded else None
         outcome.autograded = None
         timings["unpack template"] = unpacked - started
+        global _graded_here
+        _graded_here += 1
         return {"outcome": outcome.as_dict(), "autograded": graded, "timings": timings,
-                "worker_seconds": time.perf_counter() - started}
+                "worker_seconds": time.perf_counter() - started, "nth_on_worker": _graded_here}
     finally:
         _remove(folder)
 
@@ -248,7 +253,8 @@ def _received(result: dict, sub: Submission, folder: Path, timings: list | None)
         path.write_bytes(result["autograded"])
         outcome.autograded = path
     if timings is not None:
-        timings.append({**result.get("timings", {}), "worker": result.get("worker_seconds", 0.0)})
+        timings.append({**result.get("timings", {}), "worker": result.get("worker_seconds", 0.0),
+                        "nth": result.get("nth_on_worker", 0)})
     return outcome
 
 
