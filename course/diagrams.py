@@ -112,18 +112,30 @@ def unrolled_rnn(tokens=("The", "dog", "runs", "fast"), ax=None):
 
 # -- unit 03 ------------------------------------------------------------------------------------------
 
+def _highway(ax, y, x_times, x_plus, x_end, left, right, color):
+    """A gated cell's state along the top: in from the left, scaled at x_times, added to at x_plus, out."""
+    _arrow(ax, (0.0, y), (x_times - 0.15, y), lw=2.2, color=color)
+    ax.text(-0.1, y, left, ha="right", va="center", fontsize=12)
+    _circle(ax, x_times, y, r"$\times$")
+    _arrow(ax, (x_times + 0.15, y), (x_plus - 0.15, y), lw=2.2, color=color)
+    _circle(ax, x_plus, y, "$+$")
+    _arrow(ax, (x_plus + 0.15, y), (x_end, y), lw=2.2, color=color)
+    ax.text(x_end + 0.1, y, right, ha="left", va="center", fontsize=12)
+
+
+def _inputs(ax, y, y_to, x_input, x_state):
+    """x_t and h_{t-1} at the bottom of a cell, each with its arrow up to y_to."""
+    for x, label in ((x_input, "$x_t$"), (x_state, "$h_{t-1}$")):
+        ax.text(x, y, label, ha="center", va="center", fontsize=12)
+        _arrow(ax, (x, y + 0.22), (x, y_to))
+
+
 def lstm_cell(ax=None):
     """One LSTM step in Keras' layout: a_t split into i, f, c, o; the cell state c along the top."""
     ax = _axes(ax, (11, 6.2))
     y_c, y_gate, y_a, y_in = 4.6, 2.9, 1.5, 0.3
     # the cell-state highway
-    _arrow(ax, (0.0, y_c), (2.85, y_c), lw=2.2, color=ORANGE_EDGE)
-    ax.text(-0.1, y_c, "$c_{t-1}$", ha="right", va="center", fontsize=12)
-    _circle(ax, 3.0, y_c, r"$\times$")
-    _arrow(ax, (3.15, y_c), (5.35, y_c), lw=2.2, color=ORANGE_EDGE)
-    _circle(ax, 5.5, y_c, "$+$")
-    _arrow(ax, (5.65, y_c), (10.0, y_c), lw=2.2, color=ORANGE_EDGE)
-    ax.text(10.1, y_c, "$c_t$", ha="left", va="center", fontsize=12)
+    _highway(ax, y_c, 3.0, 5.5, 10.0, "$c_{t-1}$", "$c_t$", ORANGE_EDGE)
     _note(ax, 1.1, y_c + 0.25, r"cell state $c$: $\partial c_t / \partial c_{t-1} = f_t$", color=ORANGE_EDGE)
     # the pre-activation and its four blocks
     _box(ax, 4.5, y_a, 7.6, 0.7, r"$a_t = x_t K + h_{t-1} U + b$   blocks in the order i, f, c, o",
@@ -148,10 +160,7 @@ def lstm_cell(ax=None):
     _arrow(ax, (9.25, y_gate), (9.9, y_gate))
     ax.text(10.0, y_gate, "$h_t = o_t \\odot \\tanh(c_t)$", ha="left", va="center", fontsize=11)
     # inputs
-    ax.text(2.0, y_in, "$x_t$", ha="center", va="center", fontsize=12)
-    ax.text(6.5, y_in, "$h_{t-1}$", ha="center", va="center", fontsize=12)
-    _arrow(ax, (2.0, y_in + 0.22), (2.0, y_a - 0.38))
-    _arrow(ax, (6.5, y_in + 0.22), (6.5, y_a - 0.38))
+    _inputs(ax, y_in, y_a - 0.38, 2.0, 6.5)
     _note(ax, 2.1, 0.75, "kernel $K$ (input_dim, 4 units)")
     _note(ax, 6.6, 0.75, "recurrent_kernel $U$ (units, 4 units)")
     _note(ax, 8.45, 1.2, "bias $b$ (4 units,)")
@@ -165,13 +174,7 @@ def gru_cell(ax=None):
     ax = _axes(ax, (11.5, 6.0))
     y_h, y_gate, y_pq, y_in = 4.6, 2.9, 1.4, 0.1
     # the state carried along the top: h_t = z * h_{t-1} + (1 - z) * candidate
-    _arrow(ax, (0.0, y_h), (3.05, y_h), lw=2.2, color=BLUE_EDGE)
-    ax.text(-0.1, y_h, "$h_{t-1}$", ha="right", va="center", fontsize=12)
-    _circle(ax, 3.2, y_h, r"$\times$")
-    _arrow(ax, (3.35, y_h), (8.45, y_h), lw=2.2, color=BLUE_EDGE)
-    _circle(ax, 8.6, y_h, "$+$")
-    _arrow(ax, (8.75, y_h), (10.6, y_h), lw=2.2, color=BLUE_EDGE)
-    ax.text(10.7, y_h, "$h_t$", ha="left", va="center", fontsize=12)
+    _highway(ax, y_h, 3.2, 8.6, 10.6, "$h_{t-1}$", "$h_t$", BLUE_EDGE)
     _note(ax, 0.3, y_h + 0.25, "one state $h$, kept where $z_t$ is near 1", color=BLUE_EDGE)
     # input part p and recurrent part q
     _box(ax, 2.4, y_pq, 3.6, 0.8, "$p_t = x_t K + b_0$\nblocks $p_z, p_r, p_{\\tilde h}$", fc="white", ec=GREY,
@@ -193,10 +196,7 @@ def gru_cell(ax=None):
     _arrow(ax, (8.4, y_gate + 0.42), (8.6, y_h - 0.18))                    # (1 - z) * candidate
     _note(ax, 8.7, 3.85, r"$\times\,(1 - z_t)$", fontsize=9)
     # inputs
-    ax.text(2.4, y_in, "$x_t$", ha="center", va="center", fontsize=12)
-    ax.text(7.6, y_in, "$h_{t-1}$", ha="center", va="center", fontsize=12)
-    _arrow(ax, (2.4, y_in + 0.22), (2.4, y_pq - 0.46))
-    _arrow(ax, (7.6, y_in + 0.22), (7.6, y_pq - 0.46))
+    _inputs(ax, y_in, y_pq - 0.46, 2.4, 7.6)
     _note(ax, 2.5, 0.5, "kernel $K$ (input_dim, 3 units)")
     _note(ax, 7.7, 0.5, "recurrent_kernel $U$ (units, 3 units)")
     _note(ax, 9.6, 1.3, "bias, shape (2, 3 units):\nrow 0 is $b_0$, row 1 is $b_1$", fontsize=9)

@@ -146,6 +146,51 @@ def expect_equal(step: str, what: str, actual: Any, expected: Any,
         fail(step, message)
 
 
+def relative_error(a, n, floor: float = float(np.finfo(float).tiny)) -> float:
+    """max |a - n| over max(|a| + |n|): one number for how far an answer is from a reference."""
+    a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
+    scale = float(np.max(np.abs(a) + np.abs(n), initial=0.0))
+    return float(np.max(np.abs(a - n), initial=0.0)) / max(scale, floor)
+
+
+def expect_gradient(step: str, what: str, actual: Any, numeric: Any, *, tol: float, diagnoses=None, hint: str = "",
+                    finite_hint: str | None = None, floor: float = float(np.finfo(float).tiny),
+                    precision_note: str = "") -> float:
+    """``actual`` agrees with a numeric gradient (relative error below ``tol``, float64); returns the error.
+
+    ``diagnoses`` (a dict, or a function that makes one: only called when the answer is wrong) maps a named
+    mistake to what it gives; a wrong answer that matches one is told which. ``hint`` ends a wrong answer's
+    message otherwise; ``finite_hint`` (default: ``hint``) is what a nan or an inf is told."""
+    if callable(diagnoses) and eager_diagnoses():
+        diagnoses = diagnoses()
+    numeric = np.asarray(numeric, np.float64)
+    dtype = getattr(actual, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and dtype != np.float64:
+        fail(step, f"{what} has dtype {dtype} for float64 inputs: gradients are checked to {tol:g}, which only "
+                   f"float64 reaches; compute in the inputs' precision{precision_note}")
+    actual = expect_shape(step, what, actual, numeric.shape)
+    expect_finite(step, what, actual, hint if finite_hint is None else finite_hint)
+    err = relative_error(actual, numeric, floor)
+    if err < tol:
+        return err
+    diff = np.abs(actual - numeric)
+    where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    at = f" at index {tuple(int(i) for i in where)}" if diff.ndim else ""
+    message = (f"{what} is wrong: relative error {err:.2g} against the numeric gradient (needs < {tol:g}); "
+               f"largest difference{at}: got {float(actual[where]):.6g}, numeric {float(numeric[where]):.6g}")
+    if callable(diagnoses):   # expensive ones are computed only when needed
+        diagnoses = diagnoses()
+    for mistake, wrong in (diagnoses or {}).items():
+        wrong = np.asarray(wrong, np.float64)
+        if wrong.shape == actual.shape and relative_error(actual, wrong, floor) < 1e-6:
+            message += f". It matches what you get with {mistake}"
+            break
+    else:
+        if hint:
+            message += f". {hint}"
+    fail(step, message)
+
+
 def snapshot(*arrays) -> list[np.ndarray]:
     """Copies of the inputs, to compare with :func:`expect_unchanged` after the call."""
     return [np.array(a, copy=True) for a in arrays]

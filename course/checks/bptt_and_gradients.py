@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .stored import stored
+from . import expect_gradient as _expect_gradient, relative_error as _relative_error
 from . import caller_for, eager_diagnoses, expect_close, expect_finite, expect_shape, expect_unchanged, fail, passed, snapshot, to_array
 
 UNIT = "02_bptt_and_gradients"
@@ -115,41 +116,12 @@ def numeric_gradient_rows(row_losses, x, eps=EPS):
 
 
 def relative_error(a, n) -> float:
-    a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
-    scale = float(np.max(np.abs(a) + np.abs(n), initial=0.0))
-    return float(np.max(np.abs(a - n), initial=0.0)) / max(scale, np.finfo(float).tiny)
+    return _relative_error(a, n)
 
 
 def expect_gradient(step, what, actual, numeric, *, diagnoses=None, hint="", tol=REL_TOL) -> float:
-    """``actual`` agrees with a numeric gradient (relative error below ``tol``); returns the error."""
-    if callable(diagnoses) and eager_diagnoses():
-        diagnoses = diagnoses()
-    numeric = np.asarray(numeric, np.float64)
-    dtype = getattr(actual, "dtype", None)
-    if dtype is not None and dtype.kind == "f" and dtype != np.float64:
-        fail(step, f"{what} has dtype {dtype} for float64 inputs: gradients are checked to 1e-7, which only "
-                   f"float64 reaches; compute in the inputs' precision")
-    actual = expect_shape(step, what, actual, numeric.shape)
-    expect_finite(step, what, actual, hint)
-    err = relative_error(actual, numeric)
-    if err < tol:
-        return err
-    diff = np.abs(actual - numeric)
-    where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
-    at = f" at index {tuple(int(i) for i in where)}" if diff.ndim else ""
-    message = (f"{what} is wrong: relative error {err:.2g} against the numeric gradient (needs < {tol:g}); "
-               f"largest difference{at}: got {float(actual[where]):.6g}, numeric {float(numeric[where]):.6g}")
-    if callable(diagnoses):   # expensive ones are computed only when needed
-        diagnoses = diagnoses()
-    for mistake, wrong in (diagnoses or {}).items():
-        wrong = np.asarray(wrong, np.float64)
-        if wrong.shape == actual.shape and relative_error(actual, wrong) < 1e-6:
-            message += f". It matches what you get with {mistake}"
-            break
-    else:
-        if hint:
-            message += f". {hint}"
-    fail(step, message)
+    """``actual`` agrees with a numeric gradient (relative error below ``tol``, float64); returns the error."""
+    return _expect_gradient(step, what, actual, numeric, tol=tol, diagnoses=diagnoses, hint=hint)
 
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import expect_gradient as _expect_gradient, relative_error as _relative_error
 from . import (caller_for, eager_diagnoses, expect_close, expect_equal, expect_finite, expect_shape, expect_unchanged,
                fail, passed, snapshot)
 from .stored import stored
@@ -438,44 +439,19 @@ def _tree_changed(before, after, depth=0) -> bool:
     return False
 
 
+SATURATION_HINT = ("where a gate saturates (exactly 0 or 1), a slope written with exp(a) overflows and a division "
+                   "by the gate divides by zero: take the slope from the gate's value, s * (1 - s)")
+
+
 def relative_error(a, n) -> float:
-    a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
-    scale = float(np.max(np.abs(a) + np.abs(n), initial=0.0))
-    return float(np.max(np.abs(a - n), initial=0.0)) / max(scale, FLOOR)
+    return _relative_error(a, n, FLOOR)
 
 
 def expect_gradient(step, what, actual, numeric, *, diagnoses=None, hint="") -> float:
     """``actual`` agrees with a numeric gradient (relative error below REL_TOL, float64); returns the error."""
-    if callable(diagnoses) and eager_diagnoses():
-        diagnoses = diagnoses()
-    numeric = np.asarray(numeric, np.float64)
-    dtype = getattr(actual, "dtype", None)
-    if dtype is not None and dtype.kind == "f" and dtype != np.float64:
-        fail(step, f"{what} has dtype {dtype} for float64 inputs: gradients are checked to {REL_TOL:g}, which only "
-                   f"float64 reaches; compute in the inputs' precision (nothing cast to float32 on the way)")
-    actual = expect_shape(step, what, actual, numeric.shape)
-    expect_finite(step, what, actual, hint or "where a gate saturates (exactly 0 or 1), a slope written with exp(a) "
-                                              "overflows and a division by the gate divides by zero: take the slope "
-                                              "from the gate's value, s * (1 - s)")
-    err = relative_error(actual, numeric)
-    if err < REL_TOL:
-        return err
-    diff = np.abs(actual - numeric)
-    where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
-    at = f" at index {tuple(int(i) for i in where)}" if diff.ndim else ""
-    message = (f"{what} is wrong: relative error {err:.2g} against the numeric gradient (needs < {REL_TOL:g}); "
-               f"largest difference{at}: got {float(actual[where]):.6g}, numeric {float(numeric[where]):.6g}")
-    if callable(diagnoses):
-        diagnoses = diagnoses()
-    for mistake, wrong in (diagnoses or {}).items():
-        wrong = np.asarray(wrong, np.float64)
-        if wrong.shape == actual.shape and relative_error(actual, wrong) < 1e-6:
-            message += f". It matches what you get with {mistake}"
-            break
-    else:
-        if hint:
-            message += f". {hint}"
-    fail(step, message)
+    return _expect_gradient(step, what, actual, numeric, tol=REL_TOL, diagnoses=diagnoses, hint=hint,
+                            finite_hint=hint or SATURATION_HINT, floor=FLOOR,
+                            precision_note=" (nothing cast to float32 on the way)")
 
 
 def _expect_bias_summed(step, value, units):

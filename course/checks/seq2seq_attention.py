@@ -791,25 +791,33 @@ def _check_called_twice(step, BahdanauAttention, case):
     expect_close(step, f"the context ({where})", context, want_context, **KERAS_F32)
 
 
-def _check_symbolic_attention(step, BahdanauAttention, case):
-    """The layer's call on symbolic Keras tensors, batch size unknown: a graph of keras.ops a model can use."""
+def _run_symbolic(step, layer, case, query, values, mask):
+    """(context, weights) of the layer's call on symbolic Keras tensors, batch size unknown, made into a Keras
+    model and applied to the arrays: a failure says that a model cannot use the layer."""
     keras = import_keras()
-    query, values, mask, w = attention_inputs(case)
     with keras.device("cpu:0"):
-        layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
         try:
             q_in = keras.Input((case.query_dim,))
             v_in = keras.Input((case.source_len, case.value_dim))
             m_in = keras.Input((case.source_len,), dtype="bool")
             outputs = call(step, layer.call, q_in, v_in, mask=m_in)
             model = keras.Model([q_in, v_in, m_in], list(_pair(step, outputs, ("context", "weights"))))
-            context, weights = model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
+            return model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
         except CheckFailed:
             raise
         except Exception as err:  # noqa: BLE001 - any failure here has the same cause
             fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
                        f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
                        "unknown and numpy cannot see the values: use keras.ops throughout")
+
+
+def _check_symbolic_attention(step, BahdanauAttention, case):
+    """The layer's call on symbolic Keras tensors, batch size unknown: a graph of keras.ops a model can use."""
+    keras = import_keras()
+    query, values, mask, w = attention_inputs(case)
+    with keras.device("cpu:0"):
+        layer = _build_attention(step, BahdanauAttention, case, w, query, values, mask)
+    context, weights = _run_symbolic(step, layer, case, query, values, mask)
     want_context, want_weights = _keras_additive_attention(query, values, mask, **w)
     expect_close(step, "the weights inside a Keras model", weights, want_weights, **KERAS_F32)
     expect_close(step, "the context inside a Keras model", context, want_context, **KERAS_F32)
@@ -1153,20 +1161,7 @@ def _check_luong_twice_and_symbolic(step, LuongAttention, case: AttentionCase) -
                  hint="does the layer keep something from its first call? Only the weights carry over")
     expect_close(step, f"the context ({where})", context, want_context, **KERAS_F32)
     # Symbolic tensors, batch size unknown: the layer's call builds a graph of keras.ops (a model can use it).
-    with keras.device("cpu:0"):
-        try:
-            q_in = keras.Input((case.query_dim,))
-            v_in = keras.Input((case.source_len, case.value_dim))
-            m_in = keras.Input((case.source_len,), dtype="bool")
-            outputs = call(step, layer.call, q_in, v_in, mask=m_in)
-            model = keras.Model([q_in, v_in, m_in], list(_pair(step, outputs, ("context", "weights"))))
-            context, weights = model([np.asarray(query, "float32"), np.asarray(values, "float32"), mask])
-        except CheckFailed:
-            raise
-        except Exception as err:  # noqa: BLE001 - any failure here has the same cause
-            fail(step, f"works on arrays but not on symbolic Keras tensors ({type(err).__name__}: "
-                       f"{str(err).splitlines()[0][:160] if str(err) else ''}). Inside a model the batch size is "
-                       "unknown and numpy cannot see the values: use keras.ops throughout")
+    context, weights = _run_symbolic(step, layer, case, query, values, mask)
     want_context, want_weights = _keras_dot_attention(query, values, mask, W)
     expect_close(step, "the weights inside a Keras model", weights, want_weights, **KERAS_F32)
     expect_close(step, "the context inside a Keras model", context, want_context, **KERAS_F32)
