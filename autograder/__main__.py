@@ -180,8 +180,9 @@ def main(argv=None) -> int:
     p.add_argument("--roster", help="file of student ids (one a line, or a CSV with a student_id column)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
     p.add_argument("--cluster", default="local",
-                   help="where to grade: local (a Dask LocalCluster of --workers processes, the default), "
-                        "pool (a plain process pool), or a Dask scheduler's address (tcp://scheduler:8786)")
+                   help="where to grade: local (this machine, --workers processes, the default: a process pool, "
+                        "which measures faster here than a Dask LocalCluster), dask-local (a Dask LocalCluster of "
+                        "--workers processes), or a Dask scheduler's address (tcp://scheduler:8786)")
     p.add_argument("--db-url", default=None,
                    help="nbgrader gradebook URL (default: sqlite:///<course-root>/gradebook.db; "
                         "postgresql+psycopg2://user@host/db for several graders)")
@@ -199,9 +200,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU count)")
     p.add_argument("--root", default=None, help="scratch folder (default: a new temporary folder)")
     p.add_argument("--unit", default="01_rnn_by_hand", help="the unit to grade (default: 01_rnn_by_hand)")
-    p.add_argument("--engines", default="local,pool",
-                   help="grade_class engines to time, comma-separated: local (Dask LocalCluster), pool, "
-                        "or a Dask scheduler's address (default: local,pool)")
+    p.add_argument("--engines", default="dask-local,pool",
+                   help="grade_class engines to time, comma-separated: dask-local (a Dask LocalCluster), pool "
+                        "(what --cluster local uses), or a Dask scheduler's address (default: dask-local,pool)")
     p.add_argument("--one-student", action="store_true",
                    help="also time grade-class on one student's notebook of every unit (on the process pool)")
     p.set_defaults(run=_bench)

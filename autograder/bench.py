@@ -4,7 +4,7 @@ Builds N submissions of one unit (the solution, a partly right notebook and
 the blank exercise in turn) in a scratch course, grades them once with serial
 `nbgrader autograde UNIT` (the real CLI, one process, one kernel after the
 other) and then with :func:`autograder.classroom.grade_class` on each engine
-asked for (a Dask LocalCluster, the default; the local process pool), and
+asked for (a Dask LocalCluster; the local process pool, which `--cluster local` uses), and
 prints:
 
 * each wall-clock time, the speed-up against serial nbgrader, and whether every
@@ -36,7 +36,7 @@ from .mutate import fill_in_answers, solution_sources, test_cells_by_step
 
 UNIT_ID = "01_rnn_by_hand"
 KINDS = ("solution", "partly", "blank")
-ENGINES = ("local", "pool")
+ENGINES = ("dask-local", "pool")
 PROJECTED_NOTEBOOKS = 2100          # 300 students, 7 units
 PROJECTED_CORES = (16, 64)
 
@@ -211,7 +211,7 @@ def report(figures: dict) -> str:
             lines.append(f"    past each worker's first submission: {steady:.1f} s per submission on a worker, "
                          f"{per_sub / steady:.2f}x plain nbgrader's throughput per core ({per_sub:.1f} s per "
                          f"submission, serial): what each further submission of a large class costs")
-    engine = next((e for e in ("local", *figures["runs"]) if e in figures["runs"]), None)
+    engine = next((e for e in ("dask-local", *figures["runs"]) if e in figures["runs"]), None)
     if engine is not None:
         p = projection(figures, engine)
         lines.append(f"  projected, {PROJECTED_NOTEBOOKS} notebooks like these on {figures['runs'][engine]['engine']} "
