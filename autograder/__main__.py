@@ -111,7 +111,8 @@ def _grade_class(args) -> int:
     from . import ROOT, classroom, sandbox
 
     given = {"cell_seconds": args.cell_timeout, "notebook_seconds": args.notebook_timeout,
-             "memory_mb": args.memory_mb, "isolation": "require" if args.require_isolation else None}
+             "memory_mb": args.memory_mb, "isolation": "require" if args.require_isolation else None,
+             "processes": args.max_processes}
     try:
         report = classroom.grade_class(
             [Path(p) for p in args.inputs], Path(args.course_root or ROOT), unit_ids=args.unit or None,
@@ -194,6 +195,9 @@ def main(argv=None) -> int:
                    help="address-space limit of each grading kernel in MB (default 4096; TensorFlow maps ~1.9 GB)")
     p.add_argument("--require-isolation", action="store_true",
                    help="stop with an error when bubblewrap cannot sandbox the grading kernels here")
+    p.add_argument("--max-processes", type=int, default=None,
+                   help="processes and threads each grading kernel may have at once (default 512; needs a pids "
+                        "cgroup this user can make)")
     p.set_defaults(run=_grade_class)
     p = sub.add_parser("bench", help="time grade-class against serial nbgrader autograde")
     p.add_argument("--students", type=int, default=6, help="submissions to grade (default: 6)")

@@ -107,11 +107,14 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
     limits = limits if limits is not None else sandbox.Limits()
     report_warnings = []
     sandbox.use_isolation(limits)   # raises when isolation is required and impossible
-    if limits.isolation != "off" and sandbox.isolation_problem():   # said once, in one line
-        if progress:
-            print(f"grade-class: {sandbox.isolation_problem()}", file=sys.stderr)
-        else:
-            report_warnings.append(sandbox.isolation_problem())
+    from . import cgroups
+
+    for problem in ((sandbox.isolation_problem() if limits.isolation != "off" else None), cgroups.problem()):
+        if problem:   # each said once, in one line
+            if progress:
+                print(f"grade-class: {problem}", file=sys.stderr)
+            else:
+                report_warnings.append(problem)
     _check_gradebook(db_url)
     journal = Journal(course_root / JOURNAL)
     with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch, _stopped_by_signals():

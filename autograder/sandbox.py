@@ -49,7 +49,7 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 
 from course import syllabus
 
-from . import ROOT, pipeline, tamper
+from . import ROOT, cgroups, pipeline, tamper
 from .mutate import test_cells_by_step
 from .records import (GRADED, GRADER_ERROR, INVALID_NOTEBOOK, KERNEL_DIED, MEMORY_LIMIT, NEEDS_MANUAL_GRADING,
                       TAMPERING, TIMEOUT, WRONG_UNIT, Outcome, StepResult, Submission, automatic_max,
@@ -68,6 +68,7 @@ class Limits:
     memory_mb: int = 4096           # the grading kernel's address space (TensorFlow and Keras map ~1.9 GB)
     output_chars: int = 100_000     # what one cell may print; the rest is dropped in the kernel
     isolation: str = "auto"         # "auto": bubblewrap when it works here; "require": error without; "off"
+    processes: int = 512            # the kernel's tasks (processes and threads) at once, where a pids cgroup can be made
 
 
 class Rejection(Exception):
@@ -653,7 +654,7 @@ def write_memo_table(path: Path, hidden_module: str) -> bool:
 
 
 def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None,
-                     kernel_io: Path | None = None) -> Path:
+                     kernel_io: Path | None = None, pids=None) -> Path:
     """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH; with `packages`
     (the unit's staged packages), the kernel runs inside bubblewrap (:func:`bwrap_argv`)."""
     box = box_of(scratch)
@@ -680,6 +681,8 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
         # bubblewrap itself starts with an empty environment: the sandbox's PID 1 is bubblewrap, and its
         # /proc/1/environ would otherwise show the grader's environment to the kernel.
         argv = [shutil.which("env") or "/usr/bin/env", "-i"] + argv
+    if pids is not None:   # the kernel and all it starts in a pids cgroup of its own (autograder/cgroups.py)
+        argv = pids.wrap(argv)
     spec = {"argv": argv + ["-f", "{connection_file}"], "display_name": "Python 3 (grading sandbox)",
             "language": "python", "env": env}
     if packages is not None:
@@ -1223,9 +1226,10 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
     shutil.rmtree(scratch, ignore_errors=True)
     copy_course(template, scratch)
     kernel_io = kernel_io_folder()
+    pids = cgroups.PidsLimit.create(limits.processes)
     try:
         journal = write_kernelspec(scratch, unit, limits, packages_of(template, unit.id) if isolated else None,
-                                   kernel_io)
+                                   kernel_io, pids)
         dest = scratch / "submitted" / sub.student_id / unit.id
         dest.mkdir(parents=True)
         nbformat.write(repaired.nb, dest / unit.filename)
@@ -1237,6 +1241,9 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
         events = read_journal(journal)
         kill_leftovers(scratch, events)
     finally:
+        if pids is not None:
+            refused = pids.refused()
+            pids.close()
         shutil.rmtree(kernel_io, ignore_errors=True)
     drop_links(box_of(scratch))
     events = read_journal(journal)
@@ -1245,6 +1252,9 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
     graded = nbformat.read(graded_path, as_version=4) if code == 0 and graded_path.is_file() else None
     scores = cell_scores(scratch, unit, sub.student_id) if graded is not None else {}
     status, reason = classify(code, log, events, graded, repaired, findings, limits)
+    if pids is not None and refused:
+        repaired.notes.append(f"the kernel reached its limit of {limits.processes} processes and threads at once: "
+                              f"{refused} more were refused")
     phases.mark("read back nbgrader's results")
     messages = {}
     if graded is not None and status == GRADED:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import ROOT, records
+from autograder import ROOT, cgroups, records
 from autograder.mutants import for_notebook
 from autograder.mutate import fill_in_answers, solution_sources
 from course import syllabus
@@ -313,6 +313,27 @@ for _ in range(40):
 print("ATTACK-REPORT " + json.dumps({"children": len(children)}))
 '''
 
+FORK_BOMB = r'''
+import json, os, signal
+# as many processes as the kernel is given, and more: each sleeps, and the loop stops at 1000. Then it ends
+# them, so that the kernel has threads to spare for the cells after it (a bomb left running starves the kernel
+# that started it, and that kernel dies: its own submission's loss, and no other's)
+children, refused = [], 0
+for _ in range(1000):
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        refused += 1
+        continue
+    if pid == 0:
+        os.execv("/bin/sleep", ["sleep", "600"])
+    children.append(pid)
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print("ATTACK-REPORT " + json.dumps({"started": len(children), "refused": refused}))
+'''
+
 HIDDEN_PRINT = r'''
 def rnn_step(x_t, h_prev, W_x, W_h, b):
     import sys
@@ -370,6 +391,8 @@ def attack_cases() -> list[Case]:
         Case("attack_steal", records.GRADED, 0.0, dump(with_cell(release(), "rnn_step", STEAL))),
         Case("attack_damage", records.GRADED, 0.0, dump(with_cell(release(), "rnn_step", DAMAGE))),
         Case("attack_daemon", records.GRADED, MAX_SCORE, dump(with_cell(answered(), "rnn_step", DAEMON))),
+        Case("attack_fork_bomb", records.GRADED, MAX_SCORE, dump(with_cell(answered(), "rnn_step", FORK_BOMB)),
+             notes=["reached its limit of"] if cgroups.problem() is None else []),
         Case("attack_mmap", records.MEMORY_LIMIT, 0.0,
              dump(with_cell(answered(), "rnn_step", "import mmap\nblock = mmap.mmap(-1, 5 * 2**30)\nblock[-1] = 1")),
              reason="memory limit"),

@@ -309,6 +309,15 @@ def test_no_process_outlives_its_grading(graded):
 
 
 @pytest.mark.nbgrader
+@pytest.mark.skipif(__import__("autograder.cgroups").cgroups.problem() is not None, reason="no pids cgroup here")
+def test_a_fork_bomb_is_stopped_at_the_kernels_process_limit(graded):
+    """The sleeping children are killed with the kernel's cgroup (tests/test_cgroups.py); the submission
+    is graded as usual, with a note that the limit was reached."""
+    report = attack_report(graded["attack_fork_bomb"][1])
+    assert report["refused"] > 0 and report["started"] < LIMITS.processes, report
+
+
+@pytest.mark.nbgrader
 def test_feedback_never_shows_the_hidden_source(graded, tmp_path):
     import html
 
