@@ -383,6 +383,9 @@ def test_staged_packages_hold_no_solution_and_are_read_only(tmp_path):
     assert not any(n.startswith(("autograder/mutants", "autograder/hidden/gated")) for n in names), names
     assert not {"autograder/sandbox.py", "autograder/classroom.py", "autograder/pipeline.py"} & names
     assert not any(p.stat().st_mode & 0o222 for p in staged.rglob("*"))
+    compiled = {p.parent.parent.relative_to(staged).as_posix() + "/" + p.name.split(".")[0] + ".py"
+                for p in staged.rglob("__pycache__/*.pyc")}
+    assert names <= compiled, sorted(names - compiled)   # compiled once: the kernel may not write bytecode
 
 
 def test_links_left_by_the_kernel_are_dropped(tmp_path):
