@@ -117,17 +117,20 @@ def expect_close(
     if np.allclose(actual, expected, rtol=rtol, atol=atol):
         return actual
     message = f"{what} is wrong: {_describe_difference(actual, expected)}"
+    fail(step, _named_mistake(message, actual, diagnoses, hint,
+                              lambda wrong: np.allclose(actual, wrong, rtol=rtol, atol=atol)))
+
+
+def _named_mistake(message: str, actual: np.ndarray, diagnoses, hint: str, matches: Callable) -> str:
+    """`message`, ending with the first known mistake whose value `matches` the answer, else with `hint`.
+    `diagnoses` (a mapping, or a function that makes one) is only computed here, for a wrong answer."""
     if callable(diagnoses):
         diagnoses = diagnoses()
     for mistake, wrong in (diagnoses or {}).items():
         wrong = np.asarray(wrong, dtype=np.float64)
-        if wrong.shape == actual.shape and np.allclose(actual, wrong, rtol=rtol, atol=atol):
-            message += f". It matches what you get with {mistake}"
-            break
-    else:
-        if hint:
-            message += f". {hint}"
-    fail(step, message)
+        if wrong.shape == actual.shape and matches(wrong):
+            return message + f". It matches what you get with {mistake}"
+    return message + f". {hint}" if hint else message
 
 
 def expect_equal(step: str, what: str, actual: Any, expected: Any,
@@ -178,17 +181,8 @@ def expect_gradient(step: str, what: str, actual: Any, numeric: Any, *, tol: flo
     at = f" at index {tuple(int(i) for i in where)}" if diff.ndim else ""
     message = (f"{what} is wrong: relative error {err:.2g} against the numeric gradient (needs < {tol:g}); "
                f"largest difference{at}: got {float(actual[where]):.6g}, numeric {float(numeric[where]):.6g}")
-    if callable(diagnoses):   # expensive ones are computed only when needed
-        diagnoses = diagnoses()
-    for mistake, wrong in (diagnoses or {}).items():
-        wrong = np.asarray(wrong, np.float64)
-        if wrong.shape == actual.shape and relative_error(actual, wrong, floor) < 1e-6:
-            message += f". It matches what you get with {mistake}"
-            break
-    else:
-        if hint:
-            message += f". {hint}"
-    fail(step, message)
+    fail(step, _named_mistake(message, actual, diagnoses, hint,
+                              lambda wrong: relative_error(actual, wrong, floor) < 1e-6))
 
 
 def snapshot(*arrays) -> list[np.ndarray]:
