@@ -115,6 +115,9 @@ def run(students: int = 6, workers: int | None = None, root: Path | None = None,
     serial = time.perf_counter() - start
     theirs = totals(f"sqlite:///{serial_root / 'gradebook.db'}", unit_id)
 
+    # nbgrader's fork server (which makes each engine's template) started before the first engine: else that one
+    # pays for starting it and the next one does not
+    sandbox.start_nbgrader_forkserver()
     runs = {}
     for engine in engines:
         report = classroom.grade_class([submitted], scratch / f"grade_class_{engine}", unit_ids=[unit_id],

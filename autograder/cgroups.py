@@ -73,10 +73,31 @@ def hierarchy() -> tuple[Path, str] | None:
             probe.mkdir()
             (probe / "pids.max").write_text("8")
             probe.rmdir()
+            remove_stale(parent)
             return parent, version
         except OSError:
             continue
     return None
+
+
+def remove_stale(parent: Path) -> list[str]:
+    """Remove the empty cgroups of grading processes that are gone (a worker killed mid-submission never
+    closed its kernel's; the kernel died with it). Their names say which process made them."""
+    removed = []
+    for path in parent.glob("kernel-*-*"):
+        try:
+            maker = int(path.name.split("-")[1])
+        except ValueError:
+            continue
+        if Path(f"/proc/{maker}").exists():
+            continue
+        try:
+            if not (path / "cgroup.procs").read_text().split():
+                path.rmdir()
+                removed.append(path.name)
+        except OSError:
+            continue
+    return removed
 
 
 def problem() -> str | None:

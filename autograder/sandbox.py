@@ -810,6 +810,19 @@ def nbgrader_forkserver():
     return context
 
 
+def start_nbgrader_forkserver() -> None:
+    """Start the fork server now (it imports nbgrader), rather than with the first nbgrader run."""
+    server = nbgrader_forkserver()
+    if server is not None:
+        proc = server.Process(target=_nothing, daemon=False)
+        proc.start()
+        proc.join()
+
+
+def _nothing() -> None:
+    pass
+
+
 def _run_forked(context, cmd: list[str], env: dict, log: Path, seconds: float) -> int | None:
     """`cmd` (nbgrader's command line) in a fork of the fork server; its exit code, None when killed for time."""
     proc = context.Process(target=_nbgrader_in_fork, args=(cmd[1:], env, str(log)), daemon=False)

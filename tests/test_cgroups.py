@@ -64,3 +64,16 @@ def test_the_kernel_command_line_starts_inside_the_cgroup(tmp_path):
         limit.close()
     assert cgroups.PidsLimit.create(0) is None           # no limit asked for
     assert os.path.basename(limit.wrap(["x"])[0]) == "sh"
+
+
+def test_the_empty_cgroups_of_a_grader_that_is_gone_are_removed():
+    parent = cgroups.hierarchy()[0]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = parent / f"kernel-{int(gone.stdout)}-0123456789ab"
+    stale.mkdir()
+    ours = cgroups.PidsLimit.create(10)          # made by this process, which is alive: kept
+    try:
+        assert stale.name in cgroups.remove_stale(parent)
+        assert not stale.exists() and ours.path.exists()
+    finally:
+        ours.close()
