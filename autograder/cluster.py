@@ -139,14 +139,7 @@ def grade_bytes(data: bytes, student_id: str, unit_id: str, origin: str, origina
         return {"outcome": outcome.as_dict(), "autograded": graded, "timings": timings,
                 "worker_seconds": time.perf_counter() - started, "nth_on_worker": _graded_here}
     finally:
-        _remove(folder)
-
-
-def _remove(folder: Path) -> None:
-    for path in Path(folder).rglob("*"):   # a kernel may leave read-only files behind
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(path.stat().st_mode | 0o700)
-    shutil.rmtree(folder, ignore_errors=True)
+        sandbox.remove_tree(folder)
 
 
 # ---------------------------------------------------------------- the cluster

@@ -101,11 +101,7 @@ def prepare_template(unit_ids, work: Path) -> Path:
     (cells, checksums, the hidden tests' calls) and the submitted notebook, so no scratch course
     holds a solution."""
     template = Path(work) / "template"
-    if template.exists():
-        for path in template.rglob("*"):   # staged packages are read-only
-            if not path.is_symlink():
-                path.chmod(path.stat().st_mode | 0o200)
-    shutil.rmtree(template, ignore_errors=True)
+    remove_tree(template)
     template.mkdir(parents=True)
     for unit in pipeline.ready_units(list(unit_ids)):
         shutil.copytree(ROOT / "solutions" / unit.id, template / "solutions" / unit.id,
@@ -168,14 +164,15 @@ def cached_template(unit_ids, cache: Path) -> Path:
             if not (target / "template").is_dir():
                 raise
         finally:
-            _remove_tree(partial)
+            remove_tree(partial)
     for old in cache.iterdir():
         if old.name != key and not old.name.startswith(".preparing-"):
-            _remove_tree(old)
+            remove_tree(old)
     return target / "template"
 
 
-def _remove_tree(folder: Path) -> None:
+def remove_tree(folder: Path) -> None:
+    """Remove a folder that holds read-only parts (staged packages, what a kernel left)."""
     if not Path(folder).exists():
         return
     for path in [Path(folder), *Path(folder).rglob("*")]:   # staged packages are read-only
