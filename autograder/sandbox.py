@@ -24,6 +24,7 @@ IPython turns it into an error in its cell and grading goes on.
 from __future__ import annotations
 
 import ast
+import atexit
 import copy
 import functools
 import hashlib
@@ -317,7 +318,8 @@ def stage_packages(unit, dest: Path) -> Path:
     shutil.copytree(ROOT / "course", dest / "course", ignore=skip)
     if (ROOT / "datasets").is_dir() and not (dest / "course" / "datasets").exists():
         shutil.copytree(ROOT / "datasets", dest / "course" / "datasets", ignore=skip)
-    wanted = ["autograder", "autograder.kernel", "autograder.hidden", f"autograder.hidden.{unit.notebook}"]
+    wanted = ["autograder", "autograder.kernel", "autograder.zygote", "autograder.hidden",
+              f"autograder.hidden.{unit.notebook}"]
     wanted += [f"autograder.hidden.{p.stem}" for p in (ROOT / "autograder" / "hidden").glob("_*.py")
                if p.name != "__init__.py"]
     if (ROOT / "autograder" / "reference").is_dir():
@@ -656,9 +658,11 @@ def write_memo_table(path: Path, hidden_module: str) -> bool:
 
 
 def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None = None,
-                     kernel_io: Path | None = None, pids=None) -> Path:
+                     kernel_io: Path | None = None, pids=None, server: "KernelServer | None" = None,
+                     server_name: str = "") -> Path:
     """The grading kernel as a kernelspec in the scratch course's own JUPYTER_PATH; with `packages`
-    (the unit's staged packages), the kernel runs inside bubblewrap (:func:`bwrap_argv`)."""
+    (the unit's staged packages), the kernel runs inside bubblewrap (:func:`bwrap_argv`); with `server`,
+    it is forked by that kernel server for its box `server_name` (:class:`KernelServer`)."""
     box = box_of(scratch)
     (box / "records").mkdir(parents=True, exist_ok=True)
     journal = box / ".journal.jsonl"
@@ -676,7 +680,11 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
     env = {"MALLOC_ARENA_MAX": "2"}   # glibc's per-thread arenas would reserve address space
     if record_env():
         env[record_env()] = str(inside / "records")
-    if packages is not None:
+    if server is not None:     # forked by the unit's kernel server (autograder/zygote.py), in namespaces of its own
+        procs = str(pids.path / "cgroup.procs") if pids is not None else "-"
+        argv = [sys.executable, "-I", "-S", str(ROOT / "autograder" / "zygote.py"), "connect", str(server.socket),
+                procs, server_name, *[a for item in env.items() for a in item], "--", *argv[3:]]
+    elif packages is not None:
         kernel_io = kernel_io or kernel_io_folder()
         wrap = bwrap_argv(box, packages, kernel_io)   # ends with "--"
         argv = wrap[:-1] + [a for key, value in env.items() for a in ("--setenv", key, value)] + ["--"] + argv
@@ -695,6 +703,113 @@ def write_kernelspec(scratch: Path, unit, limits: Limits, packages: Path | None 
     folder.mkdir(parents=True)
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return journal
+
+
+SERVER_ENV = "AUTOGRADER_KERNEL_SERVER"    # "0": every kernel starts in a bubblewrap sandbox of its own
+SERVER_START_SECONDS = 300
+
+
+class KernelServer:
+    """A unit's kernel server (autograder/zygote.py): in this worker's bubblewrap sandbox for the unit's
+    staged packages, it has imported numpy, TensorFlow, Keras, matplotlib and ipykernel once, and forks
+    each submission's kernel into namespaces of its own. Its spool (/tmp/gz-*) holds the socket and,
+    for the time of one kernel, that kernel's box and connection folder."""
+
+    def __init__(self, packages: Path):
+        import tempfile
+
+        self.packages = Path(packages)
+        self.spool = Path(tempfile.mkdtemp(prefix="gz-", dir="/tmp"))
+        self.socket = self.spool / "server.sock"
+        self.log = Path(str(self.spool) + ".log")
+        self.count = 0
+        home = self.spool / "home"
+        home.mkdir()
+        argv = [shutil.which("env") or "/usr/bin/env", "-i", *bwrap_argv(home, self.packages, self.spool),
+                sys.executable, "-m", "autograder.zygote", "serve", str(self.socket)]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, preexec_fn=die_with_parent)
+        self.problem: str | None = None
+        self._ready: bool | None = None
+        self._lock = __import__("threading").Lock()
+
+    def ready(self, seconds: float = SERVER_START_SECONDS) -> bool:
+        """Whether the server is up (waits for its first line once); False with `problem` set if not."""
+        if self._ready is None:
+            import select
+
+            line = b""
+            if select.select([self.process.stdout], [], [], seconds)[0]:
+                line = self.process.stdout.readline()
+            self._ready = line.strip() == b"ready"
+            if not self._ready:
+                said = line.decode(errors="replace").strip() or _last_line(self.log.read_text(errors="replace"))
+                self.problem = f"the kernel server did not start ({said or 'no message'})"
+                self.close()
+        return bool(self._ready) and self.process.poll() is None
+
+    def acquire(self) -> bool:
+        """Take the server for one kernel (False while another thread's kernel has it: a server forks one
+        kernel at a time, so that no kernel shares its PID namespace with another). The server, stopped or
+        not, is sent SIGCONT: a kernel that stopped it cannot stall the next one."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            os.killpg(self.process.pid, signal.SIGCONT)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def new_box(self) -> tuple[str, Path, Path]:
+        """A fresh name in the spool, with its (empty) box and connection folder."""
+        self.count += 1
+        name = f"k{self.count}"
+        for folder in ("box", "io"):
+            (self.spool / name / folder).mkdir(parents=True)
+        return name, self.spool / name / "box", self.spool / name / "io"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            _kill_group(self.process.pid)
+            self.process.wait()
+        remove_tree(self.spool)
+        self.log.unlink(missing_ok=True)
+
+
+_servers: dict[str, KernelServer] = {}
+_server_problems: list[str] = []
+
+
+def kernel_server(packages: Path) -> KernelServer | None:
+    """This process's kernel server for a unit's staged packages (started on first use, started again if
+    it died); None where there is none: turned off, /tmp not usable, or it could not start here (once)."""
+    if os.environ.get(SERVER_ENV, "1") == "0" or _server_problems or not os.access("/tmp", os.W_OK):
+        return None
+    key = str(Path(packages).resolve())
+    server = _servers.get(key)
+    if server is not None and not server.ready():
+        server.close()
+        server = None
+    if server is None:
+        server = _servers[key] = KernelServer(packages)
+        if not server.ready():
+            _server_problems.append(server.problem or "the kernel server did not start")
+            del _servers[key]
+            return None
+    return server
+
+
+def close_kernel_servers() -> None:
+    for server in list(_servers.values()):
+        server.close()
+    _servers.clear()
+
+
+atexit.register(close_kernel_servers)
 
 
 class IpcKernelManager(AsyncKernelManager):
@@ -1240,11 +1355,18 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
     copy_course(template, scratch)
-    kernel_io = kernel_io_folder()
+    server = kernel_server(packages_of(template, unit.id)) if isolated else None
+    if server is not None and not server.acquire():
+        server = None        # another thread's kernel has it: this one starts in a bubblewrap of its own
+    if server is not None:   # the box lives in the server's spool while the kernel runs (moved back after)
+        server_name, spool_box, kernel_io = server.new_box()
+        box_of(scratch).symlink_to(spool_box)
+    else:
+        server_name, spool_box, kernel_io = "", None, kernel_io_folder()
     pids = cgroups.PidsLimit.create(limits.processes)
     try:
         journal = write_kernelspec(scratch, unit, limits, packages_of(template, unit.id) if isolated else None,
-                                   kernel_io, pids)
+                                   kernel_io, pids, server, server_name)
         dest = scratch / "submitted" / sub.student_id / unit.id
         dest.mkdir(parents=True)
         nbformat.write(repaired.nb, dest / unit.filename)
@@ -1260,6 +1382,11 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
             refused = pids.refused()
             pids.close()
         shutil.rmtree(kernel_io, ignore_errors=True)
+        if spool_box is not None:
+            server.release()
+            box_of(scratch).unlink()
+            shutil.move(str(spool_box), str(box_of(scratch)))
+            remove_tree(spool_box.parent)
     drop_links(box_of(scratch))
     events = read_journal(journal)
     phases.split_nbgrader(started, ended, events)
