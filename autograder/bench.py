@@ -128,7 +128,9 @@ def run(students: int = 6, workers: int | None = None, root: Path | None = None,
                         "agree": ours == theirs, "statuses": {o.student_id: o.status for o in report.outcomes}}
     return {"unit": unit_id, "students": students, "workers": workers, "cpus": cpus, "serial_s": serial,
             "serial": theirs, "runs": runs, "agree": all(r["agree"] for r in runs.values()),
-            "isolation": sandbox.isolation_problem() or "every kernel in bubblewrap",
+            "isolation": sandbox.isolation_problem() or (
+                "every kernel in bubblewrap, forked from a kernel server per worker and unit"
+                if os.environ.get(sandbox.SERVER_ENV, "1") != "0" else "every kernel in a bubblewrap of its own"),
             "nbgrader_fork": sandbox.nbgrader_forkserver() is not None, "scratch": scratch}
 
 

@@ -725,7 +725,10 @@ class KernelServer:
         self.count = 0
         home = self.spool / "home"
         home.mkdir()
-        argv = [shutil.which("env") or "/usr/bin/env", "-i", *bwrap_argv(home, self.packages, self.spool),
+        # --as-pid-1: the server is PID 1 of the sandbox (no bubblewrap init, whose /proc/1/root would show a
+        # kernel the server's mounts): not dumpable, and deaf, inside its PID namespace, to SIGKILL and SIGSTOP.
+        wrap = bwrap_argv(home, self.packages, self.spool)
+        argv = [shutil.which("env") or "/usr/bin/env", "-i", wrap[0], "--as-pid-1", *wrap[1:],
                 sys.executable, "-m", "autograder.zygote", "serve", str(self.socket)]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
@@ -798,6 +801,8 @@ def kernel_server(packages: Path) -> KernelServer | None:
         server = _servers[key] = KernelServer(packages)
         if not server.ready():
             _server_problems.append(server.problem or "the kernel server did not start")
+            print(f"grade-class: {_server_problems[0]}: each kernel starts in a bubblewrap sandbox of its own",
+                  file=sys.stderr, flush=True)
             del _servers[key]
             return None
     return server

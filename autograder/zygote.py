@@ -70,7 +70,7 @@ PRELOAD = ("numpy", "tensorflow", "keras", "matplotlib", "matplotlib.pyplot", "I
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -117,6 +117,7 @@ def isolate(spool: str, name: str) -> None:
     flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     box, io = os.open(os.path.join(own, "box"), flags), os.open(os.path.join(own, "io"), flags)
     try:
+        read_only_mounts(keep={spool})   # the server's root, /dev, /grading...: shared by its kernels
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")   # hides the spool and the socket
         os.makedirs(os.path.join(own, "io"), mode=0o700)
         _mount(f"/proc/self/fd/{io}", os.path.join(own, "io"), None, MS_BIND)
@@ -126,6 +127,31 @@ def isolate(spool: str, name: str) -> None:
     finally:
         os.close(box)
         os.close(io)
+
+
+MOUNT_FLAGS = {"ro": 1, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": 8, "noatime": 1024,
+               "nodiratime": 2048, "relatime": 1 << 21, "strictatime": 1 << 24}
+
+
+def read_only_mounts(keep=()) -> None:
+    """Make every mount of this (new) mount namespace read-only but those at a path in `keep`: what the
+    server's sandbox has writable (bubblewrap's root and /dev are tmpfs) is the same for all its kernels.
+    A mount's other flags are kept (those inherited from the server's namespace are locked)."""
+    with open("/proc/self/mountinfo") as f:
+        entries = [line.split(" - ")[0].split() for line in f]
+    for fields in entries:
+        target = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+        options = fields[5].split(",")
+        if "ro" in options or target in keep:
+            continue
+        flags = MS_REMOUNT | MS_BIND | MOUNT_FLAGS["ro"]
+        for option in options:
+            flags |= MOUNT_FLAGS.get(option, 0) if option != "ro" else 0
+        try:
+            _mount(None, target, None, flags)
+        except OSError:
+            if target == "/" or os.path.ismount(target):
+                raise
 
 
 def drop_capabilities() -> None:
@@ -158,10 +184,13 @@ def _run_kernel(request: dict, stdio: list[int]) -> None:
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
-    sys.argv = ["autograder.kernel", *request["argv"]]
-    from autograder import kernel
+    # As `python -m autograder.kernel ARGS` would run it: its functions (the output limits that wrap every
+    # write) belong to __main__, as in a kernel started on its own, not to the autograder package, which
+    # the checks forbid an answer to call.
+    import runpy
 
-    kernel.main(request["argv"])
+    sys.argv = ["autograder.kernel", *request["argv"]]
+    runpy.run_module("autograder.kernel", run_name="__main__", alter_sys=True)
     os._exit(0)
 
 
