@@ -124,6 +124,17 @@ def test_a_kernel_finds_nothing_of_the_kernel_before_it(server, tmp_path):
     assert (tmp_path / "a" / "box").exists() is False   # the box was the spool's (moved back by the grader)
 
 
+def test_a_kernel_that_stops_the_fork_watching_it_still_leaves_nothing(server, tmp_path):
+    """The fork that would kill what the kernel left is stopped by the kernel itself: the server kills every
+    other process of its sandbox before it forks the next kernel (and it is PID 1 there: deaf to SIGSTOP)."""
+    stop = LEAVE_TRACES + "import signal\nos.kill(1, signal.SIGSTOP)\nos.kill(1, signal.SIGINT)\n" \
+                          "os.kill(os.getppid(), signal.SIGSTOP)\n"
+    run_kernel(server, tmp_path / "a", stop)
+    second = json.loads(run_kernel(server, tmp_path / "b", LOOK_FOR_TRACES).strip().splitlines()[-1])
+    assert second["sleepers"] == [] and second["found"] == [], second
+    assert server.process.poll() is None
+
+
 NUMERIC_PROBE = """
 import hashlib, numpy as np
 rng = np.random.default_rng(7)
