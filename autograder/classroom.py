@@ -115,9 +115,14 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
                 print(f"grade-class: {problem}", file=sys.stderr)
             else:
                 report_warnings.append(problem)
-    _check_gradebook(db_url)
+    # Opening the gradebook (SQLAlchemy, the schema) takes seconds of this process: it runs beside the intake and
+    # the template, and a wrong URL still fails before the first submission is graded.
+    gradebook_checked = _Background(_check_gradebook, db_url)
     journal = Journal(course_root / JOURNAL)
-    with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch, _stopped_by_signals():
+    # The workers start now and warm up (nbgrader's fork server, the judge, Keras) on the cores that the
+    # intake and the template leave idle.
+    early = _start_pool(workers) if cluster in LOCAL_ENGINES else None
+    with tempfile.TemporaryDirectory(prefix="grade-class-") as scratch, _stopped_by_signals(), _closing(early):
         scratch = Path(scratch)
         found = intake.scan([Path(p) for p in inputs], scratch / "staging", unit_ids=unit_ids, roster=roster)
         submissions, duplicates = _one_per_student_and_unit(found.submissions)
@@ -134,7 +139,7 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
             else:
                 todo.append(sub)
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-        definitions = _Background(record_units, units, db_url)
+        definitions = _Background(_after, gradebook_checked, record_units, units, db_url)
 
         def arrived(sub: Submission, outcome: Outcome) -> Outcome:
             """Runs here as each outcome arrives: published, then journaled (final from now on)."""
@@ -152,10 +157,12 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
             # every unit of the class, not only those left to grade: the same template for every run of it
             template = sandbox.cached_template(units, course_root / TEMPLATES)
             _add(phases, "template (nbgrader generate_assignment, staged packages)", time.perf_counter() - began)
+            gradebook_checked.join()
             began = time.perf_counter()
             grade_submissions(todo, template, scratch / "work", limits, workers, cluster=cluster, progress=progress,
-                              arrived=arrived, timings=task_timings)
+                              arrived=arrived, timings=task_timings, pool=early)
             _add(phases, "grading, first to last outcome", time.perf_counter() - began)
+        gradebook_checked.join()
         began = time.perf_counter()
         definitions.join()
         _add(phases, "waiting for the gradebook's unit records", time.perf_counter() - began)
@@ -190,13 +197,14 @@ def describe_engine(cluster) -> str:
 
 
 def grade_submissions(submissions: list[Submission], template: Path, work: Path, limits, workers: int,
-                      cluster="local", progress: bool = True, arrived=None, timings: list | None = None
-                      ) -> list[Outcome]:
+                      cluster="local", progress: bool = True, arrived=None, timings: list | None = None,
+                      pool=None) -> list[Outcome]:
     """Grade on the engine `cluster` names: "local" or "pool" (:func:`grade_in_pool`, spawned processes on
     this machine), "dask-local" (a Dask LocalCluster of `workers` processes), a Dask scheduler's address
     ("tcp://host:8786") or a Dask cluster object (:func:`autograder.cluster.grade_on_dask`)."""
     if cluster in LOCAL_ENGINES:
-        return grade_in_pool(submissions, template, work, limits, workers, progress=progress, arrived=arrived)
+        return grade_in_pool(submissions, template, work, limits, workers, progress=progress, arrived=arrived,
+                             pool=pool)
     from .cluster import grade_on_dask
 
     return grade_on_dask(submissions, template, work, limits, cluster="local" if cluster == "dask-local" else cluster,
@@ -303,7 +311,7 @@ def _worker_init() -> None:
 
 
 def grade_in_pool(submissions: list[Submission], template: Path, work: Path, limits, workers: int,
-                  task=_grade_task, progress: bool = True, arrived=None) -> list[Outcome]:
+                  task=_grade_task, progress: bool = True, arrived=None, pool=None) -> list[Outcome]:
     """Grade in `workers` spawned processes; a dead worker costs only its own submission.
 
     At most `workers` submissions are in flight, so when the pool breaks the
@@ -329,7 +337,8 @@ def grade_in_pool(submissions: list[Submission], template: Path, work: Path, lim
 
     queue = list(range(len(jobs)))
     while queue:
-        suspects = _run_until_broken(queue, jobs, template, limits, workers, task, done)
+        suspects = _run_until_broken(queue, jobs, template, limits, workers, task, done, pool)
+        pool = None   # a pool that broke is not used again
         for index in suspects:
             if len(suspects) == 1 or _run_until_broken([index], jobs, template, limits, 1, task, done):
                 done(index, _worker_died(jobs[index][0]))
@@ -337,11 +346,53 @@ def grade_in_pool(submissions: list[Submission], template: Path, work: Path, lim
     return [results[i] for i in range(len(jobs))]
 
 
-def _run_until_broken(queue: list[int], jobs, template, limits, workers, task, done) -> list[int]:
-    """Feed `queue` (consumed in place) to a fresh pool; return the jobs in flight if the pool broke."""
-    running: dict = {}
+def _start_pool(workers: int | None) -> ProcessPoolExecutor:
+    """A pool of `workers` spawned processes (one per core by default), each asked to warm up at once."""
+    workers = workers or os.cpu_count() or 1
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init)
+    for _ in range(workers):
+        pool.submit(_warm_task)
+    return pool
+
+
+def _warm_task() -> None:
+    """What every grading worker imports sooner or later, imported while the class runner reads the class:
+    nbgrader (in the worker's fork server), the judge and Keras (for the judge's reference models)."""
+    try:
+        from . import judge, sandbox  # noqa: F401
+
+        sandbox.start_nbgrader_forkserver()
+        from course import env
+
+        env.import_keras()
+    except Exception:  # noqa: BLE001 (grading imports them again, and says what fails)
+        pass
+
+
+class _closing:
+    """Shut an early pool down when the run ends (it is used, and shut down, by the grading itself)."""
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def __enter__(self):
+        return self.pool
+
+    def __exit__(self, *exc):
+        if self.pool is not None:   # after the grading its workers are gone; if it never ran, they go now
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.kill()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return False
+
+
+def _run_until_broken(queue: list[int], jobs, template, limits, workers, task, done, pool=None) -> list[int]:
+    """Feed `queue` (consumed in place) to `pool`, or a fresh pool; return the jobs in flight if it broke."""
+    running: dict = {}
+    if pool is None:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
     try:
         return _feed(pool, queue, jobs, template, limits, workers, task, done, running)
     except BaseException:
@@ -457,6 +508,12 @@ def record_units(units: list[str], db_url: str) -> None:
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
             pipeline.nbgrader("generate_assignment", unit.id, "--force", f"--CourseDirectory.db_url={db_url}",
                               root=Path(tmp), echo=False)
+
+
+def _after(first: "_Background", fn, *args) -> None:
+    """fn(*args) once `first` is done (one writer of the gradebook's schema at a time)."""
+    first.join()
+    fn(*args)
 
 
 class _Background(threading.Thread):
