@@ -138,6 +138,8 @@ def grade_class(inputs: list[Path], course_root: Path, unit_ids=None, roster=Non
                 kept[keys[(sub.student_id, sub.unit_id)]] = old
             else:
                 todo.append(sub)
+        # Unit by unit: a worker's kernel server and the judge's table of reference results are per unit.
+        todo.sort(key=lambda s: s.unit_id)
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
         definitions = _Background(_after, gradebook_checked, record_units, units, db_url)
 

@@ -719,7 +719,8 @@ class KernelServer:
         import tempfile
 
         self.packages = Path(packages)
-        self.spool = Path(tempfile.mkdtemp(prefix="gz-", dir="/tmp"))
+        remove_stale_spools()
+        self.spool = Path(tempfile.mkdtemp(prefix=f"gz-{os.getpid()}-", dir="/tmp"))
         self.socket = self.spool / "server.sock"
         self.log = Path(str(self.spool) + ".log")
         self.count = 0
@@ -785,6 +786,29 @@ class KernelServer:
 
 _servers: dict[str, KernelServer] = {}
 _server_problems: list[str] = []
+MAX_SERVERS = 2     # per worker: a server holds TensorFlow (0.6 GB resident, 0.23 GB of it its own); the oldest goes
+
+
+def remove_stale_spools(tmp: Path = Path("/tmp")) -> list[str]:
+    """Remove the spools (and logs) of kernel servers whose worker is gone (killed: no exit handler ran)."""
+    removed = []
+    for path in tmp.glob("gz-*-*"):
+        try:
+            owner = int(path.name.split("-")[1].split(".")[0])
+            os.kill(owner, 0)
+            continue
+        except (ValueError, IndexError):
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue           # another user's worker, alive
+        if path.is_dir():
+            remove_tree(path)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
 
 
 def kernel_server(packages: Path) -> KernelServer | None:
@@ -793,11 +817,16 @@ def kernel_server(packages: Path) -> KernelServer | None:
     if os.environ.get(SERVER_ENV, "1") == "0" or _server_problems or not os.access("/tmp", os.W_OK):
         return None
     key = str(Path(packages).resolve())
-    server = _servers.get(key)
+    server = _servers.pop(key, None)
+    if server is not None:
+        _servers[key] = server       # the most recently used last
     if server is not None and not server.ready():
-        server.close()
+        _servers.pop(key).close()
         server = None
     if server is None:
+        idle = [k for k, s in _servers.items() if not s._lock.locked()]
+        for old in idle[: max(0, len(_servers) - MAX_SERVERS + 1)]:
+            _servers.pop(old).close()
         server = _servers[key] = KernelServer(packages)
         if not server.ready():
             _server_problems.append(server.problem or "the kernel server did not start")
@@ -815,6 +844,8 @@ def close_kernel_servers() -> None:
 
 
 atexit.register(close_kernel_servers)
+# A pool's worker process ends with os._exit, after multiprocessing's finalizers and without atexit handlers.
+__import__("multiprocessing.util").util.Finalize(None, close_kernel_servers, exitpriority=10)
 
 
 class IpcKernelManager(AsyncKernelManager):

@@ -167,3 +167,35 @@ def test_a_server_that_cannot_start_leaves_kernels_to_bubblewrap(monkeypatch, tm
 def test_the_server_can_be_turned_off(monkeypatch, tmp_path):
     monkeypatch.setenv(sandbox.SERVER_ENV, "0")
     assert sandbox.kernel_server(tmp_path) is None
+
+
+def test_the_spools_of_workers_that_are_gone_are_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    (tmp_path / f"gz-{dead}-abc").mkdir()
+    (tmp_path / f"gz-{dead}-abc.log").write_text("")
+    (tmp_path / f"gz-{os.getpid()}-def").mkdir()
+    assert sorted(sandbox.remove_stale_spools(tmp_path)) == [f"gz-{dead}-abc", f"gz-{dead}-abc.log"]
+    assert [p.name for p in tmp_path.iterdir()] == [f"gz-{os.getpid()}-def"]
+
+
+def test_a_worker_keeps_at_most_two_servers(monkeypatch, tmp_path):
+    started, closed = [], []
+
+    class Fake:
+        def __init__(self, packages):
+            started.append(packages.name)
+            self.packages, self._lock = packages, __import__("threading").Lock()
+
+        def ready(self):
+            return True
+
+        def close(self):
+            closed.append(self.packages.name)
+
+    monkeypatch.setattr(sandbox, "KernelServer", Fake)
+    monkeypatch.setattr(sandbox, "_servers", {})
+    monkeypatch.setattr(sandbox, "_server_problems", [])
+    for name in ("u1", "u2", "u1", "u3", "u1"):
+        sandbox.kernel_server(tmp_path / name)
+    assert started == ["u1", "u2", "u3"] and closed == ["u2"]
