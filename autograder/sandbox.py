@@ -737,9 +737,14 @@ class KernelServer:
         self.problem: str | None = None
         self._ready: bool | None = None
         self._lock = __import__("threading").Lock()
+        self._ready_lock = __import__("threading").Lock()
 
     def ready(self, seconds: float = SERVER_START_SECONDS) -> bool:
         """Whether the server is up (waits for its first line once); False with `problem` set if not."""
+        with self._ready_lock:
+            return self._wait_ready(seconds)
+
+    def _wait_ready(self, seconds: float) -> bool:
         if self._ready is None:
             import select
 
@@ -786,6 +791,7 @@ class KernelServer:
 
 _servers: dict[str, KernelServer] = {}
 _server_problems: list[str] = []
+_servers_lock = __import__("threading").Lock()
 MAX_SERVERS = 2     # per worker: a server holds TensorFlow (0.6 GB resident, 0.23 GB of it its own); the oldest goes
 
 
@@ -816,7 +822,13 @@ def kernel_server(packages: Path) -> KernelServer | None:
     it died); None where there is none: turned off, /tmp not usable, or it could not start here (once)."""
     if os.environ.get(SERVER_ENV, "1") == "0" or _server_problems or not os.access("/tmp", os.W_OK):
         return None
-    key = str(Path(packages).resolve())
+    with _servers_lock:    # the threads of one worker (a Dask worker's, the tests') share its servers
+        return _kernel_server(str(Path(packages).resolve()), packages)
+
+
+def _kernel_server(key: str, packages: Path) -> KernelServer | None:
+    if _server_problems:
+        return None
     server = _servers.pop(key, None)
     if server is not None:
         _servers[key] = server       # the most recently used last
