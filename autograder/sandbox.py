@@ -70,6 +70,9 @@ class Limits:
     output_chars: int = 100_000     # what one cell may print; the rest is dropped in the kernel
     isolation: str = "auto"         # "auto": bubblewrap when it works here; "require": error without; "off"
     processes: int = 512            # the kernel's tasks (processes and threads) at once, where a pids cgroup can be made
+    # Units whose kernels are forked by a kernel server (autograder/zygote.py); None: every unit. A server pays
+    # off when a worker grades several submissions of a unit: grade-class names the units where it does.
+    server_units: tuple | None = None
 
 
 class Rejection(Exception):
@@ -1403,7 +1406,8 @@ def _grade(sub: Submission, template: Path, work: Path, limits: Limits, phases: 
     scratch = scratch_for(sub, work)
     shutil.rmtree(scratch, ignore_errors=True)
     copy_course(template, scratch)
-    server = kernel_server(packages_of(template, unit.id)) if isolated else None
+    wanted = isolated and (limits.server_units is None or unit.id in limits.server_units)
+    server = kernel_server(packages_of(template, unit.id)) if wanted else None
     if server is not None and not server.acquire():
         server = None        # another thread's kernel has it: this one starts in a bubblewrap of its own
     if server is not None:   # the box lives in the server's spool while the kernel runs (moved back after)

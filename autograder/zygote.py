@@ -261,6 +261,16 @@ def _children() -> list[int]:
     return found
 
 
+def _reap() -> None:
+    """Reap every child that has ended, without waiting for the others."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
 def kill_all_but_me(rounds: int = 100) -> None:
     """The server (PID 1 of its sandbox), before it forks a kernel: kill every other process there."""
     import time
@@ -272,12 +282,7 @@ def kill_all_but_me(rounds: int = 100) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        while True:
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+        _reap()
         if not others:
             return
         time.sleep(0.005)
@@ -296,12 +301,7 @@ def kill_children(rounds: int = 1000) -> None:
                 pass
         if left:
             time.sleep(0.005)
-        while True:
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+        _reap()
         if not left:
             return
 
@@ -377,13 +377,7 @@ def serve(socket_path: str) -> None:
             listener.close()
             _fork_kernel(conn, spool, base_env)
         conn.close()
-        while True:   # reap the forks that are done
-            try:
-                done, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done == 0:
-                break
+        _reap()   # the forks that are done
 
 
 # --- the client: what nbgrader starts as the kernel ---------------------------------------------------
