@@ -37,6 +37,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -739,8 +740,8 @@ class KernelServer:
                                             start_new_session=True, preexec_fn=die_with_parent)
         self.problem: str | None = None
         self._ready: bool | None = None
-        self._lock = __import__("threading").Lock()
-        self._ready_lock = __import__("threading").Lock()
+        self._lock = threading.Lock()
+        self._ready_lock = threading.Lock()
 
     def ready(self, seconds: float = SERVER_START_SECONDS) -> bool:
         """Whether the server is up (waits for its first line once); False with `problem` set if not."""
@@ -794,7 +795,7 @@ class KernelServer:
 
 _servers: dict[str, KernelServer] = {}
 _server_problems: list[str] = []
-_servers_lock = __import__("threading").Lock()
+_servers_lock = threading.Lock()
 MAX_SERVERS = 2     # per worker: a server holds TensorFlow (0.6 GB resident, 0.23 GB of it its own); the oldest goes
 
 
@@ -1234,9 +1235,9 @@ def judge_scores(unit, release, box: Path, kernel_scores: dict[str, tuple[float,
     return scores, messages
 
 
-_judge_lock = __import__("threading").Lock()
+_judge_lock = threading.Lock()
 _warming: dict = {}
-_warming_lock = __import__("threading").Lock()
+_warming_lock = threading.Lock()
 
 
 def warm_judge(unit) -> None:

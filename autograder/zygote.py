@@ -271,39 +271,36 @@ def _reap() -> None:
             return
 
 
-def kill_all_but_me(rounds: int = 100) -> None:
-    """The server (PID 1 of its sandbox), before it forks a kernel: kill every other process there."""
+def _others() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+
+
+def _kill_until_none(find, rounds: int) -> None:
+    """SIGKILL and reap what `find()` lists, again and again, until it lists nothing (or `rounds` is up)."""
     import time
 
     for _ in range(rounds):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
-        for pid in others:
+        found = find()
+        for pid in found:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        _reap()
-        if not others:
-            return
-        time.sleep(0.005)
-
-
-def kill_children(rounds: int = 1000) -> None:
-    """Kill and reap every child left (the kernel's orphans, reparented to this subreaper), until none is."""
-    import time
-
-    for _ in range(rounds):
-        left = _children()
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if left:
+        if found:
             time.sleep(0.005)
         _reap()
-        if not left:
+        if not found:
             return
+
+
+def kill_all_but_me() -> None:
+    """The server (PID 1 of its sandbox), before it forks a kernel: kill every other process there."""
+    _kill_until_none(_others, rounds=100)
+
+
+def kill_children() -> None:
+    """Kill and reap every child left (the kernel's orphans, reparented to this subreaper), until none is."""
+    _kill_until_none(_children, rounds=1000)
 
 
 def probe(spool: str) -> str | None:
