@@ -66,9 +66,9 @@ mutants: install
 times: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder times
 
-## bench: grade-class (Dask LocalCluster, process pool) against serial `nbgrader autograde` on the same submissions: speed-up, throughput per core, where the time goes, projections for 2,100 notebooks; then one student's seven units (prints figures)
+## bench: grade-class (Dask LocalCluster, process pool) against serial `nbgrader autograde` on the same 12 submissions, two rounds one after the other: speed-up, throughput per core (and by class size), where the time goes, projections for 2,100 notebooks, the medians; then one student's seven units (prints figures)
 bench: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder bench --students 8 --one-student
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m autograder bench --students 12 --repeat 2 --one-student
 
 clean:
 	rm -rf $(VENV) .venvs .demo submitted autograded feedback gradebook.db

@@ -134,6 +134,33 @@ def run(students: int = 6, workers: int | None = None, root: Path | None = None,
             "nbgrader_fork": sandbox.nbgrader_forkserver() is not None, "scratch": scratch}
 
 
+def summary(rounds: list[dict]) -> str:
+    """Each engine's speed-up and throughput per core in every round, and their medians: one run on a noisy
+    machine says little, and the rounds alternate serial nbgrader and the engines, so that a slow spell
+    of the machine falls on both."""
+    import statistics
+
+    cores = min(rounds[0]["workers"], rounds[0]["cpus"])
+    lines = [f"over {len(rounds)} rounds ({rounds[0]['students']} submissions each; serial nbgrader "
+             + ", ".join(f"{r['serial_s']:.1f} s" for r in rounds) + "):"]
+    for engine in rounds[0]["runs"]:
+        speedups = [r["serial_s"] / r["runs"][engine]["seconds"] for r in rounds]
+        lines.append(f"  {rounds[0]['runs'][engine]['engine']}: "
+                     + ", ".join(f"{r['runs'][engine]['seconds']:.1f} s" for r in rounds)
+                     + f"; speed-up {', '.join(f'{x:.2f}x' for x in speedups)} (median "
+                     f"{statistics.median(speedups):.2f}x); throughput per core "
+                     f"{', '.join(f'{x / cores:.2f}x' for x in speedups)} (median "
+                     f"{statistics.median(speedups) / cores:.2f}x)")
+        sized = [by_class_size(r, engine) for r in rounds]
+        if all(sized):
+            for size in sized[0]["per_core"]:
+                values = [z["per_core"][size] for z in sized]
+                lines.append(f"    a class of {size:>3}: {', '.join(f'{x:.2f}x' for x in values)} per core "
+                             f"(median {statistics.median(values):.2f}x)")
+    lines.append(f"  scores {'agree in every round' if all(r['agree'] for r in rounds) else 'DISAGREE in a round'}")
+    return "\n".join(lines)
+
+
 def projection(figures: dict, engine: str, notebooks: int = PROJECTED_NOTEBOOKS, cores=PROJECTED_CORES) -> dict:
     """Projected wall time for `notebooks` on each core count, from one engine's run.
 
@@ -183,6 +210,30 @@ def steady_state(tasks: list[dict]) -> float | None:
     return sum(later) / len(later) if later else None
 
 
+CLASS_SIZES = (8, 12, 50, 300)
+
+
+def by_class_size(figures: dict, engine: str, sizes=CLASS_SIZES) -> dict | None:
+    """Throughput per core against plain nbgrader for classes of other sizes, from one engine's run.
+
+    A run's wall time is a fixed part (workers' start and warm-up, the template, each worker's first
+    submission of the unit: its kernel server and the judge's first references, the tail) and a part that
+    grows with the class: each further submission costs a worker the steady-state seconds measured past
+    its first one. So wall(N) = fixed + N / workers x steady, with fixed = wall(n) - n / workers x steady
+    for the n graded here, and serial nbgrader taken as its measured seconds per submission (its own start
+    included). None when no worker graded more than one submission."""
+    run_ = figures["runs"][engine]
+    steady = steady_state(run_["tasks"])
+    if steady is None:
+        return None
+    n, workers = figures["students"], run_["workers"]
+    cores = min(workers, figures["cpus"])
+    serial_each = figures["serial_s"] / n
+    fixed = max(run_["seconds"] - n / workers * steady, 0.0)
+    return {"fixed": fixed, "steady": steady, "serial_each": serial_each,
+            "per_core": {size: serial_each * size / (cores * (fixed + size / workers * steady)) for size in sizes}}
+
+
 def report(figures: dict) -> str:
     n, unit = figures["students"], figures["unit"]
     cores_used = min(figures["workers"], figures["cpus"])
@@ -216,6 +267,10 @@ def report(figures: dict) -> str:
             lines.append(f"    past each worker's first submission: {steady:.1f} s per submission on a worker, "
                          f"{per_sub / steady:.2f}x plain nbgrader's throughput per core ({per_sub:.1f} s per "
                          f"submission, serial): what each further submission of a large class costs")
+            sizes = by_class_size(figures, engine)
+            lines.append("    throughput per core against plain nbgrader by class size (submissions of the unit), "
+                         f"from this run: {sizes['fixed']:.1f} s fixed + {sizes['steady']:.1f} s per submission "
+                         f"per worker: " + ", ".join(f"{size}: {x:.2f}x" for size, x in sizes["per_core"].items()))
     engine = next((e for e in ("dask-local", *figures["runs"]) if e in figures["runs"]), None)
     if engine is not None:
         p = projection(figures, engine)
@@ -224,6 +279,14 @@ def report(figures: dict) -> str:
         for c, seconds in p["seconds"].items():
             lines.append(f"    {c:>3} cores: {seconds / 60:6.1f} min" +
                          ("  (the one writer is the limit here)" if p["writer_bound"][c] else ""))
+        sized = by_class_size(figures, engine)
+        if sized is not None:
+            each = {c: (p["units"] * sized["fixed"] + PROJECTED_NOTEBOOKS * sized["steady"] / c
+                        + PROJECTED_NOTEBOOKS * p["per_row"]) / 60 for c in PROJECTED_CORES}
+            lines.append("    from this run's fixed and steady costs instead (each unit pays the run's fixed "
+                         f"{sized['fixed']:.1f} s once, whatever the cores; each further notebook "
+                         f"{sized['steady']:.1f} core-seconds): "
+                         + ", ".join(f"{c} cores {m:.1f} min" for c, m in each.items()))
         lines.append(f"    assumptions: {p['core_s']:.1f} core-seconds per notebook (the grading phase measured here x "
                      f"workers / submissions; one worker per core, speed-up linear in cores); the class runner's "
                      f"{p['per_outcome']:.2f} s per outcome runs beside the grading and {p['per_row']:.3f} s per "

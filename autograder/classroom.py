@@ -60,7 +60,7 @@ class ClassReport:
     warnings: list[str] = field(default_factory=list)
     engine: str = "a local process pool"      # where the submissions were graded (see grade_submissions)
     phases: dict[str, float] = field(default_factory=dict)   # seconds of this process's own phases
-    task_timings: list[dict] = field(default_factory=list)   # per graded submission, its phases (Dask)
+    task_timings: list[dict] = field(default_factory=list)   # per graded submission, its phases on its worker
 
     @property
     def summary(self) -> str:
@@ -214,7 +214,7 @@ def grade_submissions(submissions: list[Submission], template: Path, work: Path,
     ("tcp://host:8786") or a Dask cluster object (:func:`autograder.cluster.grade_on_dask`)."""
     if cluster in LOCAL_ENGINES:
         return grade_in_pool(submissions, template, work, limits, workers, progress=progress, arrived=arrived,
-                             pool=pool)
+                             pool=pool, timings=timings)
     from .cluster import grade_on_dask
 
     return grade_on_dask(submissions, template, work, limits, cluster="local" if cluster == "dask-local" else cluster,
@@ -312,6 +312,21 @@ def _grade_task(sub: Submission, template: Path, work: Path, limits) -> Outcome:
     return sandbox.grade_one(sub, template, work, limits)
 
 
+_graded_here = 0   # submissions this pool worker has graded (its first pays for the kernel server and the judge)
+
+
+def _timed_grade_task(sub: Submission, template: Path, work: Path, limits) -> tuple[Outcome, dict]:
+    """:func:`_grade_task`, and the time each phase took on the worker (for ``make bench``)."""
+    from . import sandbox
+
+    global _graded_here
+    started = time.perf_counter()
+    timings: dict = {}
+    outcome = sandbox.grade_one(sub, template, work, limits, timings=timings)
+    _graded_here += 1
+    return outcome, {**timings, "worker": time.perf_counter() - started, "nth": _graded_here}
+
+
 def _worker_init() -> None:
     """Each worker dies with the class runner (even on SIGKILL), and so, in turn, does its nbgrader."""
     from .sandbox import die_with_parent
@@ -321,18 +336,25 @@ def _worker_init() -> None:
 
 
 def grade_in_pool(submissions: list[Submission], template: Path, work: Path, limits, workers: int,
-                  task=_grade_task, progress: bool = True, arrived=None, pool=None) -> list[Outcome]:
+                  task=_grade_task, progress: bool = True, arrived=None, pool=None,
+                  timings: list | None = None) -> list[Outcome]:
     """Grade in `workers` spawned processes; a dead worker costs only its own submission.
 
     At most `workers` submissions are in flight, so when the pool breaks the
     suspects are few; each is then re-graded alone in a fresh pool, and only
     one that breaks its own pool becomes GRADER_ERROR. The rest go on in a new pool.
+    `timings`, when a list, gets each graded submission's phase times on its worker.
     """
     bar = _Progress(len(submissions), enabled=progress)
     jobs = [(sub, Path(work) / f"{i:04d}_{sub.student_id}_{sub.unit_id}") for i, sub in enumerate(submissions)]
     results: dict[int, Outcome] = {}
+    if timings is not None and task is _grade_task:
+        task = _timed_grade_task
 
-    def done(index: int, outcome: Outcome) -> None:
+    def done(index: int, outcome) -> None:
+        if isinstance(outcome, tuple):   # from _timed_grade_task
+            outcome, phases = outcome
+            timings.append(phases)
         if arrived is not None:
             try:
                 outcome = arrived(jobs[index][0], outcome)

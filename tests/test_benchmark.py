@@ -196,3 +196,43 @@ def test_grade_class_bench_says_when_the_one_writer_is_the_limit():
     assert p["writer_bound"] == {16: False, 64: True}
     assert p["seconds"][64] == pytest.approx(2100 * 0.2 + p["units"] * 6.0 + 2100 * 0.05)
     assert "the one writer is the limit here" in bench.report(figures)
+
+
+def _sized_figures(serial_s=80.0, seconds=40.0):
+    figures = _grading_figures()
+    figures.update(students=8, serial_s=serial_s)
+    run = figures["runs"]["local"]
+    run["seconds"] = seconds
+    run["tasks"] = [{"worker": 20.0, "nth": 1}, {"worker": 20.0, "nth": 1}] + [{"worker": 5.0, "nth": 2}] * 6
+    return figures
+
+
+def test_grade_class_bench_gives_throughput_per_core_by_class_size_from_fixed_and_steady_costs():
+    from autograder import bench
+
+    sized = bench.by_class_size(_sized_figures(), "local", sizes=(8, 300))
+    # steady 5 s a submission on a worker; fixed = 40 - 8 / 2 x 5 = 20 s; serial 10 s a submission
+    assert sized["steady"] == pytest.approx(5.0) and sized["fixed"] == pytest.approx(20.0)
+    assert sized["per_core"][8] == pytest.approx(10 * 8 / (2 * 40))
+    assert sized["per_core"][300] == pytest.approx(10 * 300 / (2 * (20 + 150 * 5)))
+    text = bench.report(_sized_figures())
+    assert "by class size" in text and "20.0 s fixed + 5.0 s per submission per worker" in text
+    assert "8: 1.00x" in text
+    units = bench.projection(_sized_figures(), "local")["units"]
+    sixteen = (units * 20.0 + 2100 * 5.0 / 16 + 2100 * 0.05) / 60   # fixed once per unit, steady per notebook
+    assert f"fixed 20.0 s once, whatever the cores; each further notebook 5.0 core-seconds): 16 cores {sixteen:.1f} min" in text
+    assert bench.by_class_size(_grading_figures(), "local") is None   # no worker graded a second one
+
+
+def test_grade_class_bench_summarises_its_rounds_with_medians():
+    from autograder import bench
+
+    rounds = [_sized_figures(80.0, 40.0), _sized_figures(90.0, 40.0), _sized_figures(60.0, 40.0)]
+    text = bench.summary(rounds)
+    assert "over 3 rounds (8 submissions each; serial nbgrader 80.0 s, 90.0 s, 60.0 s)" in text
+    assert "speed-up 2.00x, 2.25x, 1.50x (median 2.00x)" in text
+    assert "throughput per core 1.00x, 1.12x, 0.75x (median 1.00x)" in text
+    assert re.search(r"a class of +300: .*\(median [\d.]+x\)", text)
+    assert "scores agree in every round" in text
+    rounds[1]["agree"] = False
+    assert "DISAGREE" in bench.summary(rounds)

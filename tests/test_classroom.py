@@ -54,6 +54,23 @@ def test_a_dead_worker_costs_only_its_own_submission(tmp_path, capsys):
     assert "6/6" in capsys.readouterr().err  # the progress bar, on stderr
 
 
+def _fake_timed_task(sub, template, work, limits):
+    """Like classroom._timed_grade_task: the outcome and the worker's phase times."""
+    outcome = _fake_task(sub, template, work, limits)
+    return outcome, {"notebook cells": 1.0, "worker": 2.0, "nth": 1}
+
+
+def test_the_pool_hands_back_each_submissions_phase_times_and_still_loses_none(tmp_path):
+    names = ["ann", "crasher", "bob"]
+    subs = [Submission(n, UNIT.id, tmp_path / f"{n}.ipynb", "folder", f"{n}.ipynb") for n in names]
+    timings = []
+    outcomes = classroom.grade_in_pool(subs, tmp_path, tmp_path, None, workers=2, task=_fake_timed_task,
+                                       progress=False, timings=timings)
+    assert all(isinstance(o, Outcome) for o in outcomes)
+    assert {o.student_id: o.status for o in outcomes} == {"ann": GRADED, "crasher": GRADER_ERROR, "bob": GRADED}
+    assert timings == [{"notebook cells": 1.0, "worker": 2.0, "nth": 1}] * 2   # the dead worker's has none
+
+
 # ---------------------------------------------------------------- a small class, graded by real nbgrader
 
 def _class_notebooks(root, folder):
