@@ -218,8 +218,8 @@ def test_grade_class_bench_gives_throughput_per_core_by_class_size_from_fixed_an
     text = bench.report(_sized_figures())
     assert "by class size" in text and "20.0 s fixed + 5.0 s per submission per worker" in text
     assert "8: 1.00x" in text
-    units = bench.projection(_sized_figures(), "local")["units"]
-    sixteen = (units * 20.0 + 2100 * 5.0 / 16 + 2100 * 0.05) / 60   # fixed once per unit, steady per notebook
+    p = bench.projection(_sized_figures(), "local")
+    sixteen = (p["units"] * 20.0 + 2100 * 5.0 / 16 + 2100 * p["per_row"]) / 60   # fixed once a unit, steady a notebook
     assert f"fixed 20.0 s once, whatever the cores; each further notebook 5.0 core-seconds): 16 cores {sixteen:.1f} min" in text
     assert bench.by_class_size(_grading_figures(), "local") is None   # no worker graded a second one
 
