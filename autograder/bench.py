@@ -81,6 +81,7 @@ def run_student(workers: int | None = None, root: Path | None = None, engine: st
     report = classroom.grade_class([submitted], scratch / "graded", workers=workers, cluster=engine, progress=False)
     return {"seconds": report.seconds, "workers": report.workers, "engine": report.engine, "phases": report.phases,
             "units": {o.unit_id: (o.status, o.score, o.max_score) for o in report.outcomes},
+            "reasons": {o.unit_id: o.reason for o in report.outcomes if o.reason},
             "full_marks": all(o.status == "graded" and o.score == o.max_score for o in report.outcomes)}
 
 

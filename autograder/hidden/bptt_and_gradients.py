@@ -13,7 +13,7 @@ import numpy as np
 from autograder.reference import bptt as live
 from course.checks import bptt_and_gradients as visible
 from course.checks.stored import using
-from course.checks import expect_close, fail, to_array
+from course.checks import expect_close, fail, relative_error, to_array
 from course.checks.bptt_and_gradients import ClipCase, Shapes
 
 call = visible.call  # every answer under its step's rule
@@ -46,19 +46,86 @@ CLIP_CASES = (
 )
 
 
+# Against the exact float64 gradients (the reference's closed forms, not a numeric difference): a correct
+# float64 answer differs only by rounding (below 1e-14 on these cases), while one computed in float32 and
+# cast back to float64 differs by about 1e-8, which the numeric gradient's own error (~1e-10) hides.
+EXACT_TOL = 1e-11
+
+
+def _expect_exact(step, what, got, want, tol=EXACT_TOL, hint=""):
+    got = to_array(step, what, got)
+    want = np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        fail(step, f"{what} has shape {got.shape}, expected {want.shape}")
+    rel = relative_error(got, want)
+    if not rel < tol:
+        fail(step, f"{what} differs from the exact float64 gradient: relative error {rel:.1e} (needs < {tol:g})"
+                   + (f". {hint}" if hint else ". Is something computed in float32 (or rounded), or kept from an "
+                      "earlier call? Keep every array float64 from start to end"))
+    return rel
+
+
+def _step_exact(dh, x, h_prev, h_t, W_x, W_h):
+    return live._local(dh, x, h_prev, h_t, W_x, W_h, 1 - h_t ** 2)
+
+
 def grade_rnn_step_backward(fn):
+    step = "rnn_step_backward"
     with using(visible, live):
         visible.check_rnn_step_backward(fn, CASES)
+    for s in CASES[1:3]:
+        p = visible.problem(s)
+        x, h_prev, W_x, W_h, b = p.X[:, 0].copy(), p.h0.copy(), p.W_x.copy(), p.W_h.copy(), p.b.copy()
+        dh = p.dH[:, 0].copy()
+        where = f"batch={s.batch}, input_dim={s.input_dim}, units={s.units}"
+        h_t = visible._states(x[:, None], h_prev, W_x, W_h, b)[:, 0]
+        out = visible._unpack(step, call(step, fn, dh, x, h_prev, h_t, W_x, W_h), visible.STEP_NAMES)
+        want = _step_exact(dh, x, h_prev, h_t, W_x, W_h)
+        for name, got in zip(visible.STEP_NAMES, out):
+            _expect_exact(step, f"{name} ({where})", got, want[name])
+        # A training loop updates the weights in place (W -= lr * dW): the same arrays, new values. The
+        # next call must use the new values (nothing cached by the arrays' identity).
+        W_x -= 0.3 * want["dW_x"]
+        W_h -= 0.3 * want["dW_h"]
+        b -= 0.3 * want["db"]
+        h_t = visible._states(x[:, None], h_prev, W_x, W_h, b)[:, 0]
+        out = visible._unpack(step, call(step, fn, dh, x, h_prev, h_t, W_x, W_h), visible.STEP_NAMES)
+        want = _step_exact(dh, x, h_prev, h_t, W_x, W_h)
+        for name, got in zip(visible.STEP_NAMES, out):
+            _expect_exact(step, f"{name} after the weights were updated in place (W -= lr * dW; {where})", got,
+                          want[name], tol=1e-6,
+                          hint="the gradients match the weights of the previous call: is something (a transpose, "
+                               "a copy) cached and keyed on the arrays' id()? The same array can hold new values")
+        for name, got in zip(visible.STEP_NAMES, out):
+            _expect_exact(step, f"{name} after an in-place weight update ({where})", got, want[name])
 
 
 def grade_rnn_backward(fn):
+    step = "rnn_backward"
     with using(visible, live):
         visible.check_rnn_backward(fn, CASES)
+    for s in CASES:
+        p = visible.problem(s)
+        X, h0, W_x, W_h, b, dH = (a.copy() for a in (p.X, p.h0, p.W_x, p.W_h, p.b, p.dH))
+        H = visible._states(X, h0, W_x, W_h, b)
+        out = visible._unpack(step, call(step, fn, dH, X, h0, H, W_x, W_h), visible.BPTT_NAMES)
+        want = live.bptt(dH, X, h0, H, W_x, W_h)
+        where = f"batch={s.batch}, T={s.time}, input_dim={s.input_dim}, units={s.units}"
+        for name, got in zip(visible.BPTT_NAMES, out):
+            _expect_exact(step, f"{name} ({where})", got, want[name])
 
 
 def grade_step_jacobian(fn):
+    step = "step_jacobian"
     with using(visible, live):
         visible.check_step_jacobian(fn, CASES)
+    for s in CASES:
+        p = visible.problem(s)
+        x, h_prev = p.X[:1, 0].copy(), p.h0[:1].copy()
+        h_t = visible._states(x[:, None], h_prev, p.W_x, p.W_h, p.b)[0, 0]
+        W_h = p.W_h.copy()
+        _expect_exact(step, f"the Jacobian dh_t/dh_prev for units={s.units}", call(step, fn, h_t, W_h),
+                      (1 - h_t ** 2)[:, None] * W_h.T)
 
 
 def grade_dh0_norms(fn):
@@ -74,6 +141,13 @@ def grade_dh0_norms(fn):
     got = call("dh0_norms", fn, H, np.diag(w), g)
     visible._expect_norms("dh0_norms", "the array of norms for a diagonal W_h and saturated states", got, want,
                           live.norm_mistakes(H, np.diag(w), g), len(H))
+    # Against the exact float64 norms (each entry to 1e-11 relative; float32 inside loses about 1e-8).
+    for s in CASES:
+        X, h0, g, H, p = visible._norm_case(s)
+        got = call("dh0_norms", fn, H, p.W_h.copy(), g)
+        visible._expect_norms("dh0_norms", f"the array of norms for T = 1..{s.time} (units={s.units}), to float64 "
+                              f"precision (is something computed in float32?)", got, live._norms(H, p.W_h, g),
+                              {}, s.time, tol=EXACT_TOL)
 
 
 def grade_clip_by_global_norm(fn):
@@ -99,18 +173,51 @@ def grade_softmax_cross_entropy_grad(fn):
         (rng.normal(scale=3, size=(7, 5)), rng.integers(0, 5, size=7)),                 # 2-D: (N, vocab)
         (np.array([[[-2000.0, 0.0, 1500.0]]]), np.array([[0]])),                          # huge logits
         (rng.normal(size=(1, 1, 2)), np.array([[1]])),                                    # one position
+        # Each row needs its own max: shifted by the largest logit of the whole array (1000), the first
+        # row's exp(0 - 1000) underflows to 0 and its softmax is 0 / 0.
+        (np.array([[[0.0, 1.0, 2.0], [1000.0, 0.0, 0.0]]]), np.array([[1, 0]])),
     ]
     with using(visible, live):
         visible.check_softmax_cross_entropy_grad(fn, CASES[1:], extra=extra)
+    step = "softmax_cross_entropy_grad"
+    for logits, targets in [visible.ce_case(s) for s in CASES[1:]] + extra:
+        logits, targets = np.array(logits, np.float64), np.array(targets)
+        _, dlogits = call(step, fn, logits.copy(), targets.copy())
+        z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        exact = (z / z.sum(axis=-1, keepdims=True) - np.eye(logits.shape[-1])[targets]) / targets.size
+        _expect_exact(step, f"dlogits for logits of shape {logits.shape}", dlogits, exact)
 
 
 def _ks(s: Shapes):
     return tuple(dict.fromkeys(k for k in (1, 2, 3, s.time - 1, s.time, s.time + 5) if k >= 1))
 
 
+def _tbptt_exact(X, h0, W_x, W_h, b, dH, k):
+    """Exact float64 gradients of truncated BPTT: each window's BPTT from the state the forward pass
+    carried to its start, summed."""
+    H = visible._states(X, h0, W_x, W_h, b)
+    total = dict(dW_x=np.zeros_like(W_x), dW_h=np.zeros_like(W_h), db=np.zeros(W_h.shape[0]))
+    for start, end in visible.windows(X.shape[1], k):
+        h = H[:, start - 1] if start > 0 else h0
+        H_w = visible._states(X[:, start:end], h, W_x, W_h, b)
+        grads = live.bptt(dH[:, start:end], X[:, start:end], h, H_w, W_x, W_h)
+        for name in total:
+            total[name] = total[name] + grads[name]
+    return total
+
+
 def grade_truncated_bptt_grads(fn):
+    step = "truncated_bptt_grads"
     with using(visible, live):
         visible.check_truncated_bptt_grads(fn, CASES, ks=_ks)
+    for s in CASES:
+        p = visible.problem(s)
+        for k in _ks(s):
+            X, h0, W_x, W_h, b, dH = (a.copy() for a in (p.X, p.h0, p.W_x, p.W_h, p.b, p.dH))
+            out = visible._unpack(step, call(step, fn, dH, X, h0, W_x, W_h, b, k), visible.TBPTT_NAMES)
+            want = _tbptt_exact(*visible._arrays(p), k)
+            for name, got in zip(visible.TBPTT_NAMES, out):
+                _expect_exact(step, f"{name} for T={s.time}, k={k}", got, want[name])
 
 
 # Recorded in the kernel, judged in another process (autograder/judge.py).

@@ -33,6 +33,50 @@ def _cases() -> tuple[Shapes, ...]:
     return tuple(cases)
 
 
+def _after_in_place_update(step, fn, args, reference, names):
+    """Call fn, update every argument IN PLACE (as p -= lr * g does to the weights), call again with the same
+    array objects: the second answer must follow the new values, and the first must stay as it was."""
+    from course.checks import expect_close
+
+    as_tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,)  # noqa: E731
+    first = as_tuple(visible.call(step, fn, *args))
+    first_arrays = [np.array(a, dtype=np.float64, copy=True) for a in first]
+    want_first = as_tuple(reference(*args))
+    for k, a in enumerate(args):
+        a *= 0.5
+        a += 0.1 * (k + 1)
+    second = as_tuple(visible.call(step, fn, *args))
+    want = as_tuple(reference(*args))
+    for name, got, expected in zip(names, second, want):
+        expect_close(step, f"{name} after the weights were updated in place (same arrays, new values)", got, expected,
+                     **visible.F64, hint="do not cache anything computed from the weights between calls (a cache keyed "
+                                         "on id() or shape goes stale when training updates the arrays in place)")
+    for name, got, expected in zip(names, first_arrays, want_first):
+        expect_close(step, f"the {name} returned by an earlier call, after a later call", got, expected, **visible.F64,
+                     hint="each call must return new arrays: a later call may not overwrite an earlier result")
+
+
+def _weights(rng, batch, time, input_dim, units, blocks):
+    return (rng.normal(size=(batch, time, input_dim)), rng.normal(scale=0.5, size=(batch, units)),
+            rng.normal(size=(batch, units)), rng.normal(scale=0.5, size=(input_dim, blocks * units)),
+            rng.normal(scale=0.5, size=(units, blocks * units)))
+
+
+def _saturated_lstm(time):
+    """Scores of about +-1000 on every gate, the forget gate open and cell states of 400 to 800: tanh(c_t) is
+    +-1 to the last bit (an exp(2 c) inside it overflows to inf / inf = nan)."""
+    rng = np.random.default_rng(SEED + 40)
+    u, d = 2, 2
+    X = np.sign(rng.normal(size=(2, time, d)))
+    kernel = 500.0 * np.sign(rng.normal(size=(d, 4 * u)))
+    kernel[:, u:2 * u] = 0.0
+    bias = np.r_[np.zeros(u), np.full(u, 1000.0), np.zeros(2 * u)]   # forget gate score 1000: f = 1
+    recurrent_kernel = rng.normal(size=(u, 4 * u))
+    h0 = rng.uniform(-1, 1, size=(2, u))
+    c0 = np.array([[800.0, -600.0], [400.0, 700.0]])
+    return X, h0, c0, kernel, recurrent_kernel, bias
+
+
 CASES = _cases()
 UNITS = (1, 2, 4, 7, 64)
 PARAM_CASES = ((1, 1), (2, 7), (7, 2), (100, 100), (300, 1024))
@@ -41,11 +85,45 @@ PARAM_CASES = ((1, 1), (2, 7), (7, 2), (100, 100), (300, 1024))
 def grade_lstm_step(fn):
     with using(visible, live):
         visible.check_lstm_step(fn, CASES)
+    from course.checks import expect_close, expect_finite
+
+    rng = np.random.default_rng(SEED + 41)
+    X, h0, c0, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 4)
+    args = (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel, rng.normal(size=20))
+    _after_in_place_update("lstm_step", fn, args, live.lstm_step, ("h_t", "c_t"))
+    X, h0, c0, kernel, recurrent_kernel, bias = _saturated_lstm(1)
+    args = (X[:, 0], h0, c0, kernel, recurrent_kernel, bias)
+    h_t, c_t = visible._pair("lstm_step", visible.call("lstm_step", fn, *args), ("h_t", "c_t"))
+    h_ref, c_ref = live.lstm_step(*args)
+    what = "scores of +-1000 and cell states of 400 to 800"
+    expect_finite("lstm_step", f"h_t ({what})", np.asarray(h_t, dtype=np.float64),
+                  "tanh(c_t) written with exp(2 c_t) overflows (inf / inf = nan) once c_t > 355: use np.tanh")
+    expect_close("lstm_step", f"h_t ({what})", h_t, h_ref, **visible.F64)
+    expect_close("lstm_step", f"c_t ({what})", c_t, c_ref, **visible.F64)
 
 
 def grade_lstm_forward(fn):
     with using(visible, live):
         visible.check_lstm_forward(fn, CASES)
+    from course.checks import expect_close, expect_finite, fail
+
+    step = "lstm_forward"
+    rng = np.random.default_rng(SEED + 42)
+    args = (*_weights(rng, 2, 5, 3, 4, 4), rng.normal(size=16))
+    result = visible._pair(step, visible.call(step, fn, *args), ("H", "h_last", "c_last"))
+    for name, value in zip(("H", "h_last", "c_last"), result):
+        if not isinstance(value, np.ndarray):
+            fail(step, f"{name} should be a numpy array (np.stack the states along axis 1), got {type(value).__name__}")
+    _after_in_place_update(step, fn, args, live.lstm_states, ("H", "h_last", "c_last"))
+    # A long run with the forget gate open and every other gate saturated: the cell state stays in the hundreds.
+    args = _saturated_lstm(12)
+    H, h_last, c_last = visible._pair(step, visible.call(step, fn, *args), ("H", "h_last", "c_last"))
+    refs = live.lstm_states(*args)
+    what = "scores of +-1000, cell states of 400 and more over 12 steps"
+    expect_finite(step, f"H ({what})", np.asarray(H, dtype=np.float64),
+                  "tanh(c_t) written with exp(2 c_t) overflows (inf / inf = nan) once c_t > 355: use np.tanh")
+    for name, got, want in zip(("H", "h_last", "c_last"), (H, h_last, c_last), refs):
+        expect_close(step, f"{name} ({what})", got, want, **visible.F64)
 
 
 def grade_keras_lstm_initial_bias(fn):
@@ -56,6 +134,11 @@ def grade_keras_lstm_initial_bias(fn):
 def grade_cell_state_jacobian_diag(fn):
     with using(visible, live):
         visible.check_cell_state_jacobian_diag(fn, CASES)
+    rng = np.random.default_rng(SEED + 45)
+    X, h0, c0, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 4)
+    _after_in_place_update("cell_state_jacobian_diag", fn, (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel,
+                                                            rng.normal(size=20)),
+                           live.cell_state_derivative, ("dc_t/dc_(t-1)",))
 
 
 # The backward pass: numeric gradients hold only where the loss is smooth at the scale of the nudge, so
@@ -94,21 +177,46 @@ def grade_lstm_backward(fn, lstm_forward_with_cache):
 def grade_gru_step(fn):
     with using(visible, live):
         visible.check_gru_step(fn, CASES)
+    rng = np.random.default_rng(SEED + 43)
+    X, h0, _, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 3)
+    args = (X[:, 0].copy(), h0, kernel, recurrent_kernel, rng.normal(size=(2, 15)))
+    _after_in_place_update("gru_step", fn, args, live.gru_step, ("h_t",))
 
 
 def grade_gru_forward(fn):
     with using(visible, live):
         visible.check_gru_forward(fn, CASES)
+    rng = np.random.default_rng(SEED + 44)
+    X, h0, _, kernel, recurrent_kernel = _weights(rng, 2, 5, 3, 4, 3)
+    _after_in_place_update("gru_forward", fn, (X, h0, kernel, recurrent_kernel, rng.normal(size=(2, 12))),
+                           live.gru_states, ("H", "h_last"))
+
+
+# Counts past 2**24 (float32 rounds them) and 2**31 (int32 overflows), against the closed form, which equals
+# Keras' count_params() on every case above (building these layers in Keras would allocate gigabytes).
+LARGE_PARAM_CASES = ((4097, 4097), (1000, 4097), (16_384, 16_384))
+
+
+def _large_counts(step, fn, formula):
+    from course.checks import fail
+
+    for d, u in LARGE_PARAM_CASES:
+        got = visible._int(step, "the count", visible.call(step, fn, d, u))
+        if got != formula(d, u):
+            fail(step, f"parameters for input_dim={d}, units={u} is {got}, expected {formula(d, u)}: count with "
+                       f"Python ints (float32 rounds counts past 2**24, int32 overflows past 2**31)")
 
 
 def grade_lstm_param_count(fn):
     with using(visible, live):
         visible.check_lstm_param_count(fn, PARAM_CASES)
+    _large_counts("lstm_param_count", fn, lambda d, u: 4 * (d * u + u * u + u))
 
 
 def grade_gru_param_count(fn):
     with using(visible, live):
         visible.check_gru_param_count(fn, PARAM_CASES)
+    _large_counts("gru_param_count", fn, lambda d, u: 3 * (d * u + u * u + 2 * u))
 
 
 # Recorded in the kernel, judged in another process (autograder/judge.py).

@@ -9,6 +9,8 @@ same score.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from course.checks import keras_recurrent_layers as visible
@@ -34,6 +36,7 @@ PAD = (
     (((1,), (2, 3), ()), 5),                        # maxlen beyond every length; an empty sequence
     ((np.array([7, 8, 9]), np.array([1, 2])), 1),   # numpy rows, everything truncated to one token
     (((), (3, 1)), None),
+    (((1, 2), (3,)), 0),                            # maxlen=0: shape (2, 0), as keras.utils.pad_sequences gives
 )
 
 LAST = (
@@ -61,6 +64,8 @@ TAGS = (
     (np.array([[1, 2], [3, 4]]), 5),                 # k > T
     (np.array([[9], [8]]), 1),                       # one step
     (np.array([[6, 5, 4, 3, 2, 1, 7, 7, 0, 0]]), 4),  # padding at the end
+    (np.array([[1, 2, 3, 4, 5], [6, 7, 8, 9, 1]]), 7),  # T < k < 2T: all zeros still
+    (np.array([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]]), 2, np.int64),  # int64 X: the tags are int32 all the same
 )
 
 TAGGER = (
@@ -70,8 +75,65 @@ TAGGER = (
 )
 
 
+# Draws that are too even: labels dealt out as arange % K, key positions as arange % half, or a position
+# tied to the row index. A fixed seed; each test below fails a correct answer with chance at most 1e-7.
+SPREAD = Recall(6000, 24, 8, 5, seed=SEED + 4)
+
+
+def _chi_square_lower_limit(df: int, alarm: float = 1e-7) -> float:
+    """The x with P(chi-square_df < x) = alarm (the regularized lower gamma by its series, then bisection)."""
+    a = df / 2.0
+
+    def cdf(x):
+        half_x = x / 2.0
+        term = math.exp(a * math.log(half_x) - half_x - math.lgamma(a + 1.0))
+        total, n = term, 0
+        while term > 1e-18 * total:
+            n += 1
+            term *= half_x / (a + n)
+            total += term
+        return total
+
+    low, high = 1e-12, float(df)
+    for _ in range(200):
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if cdf(mid) < alarm else (low, mid)
+    return low
+
+
+def _chi_square(counts):
+    counts = np.asarray(counts, np.float64)
+    expected = counts.sum() / counts.size
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
 def grade_recall_task(fn):
     visible.check_recall_task(fn, RECALL)
+    step, c = "recall_task", SPREAD
+    K, half = c.num_classes, max(1, c.T // 2)
+    where = f"num={c.num}, T={c.T}, num_classes={K}, num_distractors={c.num_distractors}, seed={c.seed}"
+    X, y = visible._pair(step, visible.call(step, fn, c.num, c.T, K, c.num_distractors, c.seed), ("X", "y"))
+    X, y = visible._integers(step, "X", X), visible._integers(step, "y", y)
+    position = np.argmax(X <= K, axis=1)
+    labels = np.bincount(y, minlength=K)
+    # Multinomial counts fall below the chi-square's lower 1e-7 point with chance about 1e-7 (df >= 7 here).
+    if _chi_square(labels) < _chi_square_lower_limit(K - 1):
+        visible.fail(step, f"the labels are spread too evenly ({where}): counts {labels.tolist()}. Draw each label "
+                           f"on its own (rng.integers), do not deal them out in turn (np.arange(num) % num_classes)")
+    positions = np.bincount(position, minlength=half)
+    if _chi_square(positions) < _chi_square_lower_limit(half - 1):
+        visible.fail(step, f"the key positions are spread too evenly ({where}): counts {positions.tolist()}. Draw "
+                           f"each position on its own (rng.integers), do not deal them out in turn")
+    # The position must not follow the row: (position - row) % half is uniform and independent of the label.
+    offset = (position - np.arange(c.num)) % half
+    table = np.zeros((K, half))
+    np.add.at(table, (y, offset), 1)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    stat = float(((table - expected) ** 2 / np.where(expected > 0, expected, 1)).sum())
+    if stat > visible._chi_square_limit((K - 1) * (half - 1)) or \
+            _chi_square(np.bincount(offset, minlength=half)) > visible._chi_square_limit(half - 1):
+        visible.fail(step, f"the key's position follows the row index and the label ({where}): draw each position "
+                           f"on its own from the generator, not from the row number or the label")
 
 
 def grade_build_sequence_classifier(fn):

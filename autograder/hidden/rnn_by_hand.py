@@ -37,14 +37,64 @@ CASES = _cases()
 PARAM_CASES = ((2, 1, None), (2, 1, 1), (97, 13, None), (97, 13, 13), (30_000, 1024, 300))
 
 
+def _after_in_place_update(step, fn, args, reference, names):
+    """Call fn, update every argument IN PLACE (as p -= lr * g does to the weights), call again with the same
+    array objects: the second answer must follow the new values, and the first must stay as it was."""
+    from course.checks import expect_close
+
+    first = visible.call(step, fn, *args)
+    first_arrays = [np.array(a, dtype=np.float64, copy=True) for a in (first if isinstance(first, (tuple, list)) else (first,))]
+    want_first = reference(*args)
+    for k, a in enumerate(args):
+        a *= 0.5
+        a += 0.1 * (k + 1)
+    second = visible.call(step, fn, *args)
+    want = reference(*args)
+    second = second if isinstance(second, (tuple, list)) else (second,)
+    want, want_first = (w if isinstance(w, (tuple, list)) else (w,) for w in (want, want_first))
+    for name, got, expected in zip(names, second, want):
+        expect_close(step, f"{name} after the weights were updated in place (same arrays, new values)", got, expected,
+                     hint="do not cache anything computed from the weights between calls (a cache keyed on id() or "
+                          "shape goes stale when training updates the arrays in place): compute from the arguments")
+    for name, got, expected in zip(names, first_arrays, want_first):
+        expect_close(step, f"the {name} returned by an earlier call, after a later call", got, expected,
+                     hint="each call must return new arrays: a later call may not overwrite an earlier result")
+
+
 def grade_rnn_step(fn):
     with using(visible, live):
         visible.check_rnn_step(fn, CASES)
+    from course.checks import expect_close, expect_finite, expect_shape
+
+    rng = np.random.default_rng(SEED + 30)
+    args = (rng.normal(size=(3, 4)), rng.normal(scale=0.5, size=(3, 5)), rng.normal(size=(4, 5)),
+            rng.normal(size=(5, 5)), rng.normal(size=5))
+    _after_in_place_update("rnn_step", fn, args, live.simple_rnn_step, ("h_t",))
+    # Pre-activations of about +-1000 (exploding weights): tanh saturates at exactly +-1, nothing overflows.
+    x = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 2.0]])
+    W_x = np.array([[1000.0, -1000.0, 3.0], [-5.0, 1000.0, 0.0]])
+    h = np.array([[0.5, -0.5, 0.2], [0.1, 0.0, -0.3], [0.9, 0.2, 0.0]])
+    W_h, b = np.eye(3), np.array([1.0, 0.0, -0.5])
+    what = "h_t for pre-activations of about +-1000 (tanh saturates at +-1)"
+    out = expect_shape("rnn_step", what, visible.call("rnn_step", fn, x, h, W_x, W_h, b), (3, 3))
+    expect_finite("rnn_step", what, out, "tanh written with exp overflows (inf / inf = nan) past |a| ~ 710: use np.tanh")
+    expect_close("rnn_step", what, out, live.simple_rnn_step(x, h, W_x, W_h, b))
 
 
 def grade_rnn_forward(fn):
     with using(visible, live):
         visible.check_rnn_forward(fn, CASES)
+    from course.checks import fail
+
+    rng = np.random.default_rng(SEED + 31)
+    X, h0 = rng.normal(size=(2, 5, 3)), rng.normal(scale=0.5, size=(2, 4))
+    W_x, W_h, b = rng.normal(scale=0.6, size=(3, 4)), rng.normal(scale=0.6, size=(4, 4)), rng.normal(size=4)
+    H, last = visible.call("rnn_forward", fn, X, h0, W_x, W_h, b)
+    for name, value in (("H", H), ("h_last", last)):
+        if not isinstance(value, np.ndarray):
+            fail("rnn_forward", f"{name} should be a numpy array (np.stack the states along axis 1), got "
+                                f"{type(value).__name__}")
+    _after_in_place_update("rnn_forward", fn, (X, h0, W_x, W_h, b), live.simple_rnn_states, ("H", "h_last"))
 
 
 def grade_softmax(fn):
@@ -75,6 +125,28 @@ def grade_next_token_probs(fn):
 def grade_teacher_forcing_pairs(fn):
     with using(visible, live):
         visible.check_teacher_forcing_pairs(fn, CASES)
+    from course.checks import expect_equal, fail
+
+    step = "teacher_forcing_pairs"
+    rng = np.random.default_rng(SEED + 32)
+    # A GPT-2-sized vocabulary (50257 ids): ids past 32767 and 65535 must keep their values.
+    tokens = rng.integers(0, 50_257, size=(3, 9))
+    tokens[0, :4] = [40_000, 50_256, 32_768, 256]
+    first = visible.call(step, fn, tokens)
+    for name, got, want in (("inputs", first[0], tokens[:, :-1]), ("targets", first[1], tokens[:, 1:])):
+        expect_equal(step, f"{name} for token ids up to 50256", got, want, diagnoses={
+            "the ids narrowed to int16 (ids past 32767 wrap to negatives)": want.astype(np.int16),
+            "the ids narrowed to uint16 (ids past 65535 wrap)": want.astype(np.uint16),
+            "the ids narrowed to uint8 (ids past 255 wrap)": want.astype(np.uint8)})
+    # A second call with other tokens of the same shape may not change the first call's results. (Graded
+    # through a record, the first results are copied when they come back, so this bites only when the
+    # grade runs in the kernel without one.)
+    kept = [np.array(a, copy=True) for a in first]
+    visible.call(step, fn, rng.integers(0, 50_257, size=tokens.shape))
+    for name, now, then in zip(("inputs", "targets"), first, kept):
+        if not np.array_equal(np.asarray(now), then):
+            fail(step, f"the {name} returned by an earlier call changed when teacher_forcing_pairs was called again: "
+                       f"each call must return its own arrays (slices of its tokens), no buffer shared between calls")
 
 
 def grade_sequence_cross_entropy(fn):
@@ -82,9 +154,27 @@ def grade_sequence_cross_entropy(fn):
         visible.check_sequence_cross_entropy(fn, CASES)
 
 
+# GPT-2 sized: counts past 2**24 (float32 rounds them) and the exact closed form, which equals Keras'
+# count_params() on every smaller case above (building these in Keras would allocate 300 MB).
+LARGE_PARAM_CASES = ((50_257, 768, 768), (50_257, 1024, 512), (50_257, 768, None))
+
+
 def grade_rnn_lm_param_count(fn):
     with using(visible, live):
         visible.check_rnn_lm_param_count(fn, PARAM_CASES)
+    from course.checks import fail
+
+    step = "rnn_lm_param_count"
+    for vocab, units, emb in LARGE_PARAM_CASES:
+        args = (vocab, units) if emb is None else (vocab, units, emb)
+        got = visible.call(step, fn, *args)
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            fail(step, f"should return an int, got {type(got).__name__}")
+        inputs = vocab if emb is None else emb
+        want = (0 if emb is None else vocab * emb) + inputs * units + units * units + units + units * vocab + vocab
+        if int(got) != want:
+            fail(step, f"parameter count for vocab={vocab}, units={units}, embedding_dim={emb} is {int(got)}, expected "
+                       f"{want}: count with Python ints (float32 rounds counts past 2**24, int32 overflows past 2**31)")
 
 
 def grade_simple_rnn_from_weights(fn, rnn_forward=None):

@@ -3,7 +3,8 @@
 The notebook's visible checks (course.checks.rnn_vs_transformer) on cases the
 student has not seen: the smallest sizes (one position, batch 1, one head,
 one block), a key_dim that is not d_model // heads, more heads and blocks,
-sequences as long as max_len, long and saturating recurrences, and random
+sequences as long as max_len, causal masks longer than 64, attention scores in the hundreds
+(exp overflows in float32 unless the softmax subtracts the maximum), long and saturating recurrences, and random
 sizes from a fixed seed so that grading the same notebook twice gives the
 same score. minGRU: one unit and two steps, a long sequence, saturated gates,
 a square kernel. Associative recall: one key and one value, every key used,
@@ -25,7 +26,7 @@ def _rng():
     return np.random.default_rng(SEED)
 
 
-MASK_SIZES = (2, 3, 16, 33)
+MASK_SIZES = (2, 3, 16, 33, 65, 130)   # 65, 130: longer than a 64 x 64 table cut to size
 
 BLOCK_CASES = (
     Block(1, 1, 6, 3, 12, seed=SEED + 1),        # one position: attention can only see itself
@@ -46,6 +47,7 @@ ATTENTION_CASES = (
     Attention(3, 6, 5, 3, 2, seed=SEED + 9),     # key_dim * heads != d_model
     Attention(2, 8, 8, 4, 2, seed=SEED + 10),
     Attention(1, 10, 16, 2, 8, seed=SEED + 11),
+    Attention(2, 6, 8, 2, 4, seed=SEED + 12, scale=12.0),   # scores in the hundreds: exp overflows without the max
 )
 
 

@@ -71,6 +71,9 @@ ATTENTION_CASES = (
     AttentionCase(SEED + 12, 3, 7, 5, 3, 6, lengths=(1, 7, 4), scale=4.0), # saturated scores
     AttentionCase(SEED + 13, 2, 9, 3, 8, 5, lengths=None),                 # no mask
     AttentionCase(SEED + 14, 5, 3, 2, 2, 3, lengths=(3, 3, 3, 3, 3)),      # a mask that masks nothing
+    # Scores of several hundred (up to about 320): exp overflows float32 past 88, so a softmax without
+    # subtracting each row's max gives inf / inf = nan; a stable one gives finite, near one-hot weights.
+    AttentionCase(SEED + 15, 3, 6, 4, 5, 6, lengths=(6, 2, 4), scale=100.0),
 )
 
 TEACHER_CASES = (
@@ -134,6 +137,9 @@ LUONG_CASES = (
     AttentionCase(SEED + 51, 4, 4, 4, 4, 4, lengths=(4, 1, 2, 3)),         # square: W transposed fits
     AttentionCase(SEED + 52, 3, 7, 5, 3, 3, lengths=(1, 7, 4), scale=6.0), # large scores
     AttentionCase(SEED + 53, 2, 9, 3, 8, 8, lengths=None),                 # no mask
+    # Scores of several hundred (up to about 650): exp overflows float32 past 88, so a softmax without
+    # subtracting each row's max gives inf / inf = nan; a stable one gives finite, near one-hot weights.
+    AttentionCase(SEED + 54, 3, 6, 4, 5, 5, lengths=(6, 2, 4), scale=150.0),
 )
 
 EXPOSURE_CASES = visible.exposure_cases(SEED + 60, shapes=((1, 1), (3, 2), (50, 11), (7, 30)))

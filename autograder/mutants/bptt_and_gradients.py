@@ -554,3 +554,99 @@ def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
         db += g_b
         h_start = h_end
     return dW_x, dW_h, db
+
+
+# --- red-team survivors: float32 cast back to float64, caches keyed on id(), a global max ---------
+@mutant("rnn_step_backward", "float32 inside, every gradient cast back to float64 (dtype right, digits lost)",
+        kind="precision")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    f = np.float32
+    da = (dh_t * (1 - h_t ** 2)).astype(f)
+    out = (da @ W_x.T.astype(f), da @ W_h.T.astype(f), x_t.T.astype(f) @ da, h_prev.T.astype(f) @ da, da.sum(0))
+    return tuple(g.astype(np.float64) for g in out)
+
+
+_TRANSPOSES = {}
+
+
+def _cached_transpose(W):
+    key = (id(W), W.shape)
+    if key not in _TRANSPOSES:
+        _TRANSPOSES[key] = np.ascontiguousarray(W.T)
+    return _TRANSPOSES[key]
+
+
+@mutant("rnn_step_backward", "W_x.T and W_h.T cached by id(W): stale after an in-place weight update",
+        kind="state")
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_x, W_h):
+    da = dh_t * (1.0 - h_t ** 2)
+    return da @ _cached_transpose(W_x), da @ _cached_transpose(W_h), x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+@mutant("rnn_backward", "float32 running sums, cast back to float64 at the end", kind="precision")
+def rnn_backward(dH, X, h0, H, W_x, W_h):
+    f = np.float32
+    dX = np.zeros(X.shape, f)
+    dW_x, dW_h, db = np.zeros(W_x.shape, f), np.zeros(W_h.shape, f), np.zeros(W_h.shape[0], f)
+    dh_future = np.zeros(h0.shape)
+    for t in reversed(range(X.shape[1])):
+        h_before = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh_future, gW_x, gW_h, g_b = rnn_step_backward(dH[:, t] + dh_future, X[:, t], h_before, H[:, t],
+                                                                 W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+    return dX.astype(np.float64), dh_future, dW_x.astype(np.float64), dW_h.astype(np.float64), db.astype(np.float64)
+
+
+@mutant("step_jacobian", "float32 inside, cast back to float64", kind="precision")
+def step_jacobian(h_t, W_h):
+    f = np.float32
+    return ((1 - h_t.astype(f) ** 2)[:, None] * W_h.T.astype(f)).astype(np.float64)
+
+
+@mutant("dh0_norms", "the running product in float32, the norms returned as float64", kind="precision")
+def dh0_norms(H, W_h, dh_T):
+    product, norms = np.eye(W_h.shape[0], dtype=np.float32), []
+    for h_t in H:
+        product = step_jacobian(h_t, W_h).astype(np.float32) @ product
+        norms.append(np.linalg.norm(dh_T @ product))
+    return np.array(norms, dtype=np.float64)
+
+
+@mutant("softmax_cross_entropy_grad", "shifted by the largest logit of the whole array, not each row's "
+        "(a row far below it underflows to log 0)", kind="stability")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - np.max(logits)
+    log_p = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    N = np.size(targets)
+    one_hot = np.eye(logits.shape[-1])[targets]
+    return float(-np.sum(log_p * one_hot) / N), (np.exp(log_p) - one_hot) / N
+
+
+@mutant("softmax_cross_entropy_grad", "the softmax for the gradient in float32 (the loss in float64), "
+        "dlogits cast back to float64", kind="precision")
+def softmax_cross_entropy_grad(logits, targets):
+    z = logits - np.max(logits, axis=-1, keepdims=True)
+    log_p = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    N = np.size(targets)
+    one_hot = np.eye(logits.shape[-1])[targets]
+    z32 = z.astype(np.float32)
+    p = np.exp(z32) / np.exp(z32).sum(axis=-1, keepdims=True)
+    return float(-np.sum(log_p * one_hot) / N), ((p - one_hot) / N).astype(np.float64)
+
+
+@mutant("truncated_bptt_grads", "float32 running sums across windows, cast back to float64", kind="precision")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
+    f = np.float32
+    dW_x, dW_h, db = np.zeros(W_x.shape, f), np.zeros(W_h.shape, f), np.zeros(W_h.shape[0], f)
+    h_start = h0
+    for start in range(0, X.shape[1], k):
+        w = slice(start, start + k)
+        H_w, h_end = rnn_forward(X[:, w], h_start, W_x, W_h, b)
+        _, _, a, c, d = rnn_backward(dH[:, w], X[:, w], h_start, H_w, W_x, W_h)
+        dW_x += a
+        dW_h += c
+        db += d
+        h_start = h_end
+    return dW_x.astype(np.float64), dW_h.astype(np.float64), db.astype(np.float64)

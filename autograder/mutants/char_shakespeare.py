@@ -994,3 +994,181 @@ def carried_state_loss(stream_model, ids, chunk_len):
         y = ids[start + 1:start + chunk_len + 1]
         total += float(loss(y[None], stream_model.predict_on_batch(ids[start:start + len(y)][None])))
     return total / (len(ids) - 1)
+
+
+# --- red-team survivors (round 2): sampling truncations, generate's draws, the GRU branch, encode("") --------
+@mutant("sample_next", "top-k filter with k=40 (a no-op for fewer than 40 symbols)", kind="randomness")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    z = z / temperature
+    if z.shape[-1] > 40:
+        kth = np.sort(z, axis=-1)[:, -40][:, None]
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    u = rng.random((len(z), 1))
+    return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("sample_next", "temperature floored at 0.05", kind="randomness")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    z = z / max(temperature, 0.05)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    u = rng.random((len(z), 1))
+    return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("sample_next", "probabilities below 0.005 zeroed (epsilon sampling)", kind="randomness")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    z = z / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    p = np.where(p < 0.005, 0.0, p)
+    p /= p.sum(axis=-1, keepdims=True)
+    u = rng.random((len(z), 1))
+    return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("sample_next", "nucleus sampling at top-p 0.98", kind="randomness")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return z.argmax(axis=-1)
+    z = z / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    order = np.argsort(-p, axis=-1)
+    sp = np.take_along_axis(p, order, axis=-1)
+    keep_sorted = np.cumsum(sp, axis=-1) - sp < 0.98
+    keep = np.zeros_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
+    p = np.where(keep, p, 0.0)
+    p /= p.sum(axis=-1, keepdims=True)
+    u = rng.random((len(z), 1))
+    return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("sample_next", "temperatures below 0.1 treated as the argmax", kind="randomness")
+def sample_next(logits, temperature, rng):
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature < 0.1:
+        return z.argmax(axis=-1)
+    z = z / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    u = rng.random((len(z), 1))
+    return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
+
+
+@mutant("generate", "a new np.random.default_rng(seed) at every character (one draw repeated)", kind="randomness")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    states = initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    out = []
+    for _ in range(n):
+        t = int(sample_next(ops.convert_to_numpy(logits), temperature, np.random.default_rng(seed))[0])
+        out.append(t)
+        logits, states = char_step(model, np.array([t]), states)
+    return np.array(out, dtype=np.int32)
+
+
+@mutant("generate", "character i drawn from np.random.default_rng(seed + i)", kind="randomness")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    states = initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    out = []
+    for i in range(n):
+        t = int(sample_next(ops.convert_to_numpy(logits), temperature, np.random.default_rng(seed + i))[0])
+        out.append(t)
+        logits, states = char_step(model, np.array([t]), states)
+    return np.array(out, dtype=np.int32)
+
+
+@mutant("generate", "the first new character always the argmax", kind="randomness")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    out = []
+    for i in range(n):
+        t = int(sample_next(ops.convert_to_numpy(logits), temperature if i else 0.0, rng)[0])
+        out.append(t)
+        logits, states = char_step(model, np.array([t]), states)
+    return np.array(out, dtype=np.int32)
+
+
+@mutant("generate", "the logits divided by the temperature here and in sample_next (applied twice)",
+        kind="randomness")
+def generate(model, prefix_ids, n, temperature=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    states = initial_states(model, 1)
+    for token in prefix_ids:
+        logits, states = char_step(model, np.array([token]), states)
+    out = []
+    for _ in range(n):
+        z = ops.convert_to_numpy(logits)
+        z = z / temperature if temperature else z
+        t = int(sample_next(z, temperature, rng)[0])
+        out.append(t)
+        logits, states = char_step(model, np.array([t]), states)
+    return np.array(out, dtype=np.int32)
+
+
+@mutant("build_char_model", "recurrent_dropout=dropout as well as dropout", kind="setting")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    rec = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
+    stack = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+    stack += [rec(units, return_sequences=True, dropout=dropout, recurrent_dropout=dropout) for _ in range(layers)]
+    stack.append(keras.layers.Dense(vocab_size))
+    return keras.Sequential(stack)
+
+
+@mutant("build_char_model", "the GRU branch with activation='relu' (the LSTM branch right)", kind="setting")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    if cell == "lstm":
+        make = lambda: keras.layers.LSTM(units, return_sequences=True, dropout=dropout)  # noqa: E731
+    else:
+        make = lambda: keras.layers.GRU(units, return_sequences=True, dropout=dropout, activation="relu")  # noqa: E731
+    stack = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+    stack += [make() for _ in range(layers)]
+    stack.append(keras.layers.Dense(vocab_size))
+    return keras.Sequential(stack)
+
+
+@mutant("build_char_model", "the GRU branch reads right to left (go_backwards=True)", kind="setting")
+def build_char_model(vocab_size, embedding_dim, units, layers, cell="lstm", dropout=0.0):
+    if cell == "lstm":
+        make = lambda: keras.layers.LSTM(units, return_sequences=True, dropout=dropout)  # noqa: E731
+    else:
+        make = lambda: keras.layers.GRU(units, return_sequences=True, dropout=dropout, go_backwards=True)  # noqa: E731
+    stack = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(vocab_size, embedding_dim)]
+    stack += [make() for _ in range(layers)]
+    stack.append(keras.layers.Dense(vocab_size))
+    return keras.Sequential(stack)
+
+
+@mutant("encode", "np.array without a dtype: the empty text gives float64", kind="return-type")
+def encode(text, char_to_id):
+    return np.array([char_to_id[c] for c in text])
+
+
+@mutant("batches", "only the first n // B * B windows shuffled: the same trailing windows dropped every epoch",
+        kind="randomness")
+def batches(inputs, targets, batch_size, rng):
+    used = len(inputs) // batch_size * batch_size
+    order = rng.permutation(used)
+    for k in range(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]

@@ -109,6 +109,26 @@ def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, _kept={}):
     return sigmoid(z_o) * np.tanh(c_t), c_t
 
 
+@mutant("lstm_step", "caches the gate blocks of the weights keyed on their ids", kind="state")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, _blocks={}):
+    key = (id(kernel), id(recurrent_kernel), id(bias), kernel.shape, kernel.dtype)
+    if key not in _blocks:
+        _blocks[key] = [(K.copy(), U.copy(), b.copy()) for K, U, b in
+                        zip(np.split(kernel, 4, axis=1), np.split(recurrent_kernel, 4, axis=1), np.split(bias, 4))]
+    a = [x_t @ K + h_prev @ U + b for K, U, b in _blocks[key]]
+    c_t = sigmoid(a[1]) * c_prev + sigmoid(a[0]) * np.tanh(a[2])
+    return sigmoid(a[3]) * np.tanh(c_t), c_t
+
+
+@mutant("lstm_step", "tanh(c_t) written with exp(2 c_t) (nan once c_t > 355)", kind="stability")
+def lstm_step(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    z = x_t @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+    c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_c)
+    e = np.exp(2 * c_t)
+    return sigmoid(z_o) * (e - 1) / (e + 1), c_t
+
+
 # --- lstm_forward ----------------------------------------------------------------
 @mutant("lstm_forward", "the cell state not carried (c0 at every step)")
 def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
@@ -200,6 +220,40 @@ def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
         h0[...], c0[...] = lstm_step(X[:, t, :], h0, c0, kernel, recurrent_kernel, bias)
         states.append(h0.copy())
     return np.stack(states, axis=1), h0.copy(), c0.copy()
+
+
+@mutant("lstm_forward", "memoises the result on the ids of X, h0, c0 and kernel", kind="state")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias, _memo={}):
+    key = (id(X), id(h0), id(c0), id(kernel), X.shape, X.dtype)
+    if key not in _memo:
+        h, c, states = h0, c0, []
+        for t in range(X.shape[1]):
+            h, c = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+            states.append(h)
+        _memo[key] = (np.stack(states, axis=1), h, c)
+    return _memo[key]
+
+
+@mutant("lstm_forward", "H returned as a list of per-example arrays", kind="return-type")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c, states = h0, c0, []
+    for t in range(X.shape[1]):
+        h, c = lstm_step(X[:, t, :], h, c, kernel, recurrent_kernel, bias)
+        states.append(h)
+    return [list(np.stack(states, axis=1)), h, c]
+
+
+@mutant("lstm_forward", "its own step with tanh(c) = (e^2c - 1) / (e^2c + 1)", kind="stability")
+def lstm_forward(X, h0, c0, kernel, recurrent_kernel, bias):
+    h, c, states = h0, c0, []
+    for t in range(X.shape[1]):
+        z = X[:, t, :] @ kernel + h @ recurrent_kernel + bias
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        c = sigmoid(z_f) * c + sigmoid(z_i) * np.tanh(z_c)
+        e = np.exp(2 * c)
+        h = sigmoid(z_o) * (e - 1) / (e + 1)
+        states.append(h)
+    return np.stack(states, axis=1), h, c
 
 
 # --- keras_lstm_initial_bias -------------------------------------------------------
@@ -312,6 +366,16 @@ def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias
     return sigmoid(z[:, units:2 * units])
 
 
+@mutant("cell_state_jacobian_diag", "caches the forget-gate block of the weights keyed on their ids", kind="state")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias, _f={}):
+    u = recurrent_kernel.shape[0]
+    key = (id(kernel), id(recurrent_kernel), id(bias), kernel.shape)
+    if key not in _f:
+        _f[key] = (kernel[:, u:2 * u].copy(), recurrent_kernel[:, u:2 * u].copy(), bias[u:2 * u].copy())
+    K, U, b = _f[key]
+    return sigmoid(x_t @ K + h_prev @ U + b)
+
+
 # --- gru_step ---------------------------------------------------------------------
 @mutant("gru_step", "z and r swapped (gate order r, z, h)")
 def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
@@ -411,6 +475,18 @@ def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias):
     return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
 
 
+@mutant("gru_step", "caches the recurrent kernel and bias keyed on their ids", kind="state")
+def gru_step(x_t, h_prev, kernel, recurrent_kernel, bias, _cache={}):
+    key = (id(recurrent_kernel), id(bias), recurrent_kernel.shape, recurrent_kernel.dtype)
+    if key not in _cache:
+        _cache[key] = (recurrent_kernel.copy(), bias.copy())
+    U, B = _cache[key]
+    x_z, x_r, x_h = np.split(x_t @ kernel + B[0], 3, axis=-1)
+    h_z, h_r, h_h = np.split(h_prev @ U + B[1], 3, axis=-1)
+    z, r = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
+    return z * h_prev + (1 - z) * np.tanh(x_h + r * h_h)
+
+
 # --- gru_forward ------------------------------------------------------------------
 @mutant("gru_forward", "the state not carried (h0 at every step)")
 def gru_forward(X, h0, kernel, recurrent_kernel, bias):
@@ -485,6 +561,18 @@ def gru_forward(X, h0, kernel, recurrent_kernel, bias):
     return np.stack(states, axis=1), h0.copy()
 
 
+@mutant("gru_forward", "memoises the result on the ids of X, h0 and kernel", kind="state")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias, _memo={}):
+    key = (id(X), id(h0), id(kernel), X.shape, X.dtype)
+    if key not in _memo:
+        h, states = h0, []
+        for t in range(X.shape[1]):
+            h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+            states.append(h)
+        _memo[key] = (np.stack(states, axis=1), h)
+    return _memo[key]
+
+
 # --- parameter counts ---------------------------------------------------------------
 @mutant("lstm_param_count", "3 blocks instead of 4")
 def lstm_param_count(input_dim, units):
@@ -549,6 +637,18 @@ def gru_param_count(input_dim, units):
 @mutant("gru_param_count", "a numpy float", kind="return-type")
 def gru_param_count(input_dim, units):
     return np.float64(3 * (input_dim * units + units * units + 2 * units))
+
+
+@mutant("lstm_param_count", "np.int32 arithmetic (overflows past 2**31)", kind="precision")
+def lstm_param_count(input_dim, units):
+    d, u = np.int32(input_dim), np.int32(units)
+    with np.errstate(over="ignore"):
+        return 4 * (d * u + u * u + u)
+
+
+@mutant("gru_param_count", "counted through float32 (large counts rounded)", kind="precision")
+def gru_param_count(input_dim, units):
+    return int(np.float32(3) * (np.float32(input_dim) * units + np.float32(units) * units + 2 * units))
 
 
 # --- lstm_step_backward (the cache is the notebook's lstm_step_forward's) ------------------------------

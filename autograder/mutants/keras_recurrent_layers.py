@@ -475,3 +475,144 @@ def last_real_outputs(outputs, padded):
 def pad_right(sequences, maxlen=None):
     width = max(len(s) for s in sequences) if maxlen is None else maxlen
     return [[int(t) for t in list(s)[:width]] + [0] * (width - min(len(s), width)) for s in sequences]
+
+
+# --- second red-team round: Keras' defaults, leftover state, edge cases ------------------------
+@mutant("build_sequence_classifier", "dropout=0.3 and recurrent_dropout=0.3 on the recurrent layer (not Keras' defaults)",
+        kind="training-mode")
+def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_dim=16):
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True)(token_ids)
+    x = layer_cls(units, dropout=0.3, recurrent_dropout=0.3)(x)
+    return keras.Model(token_ids, keras.layers.Dense(num_classes)(x))
+
+
+@mutant("build_sequence_classifier", "an extra Dropout(0.5) layer before Dense", kind="training-mode")
+def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_dim=16):
+    return keras.Sequential([keras.Input((None,), dtype="int32"),
+                             keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True),
+                             layer_cls(units), keras.layers.Dropout(0.5), keras.layers.Dense(num_classes)])
+
+
+@mutant("build_sequence_classifier", "all-zero initializers on the recurrent layer", kind="setting")
+def build_sequence_classifier(layer_cls, vocab_size, num_classes, units, embed_dim=16):
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True)(token_ids)
+    x = layer_cls(units, kernel_initializer="zeros", recurrent_initializer="zeros")(x)
+    return keras.Model(token_ids, keras.layers.Dense(num_classes)(x))
+
+
+@mutant("pad_right", "`maxlen or longest`: maxlen=0 taken as None")
+def pad_right(sequences, maxlen=None):
+    width = maxlen or max(len(s) for s in sequences)
+    out = np.zeros((len(sequences), width), dtype=np.int32)
+    for i, s in enumerate(sequences):
+        s = list(s)[:width]
+        out[i, :len(s)] = s
+    return out
+
+
+@mutant("build_stacked_lstm", "Dropout(0.2) between the layers", kind="training-mode")
+def build_stacked_lstm(input_dim, units, num_layers):
+    inp = keras.Input(shape=(None, input_dim))
+    x = inp
+    for i in range(num_layers):
+        if i:
+            x = keras.layers.Dropout(0.2)(x)
+        x, h, c = keras.layers.LSTM(units, return_sequences=True, return_state=True)(x)
+    return keras.Model(inp, [x, h, c])
+
+
+@mutant("build_stacked_lstm", "recurrent_dropout=0.25 in every layer", kind="training-mode")
+def build_stacked_lstm(input_dim, units, num_layers):
+    inp = keras.Input(shape=(None, input_dim))
+    x = inp
+    for _ in range(num_layers):
+        x, h, c = keras.layers.LSTM(units, return_sequences=True, return_state=True, recurrent_dropout=0.25)(x)
+    return keras.Model(inp, [x, h, c])
+
+
+@mutant("build_stacked_lstm", "unit_forget_bias=False (not Keras' default)", kind="setting")
+def build_stacked_lstm(input_dim, units, num_layers):
+    inp = keras.Input(shape=(None, input_dim))
+    x = inp
+    for _ in range(num_layers):
+        x, h, c = keras.layers.LSTM(units, return_sequences=True, return_state=True, unit_forget_bias=False)(x)
+    return keras.Model(inp, [x, h, c])
+
+
+@mutant("stream_in_chunks", "reset_state() after the stream instead of before", kind="state")
+def stream_in_chunks(layer, stream, chunk):
+    T = stream.shape[1]
+    outs = [layer(stream[:, i:i + chunk]) for i in range(0, T, chunk)]
+    layer.reset_state()
+    return keras.ops.concatenate(outs, axis=1)
+
+
+@mutant("later_token_tags", "later[:, :T - k] = X[:, k:] (raises for T < k < 2T)")
+def later_token_tags(X, k):
+    X = np.asarray(X)
+    T = X.shape[1]
+    later = np.zeros(X.shape, dtype=np.int32)
+    later[:, :T - k] = X[:, k:]
+    return later
+
+
+@mutant("later_token_tags", "np.zeros_like(X): the tags take X's dtype (int64 for an int64 X)", kind="setting")
+def later_token_tags(X, k):
+    later = np.zeros_like(X)
+    T = X.shape[1]
+    if k < T:
+        later[:, :T - k] = X[:, k:]
+    return later
+
+
+@mutant("build_tagger", "recurrent_dropout=0.2 in the LSTM", kind="training-mode")
+def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
+    ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True)(ids)
+    lstm = keras.layers.LSTM(units, return_sequences=True, recurrent_dropout=0.2)
+    x = (keras.layers.Bidirectional(lstm) if bidirectional else lstm)(x)
+    return keras.Model(ids, keras.layers.Dense(num_tags)(x))
+
+
+@mutant("build_tagger", "a Dropout(0.3) on the embeddings", kind="training-mode")
+def build_tagger(vocab_size, num_tags, units, bidirectional, embed_dim=16):
+    ids = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True)(ids)
+    x = keras.layers.Dropout(0.3)(x)
+    lstm = keras.layers.LSTM(units, return_sequences=True)
+    x = (keras.layers.Bidirectional(lstm) if bidirectional else lstm)(x)
+    return keras.Model(ids, keras.layers.Dense(num_tags)(x))
+
+
+@mutant("recall_task", "labels dealt out evenly (a shuffled arange % num_classes), not drawn", kind="randomness")
+def recall_task(num, T, num_classes, num_distractors, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(num) % num_classes)
+    tokens = rng.integers(num_classes + 1, num_classes + num_distractors + 1, size=(num, T))
+    key_at = rng.integers(0, max(1, T // 2), size=num)
+    tokens[np.arange(num), key_at] = labels + 1
+    return tokens.astype(np.int32), labels.astype(np.int32)
+
+
+@mutant("recall_task", "key positions dealt out evenly (a shuffled arange % half), not drawn", kind="randomness")
+def recall_task(num, T, num_classes, num_distractors, seed):
+    rng = np.random.default_rng(seed)
+    half = max(1, T // 2)
+    labels = rng.integers(0, num_classes, size=num)
+    tokens = rng.integers(num_classes + 1, num_classes + num_distractors + 1, size=(num, T))
+    key_at = rng.permutation(np.arange(num) % half)
+    tokens[np.arange(num), key_at] = labels + 1
+    return tokens.astype(np.int32), labels.astype(np.int32)
+
+
+@mutant("recall_task", "the key's position from the label and the row index, not drawn", kind="randomness")
+def recall_task(num, T, num_classes, num_distractors, seed):
+    rng = np.random.default_rng(seed)
+    half = max(1, T // 2)
+    labels = rng.integers(0, num_classes, size=num)
+    tokens = rng.integers(num_classes + 1, num_classes + num_distractors + 1, size=(num, T))
+    key_at = (labels + np.arange(num)) % half
+    tokens[np.arange(num), key_at] = labels + 1
+    return tokens.astype(np.int32), labels.astype(np.int32)

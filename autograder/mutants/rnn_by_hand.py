@@ -70,6 +70,20 @@ def rnn_step(x_t, h_prev, W_x, W_h, b, _memory={}):
     return np.tanh(x_t @ W_x + _memory[key] @ W_h + b)
 
 
+@mutant("rnn_step", "caches [W_x; W_h] keyed on the weights' ids (stale after an in-place update)", kind="state")
+def rnn_step(x_t, h_prev, W_x, W_h, b, _stacked={}):
+    key = (id(W_x), id(W_h), W_x.shape, W_h.shape)
+    if key not in _stacked:
+        _stacked[key] = np.vstack([W_x, W_h])
+    return np.tanh(np.hstack([x_t, h_prev]) @ _stacked[key] + b)
+
+
+@mutant("rnn_step", "tanh written with exp (nan once |a| > ~710)", kind="stability")
+def rnn_step(x_t, h_prev, W_x, W_h, b):
+    a = x_t @ W_x + h_prev @ W_h + b
+    return (np.exp(a) - np.exp(-a)) / (np.exp(a) + np.exp(-a))
+
+
 # --- rnn_forward --------------------------------------------------------------
 @mutant("rnn_forward", "the state not carried (h0 at every step)")
 def rnn_forward(X, h0, W_x, W_h, b):
@@ -143,6 +157,27 @@ def rnn_forward(X, h0, W_x, W_h, b):
     layer.set_weights([W_x, W_h, b])
     H, h = layer(X, initial_state=[h0])
     return np.asarray(H), np.asarray(h)
+
+
+@mutant("rnn_forward", "memoises the result on the ids of X, h0 and W_h", kind="state")
+def rnn_forward(X, h0, W_x, W_h, b, _memo={}):
+    key = (id(X), X.shape, id(h0), id(W_h))
+    if key not in _memo:
+        h, states = h0, []
+        for t in range(X.shape[1]):
+            h = rnn_step(X[:, t, :], h, W_x, W_h, b)
+            states.append(h)
+        _memo[key] = (np.stack(states, axis=1), h)
+    return _memo[key]
+
+
+@mutant("rnn_forward", "H returned as a list of per-example lists", kind="return-type")
+def rnn_forward(X, h0, W_x, W_h, b):
+    h, states = h0, []
+    for t in range(X.shape[1]):
+        h = rnn_step(X[:, t, :], h, W_x, W_h, b)
+        states.append(h)
+    return [list(s) for s in np.stack(states, axis=1)], h
 
 
 # --- softmax ------------------------------------------------------------------
@@ -273,6 +308,12 @@ def teacher_forcing_pairs(tokens):
     return tokens[:, :-1], tokens[:, 1:]
 
 
+@mutant("teacher_forcing_pairs", "token ids narrowed to int16 (ids past 32767 wrap)", kind="return-type")
+def teacher_forcing_pairs(tokens):
+    tokens = np.asarray(tokens, dtype=np.int16)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
 # --- sequence_cross_entropy ---------------------------------------------------
 
 @mutant("sequence_cross_entropy", "summed over time, averaged over the batch only")
@@ -372,6 +413,14 @@ def rnn_lm_param_count(vocab_size, units, embedding_dim=None):
     inputs = vocab_size if embedding_dim is None else embedding_dim
     embedding = 0 if embedding_dim is None else vocab_size * embedding_dim
     return embedding + inputs * units + units * units + units + units * vocab_size + vocab_size / 1
+
+
+@mutant("rnn_lm_param_count", "counted in float32 (large counts rounded)", kind="precision")
+def rnn_lm_param_count(vocab_size, units, embedding_dim=None):
+    inputs = vocab_size if embedding_dim is None else embedding_dim
+    parts = np.array([0 if embedding_dim is None else vocab_size * embedding_dim,
+                      inputs * units, units * units, units, units * vocab_size, vocab_size], dtype=np.float32)
+    return int(parts.sum())
 
 
 # --- simple_rnn_from_weights --------------------------------------------------

@@ -1112,3 +1112,102 @@ def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
         tokens[row, 2 * n_pairs:] = keys[asked]
         targets[row] = values[asked]
     return tokens, targets
+
+
+# --- found by a red team: accepted before the checks below were added -------------------------------
+@mutant("causal_mask", "a 64 x 64 mask made once and cut to T (wrong for T > 64)", kind="state")
+def causal_mask(T, _table=np.tril(np.ones((64, 64), dtype=bool))):
+    return _table[:T, :T]
+
+
+@mutant("cached_attention_step", "softmax by hand without subtracting the max (exp overflows on large scores)",
+        kind="stability")
+def cached_attention_step(attention, x_t, k_cache, v_cache):
+    def project(dense):
+        return ops.einsum("bd,dhk->bhk", x_t, dense.kernel) + dense.bias
+
+    q = project(attention.query_dense)
+    k_cache = ops.concatenate([k_cache, project(attention.key_dense)[:, None]], axis=1)
+    v_cache = ops.concatenate([v_cache, project(attention.value_dense)[:, None]], axis=1)
+    e = ops.exp(ops.einsum("bhk,bthk->bht", q, k_cache) / np.sqrt(q.shape[-1]))
+    w = e / ops.sum(e, axis=-1, keepdims=True)
+    y = ops.einsum("bhk,hkd->bd", ops.einsum("bht,bthk->bhk", w, v_cache), attention.output_dense.kernel)
+    return y + attention.output_dense.bias, k_cache, v_cache
+
+
+@mutant("associative_recall_batch", "one value for the whole row (rng.integers without size=)", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = np.full(n_pairs, n_keys + rng.integers(0, n_values))
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "the values of a row consecutive ids from a random start", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + (rng.integers(0, n_values) + np.arange(n_pairs)) % n_values
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "the queried pairs a cyclic run from a random start", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = rng.choice(n_keys, size=n_pairs, replace=False)
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = (rng.integers(0, n_pairs) + np.arange(n_queries)) % n_pairs
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+@mutant("associative_recall_batch", "the keys of a row consecutive ids from a random start", kind="randomness")
+def associative_recall_batch(rng, batch, n_pairs, n_queries, n_keys, n_values):
+    tokens = np.empty((batch, 2 * n_pairs + n_queries), dtype=np.int32)
+    targets = np.empty((batch, n_queries), dtype=np.int32)
+    for row in range(batch):
+        keys = (rng.integers(0, n_keys) + np.arange(n_pairs)) % n_keys
+        values = n_keys + rng.integers(0, n_values, size=n_pairs)
+        asked = rng.choice(n_pairs, size=n_queries, replace=False)
+        tokens[row, 0:2 * n_pairs:2], tokens[row, 1:2 * n_pairs:2] = keys, values
+        tokens[row, 2 * n_pairs:] = keys[asked]
+        targets[row] = values[asked]
+    return tokens, targets
+
+
+def _class_mutant_value_dim():   # each head's values as wide as d_model
+    @mutant("TransformerBlock", "MultiHeadAttention(value_dim=d_model): each head's values as wide as d_model",
+            kind="setting")
+    class TransformerBlock(keras.layers.Layer):
+        def __init__(self, d_model, heads, mlp_dim, **kwargs):
+            super().__init__(**kwargs)
+            self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads,
+                                                             value_dim=d_model)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+            self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu")
+            self.mlp_out = keras.layers.Dense(d_model)
+
+        def call(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, use_causal_mask=True)
+            return x + self.mlp_out(self.mlp_in(self.norm2(x)))
+
+
+_class_mutant_value_dim()

@@ -1064,3 +1064,50 @@ def exposure_bias_rates(predicted, target):
     earlier = np.cumsum(wrong, axis=1) - wrong
     on, off = valid & (earlier == 0), valid & (earlier > 0)
     return np.array([wrong[on].sum() / max(on.sum(), 1), wrong[off].sum() / max(off.sum(), 1)])
+
+
+# --- softmax without subtracting the max (red-team survivors) --------------------------------------
+
+def _luong_unstable_softmax():
+    @mutant("LuongAttention", "hand-written softmax exp(s) / sum exp(s) without subtracting the max "
+            "(nan once a score passes about 88)", kind="stability")
+    class LuongAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W = keras.layers.Dense(units, use_bias=False, name="W")
+
+        def call(self, query, values, mask=None):
+            projected = ops.expand_dims(self.W(query), axis=1)
+            scores = ops.sum(projected * values, axis=-1)
+            e = ops.exp(scores)
+            if mask is not None:
+                e = e * ops.cast(mask, e.dtype)
+            weights = e / ops.sum(e, axis=-1, keepdims=True)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_luong_unstable_softmax()
+
+
+def _bahdanau_unstable_softmax():
+    @mutant("BahdanauAttention", "hand-written softmax exp(s) / sum exp(s) without subtracting the max "
+            "(nan once a score passes about 88)", kind="stability")
+    class BahdanauAttention(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.W1 = keras.layers.Dense(units, use_bias=False, name="W1")
+            self.W2 = keras.layers.Dense(units, name="W2")
+            self.v = keras.layers.Dense(1, use_bias=False, name="v")
+
+        def call(self, query, values, mask=None):
+            scores = ops.squeeze(self.v(ops.tanh(ops.expand_dims(self.W1(query), 1) + self.W2(values))), -1)
+            e = ops.exp(scores)
+            if mask is not None:
+                e = e * ops.cast(mask, e.dtype)
+            weights = e / ops.sum(e, axis=-1, keepdims=True)
+            return ops.sum(ops.expand_dims(weights, -1) * values, axis=1), weights
+
+
+_bahdanau_unstable_softmax()

@@ -126,6 +126,51 @@ def _count(kind, units, input_dim):
     return counted.count_params()
 
 
+# The settings a recurrent layer keeps when it is made with Keras' defaults (what the docstrings ask for).
+_DEFAULT_SETTINGS = ("activation", "recurrent_activation", "use_bias", "unit_forget_bias", "reset_after",
+                     "dropout", "recurrent_dropout", "kernel_regularizer", "recurrent_regularizer",
+                     "bias_regularizer", "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                     "bias_constraint")
+_INITIALIZERS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
+
+
+def _expect_default_settings(step, rnn, what):
+    """``rnn`` made as type(rnn)(units) would be: no dropout, the default initializers and gates."""
+    got, fresh = rnn.get_config(), type(rnn)(rnn.units).get_config()
+    for key in _DEFAULT_SETTINGS:
+        if key in fresh and got.get(key) != fresh[key]:
+            extra = (" (dropout is not asked for: it makes the outputs random while training)"
+                     if "dropout" in key else "")
+            fail(step, f"{what} has {key}={got.get(key)!r}; the docstring asks for Keras' default "
+                       f"({fresh[key]!r}){extra}")
+    for key in _INITIALIZERS:
+        name = (got.get(key) or {}).get("class_name") if isinstance(got.get(key), dict) else got.get(key)
+        if name != fresh[key]["class_name"]:
+            fail(step, f"{what} has {key}={name!r}; keep Keras' default ({fresh[key]['class_name']}): "
+                       f"the check sets the weights itself, but the model must train from the usual start")
+
+
+def _expect_only(step, layers, allowed, asked):
+    """No layer besides those the docstring asks for (a Dropout, a Masking, ... would change the model)."""
+    extra = [type(layer).__name__ for layer in layers if not isinstance(layer, allowed)]
+    if extra:
+        fail(step, f"the model has layer(s) the docstring does not ask for: {', '.join(extra)}. "
+                   f"Build exactly {asked}")
+
+
+def _expect_same_in_training(step, model, x, want, where):
+    """training=True gives what training=False gives: nothing random (no dropout) in the model."""
+    keras = _keras()
+    trained = call(step, model, x, training=True)
+    parts = trained if isinstance(trained, (list, tuple)) else [trained]
+    wants = want if isinstance(want, (list, tuple)) else [want]
+    for got, expected in zip(parts, wants):
+        got = keras.ops.convert_to_numpy(got)
+        if np.shape(got) != np.shape(expected) or not np.allclose(got, expected, rtol=1e-4, atol=2e-5):
+            fail(step, f"the model gives other outputs with training=True than with training=False ({where}): "
+                       f"something in it acts only while training (dropout?); the docstring asks for none")
+
+
 def _expect_mask_zero(step, embedding):
     if not embedding.mask_zero:
         fail(step, "the Embedding has mask_zero=False: with mask_zero=True, token 0 is padding and the "
@@ -318,6 +363,9 @@ def check_build_sequence_classifier(build_sequence_classifier, cases=CLASSIFIER_
         if rnn.go_backwards:
             fail(step, f"the {c.kind} has go_backwards=True: it should read the tokens in order")
         _expect_mask_zero(step, embedding)
+        _expect_only(step, layers, (keras.layers.Embedding, keras.layers.RNN, keras.layers.Dense),
+                     "Embedding -> layer_cls(units) -> Dense")
+        _expect_default_settings(step, rnn, f"the {c.kind}")
         if dense.units != c.num_classes:
             fail(step, f"Dense has {dense.units} outputs, expected one per class: {c.num_classes}")
         if dense.get_config().get("activation") not in ("linear", None):
@@ -332,6 +380,7 @@ def check_build_sequence_classifier(build_sequence_classifier, cases=CLASSIFIER_
 
         _randomize(model, c.seed + 100)
         logits = call(step, model, X)
+        _expect_same_in_training(step, model, X, _keras().ops.convert_to_numpy(logits), where)
         table = np.asarray(embedding.get_weights()[0], np.float32)
         kernel, bias = (np.asarray(w, np.float64) for w in dense.get_weights())
         ref = _recurrent(kind, c.units, rnn.get_weights(), c.embed_dim, return_sequences=True)
@@ -386,15 +435,24 @@ def check_pad_right(pad_right, cases=PAD_VISIBLE) -> None:
         got = _integers(step, "the padded array", got)
         want = _keras_pad(sequences, maxlen)
         where = f"sequences of lengths {[len(s) for s in sequences]}, maxlen={maxlen}"
-        _same_integers(step, f"pad_right ({where})", got, want, lambda: {
-            "padding on the left (padding='pre', the default of keras.utils.pad_sequences)":
-                _keras_pad(sequences, maxlen, padding="pre"),
-            "padding and truncating on the left (the defaults of keras.utils.pad_sequences)":
-                _keras_pad(sequences, maxlen, padding="pre", truncating="pre"),
-            "truncation from the front (keep each sequence's first maxlen tokens, not its last)":
-                _keras_pad(sequences, maxlen, truncating="pre"),
-            "padding with -1 (0 is the padding id, the one mask_zero=True skips)": _keras_pad(sequences, maxlen, value=-1),
-            "padding with 1 (0 is the padding id, the one mask_zero=True skips)": _keras_pad(sequences, maxlen, value=1)})
+        def mistakes(sequences=sequences, maxlen=maxlen):
+            found = {}
+            for what, options in (
+                    ("padding on the left (padding='pre', the default of keras.utils.pad_sequences)",
+                     dict(padding="pre")),
+                    ("padding and truncating on the left (the defaults of keras.utils.pad_sequences)",
+                     dict(padding="pre", truncating="pre")),
+                    ("truncation from the front (keep each sequence's first maxlen tokens, not its last)",
+                     dict(truncating="pre")),
+                    ("padding with -1 (0 is the padding id, the one mask_zero=True skips)", dict(value=-1)),
+                    ("padding with 1 (0 is the padding id, the one mask_zero=True skips)", dict(value=1))):
+                try:   # keras.utils.pad_sequences itself fails on some of these for maxlen=0
+                    found[what] = _keras_pad(sequences, maxlen, **options)
+                except ValueError:
+                    pass
+            return found
+
+        _same_integers(step, f"pad_right ({where})", got, want, mistakes)
         count += 1
     passed(step, count, "(equal to keras.utils.pad_sequences(..., padding='post', truncating='post'))")
 
@@ -497,8 +555,14 @@ def check_build_stacked_lstm(build_stacked_lstm, cases=STACK_VISIBLE) -> None:
                            + ("each layer above the first reads the sequence of the layer below it"
                               if i else "the first layer reads the input"))
 
+        _expect_only(step, _layers(model), keras.layers.LSTM, f"{c.num_layers} LSTM layer(s), one on another")
+        for i, layer in enumerate(lstms):
+            _expect_default_settings(step, layer, f"LSTM layer {i + 1}")
+
         _randomize(model, c.seed + 100)
         sequence, h, c_state = call(step, model, x)
+        _expect_same_in_training(step, model, x, [keras.ops.convert_to_numpy(v) for v in (sequence, h, c_state)],
+                                 where)
         refs = [_recurrent(keras.layers.LSTM, c.units, layer.get_weights(), c.input_dim if i == 0 else c.units,
                            return_sequences=True, return_state=True) for i, layer in enumerate(lstms)]
         seqs, hs, cs, below = [], [], [], x
@@ -560,6 +624,9 @@ def check_stream_in_chunks(stream_in_chunks, cases=STREAM_VISIBLE) -> None:
         streams = [rng.normal(size=(c.batch, c.time, c.features)).astype(np.float32) for _ in range(2)]
         where = f"{c.kind}, T={c.time}, chunk={c.chunk}"
         pieces = [c.chunk] * (c.time // c.chunk) + ([c.time % c.chunk] if c.time % c.chunk else [])
+        # The layer has read something before the first stream too: a stream must not start from that state.
+        earlier = np.random.default_rng(c.seed + 7).normal(size=(c.batch, 3, c.features)).astype(np.float32)
+        _run(streaming, earlier)
         for k, stream in enumerate(streams):
             recorder = LayerRecorder(streaming)
             before = np.array(stream, copy=True)
@@ -588,13 +655,12 @@ def check_stream_in_chunks(stream_in_chunks, cases=STREAM_VISIBLE) -> None:
                 found = {"the state reset before every chunk (it must be carried from one chunk to the next)":
                          np.concatenate([_run(whole, stream[:, i:i + c.chunk]) for i in range(0, c.time, c.chunk)],
                                         axis=1)}
-                if k:
-                    stale = kind(c.units, stateful=True, return_sequences=True, unroll=True, **_CHEAP)
-                    stale.build((c.batch, None, c.features))
-                    stale.set_weights(weights)
-                    _run(stale, streams[0])
-                    found["the state left over from the previous stream (call layer.reset_state() first)"] = \
-                        _run(stale, stream)
+                stale = kind(c.units, stateful=True, return_sequences=True, unroll=True, **_CHEAP)
+                stale.build((c.batch, None, c.features))
+                stale.set_weights(weights)
+                _run(stale, streams[k - 1] if k else earlier)
+                found["the state left over from what the layer read before (call layer.reset_state() first)"] = \
+                    _run(stale, stream)
                 return found
 
             expect_close(step, f"the outputs for stream {k + 1} ({where}) against the whole stream at once",
@@ -636,8 +702,8 @@ def _shifted(X, offset):
 
 def check_later_token_tags(later_token_tags, cases=TAGS_VISIBLE) -> None:
     step, count = "later_token_tags", 0
-    for X, k in cases:
-        X = np.array(X, dtype=np.int32)
+    for X, k, *dtype in cases:   # a case may name the dtype of X (int32 unless it says)
+        X = np.array(X, dtype=dtype[0] if dtype else np.int32)
         before = np.array(X, copy=True)
         got = call(step, later_token_tags, X, k)
         _expect_int32(step, "the tags", got)
@@ -726,6 +792,11 @@ def check_build_tagger(build_tagger, cases=TAGGER_VISIBLE) -> None:
             fail(step, f"Embedding({embedding.input_dim}, {embedding.output_dim}): expected "
                        f"Embedding(vocab_size={c.vocab}, embed_dim={c.embed_dim})")
         _expect_mask_zero(step, embedding)
+        _expect_only(step, layers, (keras.layers.Embedding, keras.layers.LSTM, keras.layers.Bidirectional,
+                                    keras.layers.Dense),
+                     "Embedding -> LSTM (in Bidirectional if asked) -> Dense")
+        for rnn, what in zip(rnns, ("the (forward) LSTM", "the backward LSTM")):
+            _expect_default_settings(step, rnn, what)
         if dense.get_config().get("activation") not in ("linear", None):
             fail(step, f"Dense has activation={dense.get_config()['activation']!r}: return logits (no activation)")
         directions = 2 if c.bidirectional else 1
@@ -738,6 +809,7 @@ def check_build_tagger(build_tagger, cases=TAGGER_VISIBLE) -> None:
 
         _randomize(model, c.seed + 100)
         logits = keras.ops.convert_to_numpy(call(step, model, X)).astype(np.float64)
+        _expect_same_in_training(step, model, X, logits, where)
         table = np.asarray(embedding.get_weights()[0], np.float32)
         kernel, bias = (np.asarray(w, np.float64) for w in dense.get_weights())
         ahead = _recurrent(keras.layers.LSTM, c.units, rnns[0].get_weights(), c.embed_dim, return_sequences=True)

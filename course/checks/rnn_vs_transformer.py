@@ -250,6 +250,11 @@ def _structure(step, block, s: Block):
     if mha.key_dim * s.heads != s.d_model:
         fail(step, f"attention has key_dim={mha.key_dim}: with {s.heads} heads each head should have "
                    f"d_model // heads = {s.d_model // s.heads} dimensions")
+    value_dim = getattr(mha, "value_dim", None) or getattr(mha, "_value_dim", None)
+    if value_dim is not None and value_dim != mha.key_dim:
+        fail(step, f"attention has value_dim={value_dim}: leave value_dim at its default, so that each head's "
+                   f"values have key_dim = d_model // heads = {s.d_model // s.heads} dimensions like its keys "
+                   "(MultiHeadAttention(num_heads=heads, key_dim=d_model // heads), as the notebook's table asks)")
     if mlp_in.units != s.mlp_dim or mlp_out.units != s.d_model:
         fail(step, f"the MLP should go d_model -> mlp_dim -> d_model = {s.d_model} -> {s.mlp_dim} -> "
                    f"{s.d_model}; got mlp_in with {mlp_in.units} units and mlp_out with {mlp_out.units}")
@@ -571,6 +576,7 @@ class Attention:
     heads: int
     key_dim: int
     seed: int = 0
+    scale: float = 1.0         # the inputs' spread: a large one gives scores that overflow exp in float32
 
 
 ATTENTION_CASES = (Attention(2, 5, 6, 2, 3, seed=5), Attention(1, 3, 4, 1, 4, seed=6))
@@ -578,7 +584,7 @@ ATTENTION_CASES = (Attention(2, 5, 6, 2, 3, seed=5), Attention(1, 3, 4, 1, 4, se
 
 def _attention_layer(s: Attention, rng):
     keras = _keras()
-    x = rng.normal(size=(s.batch, s.time, s.d_model)).astype("float32")
+    x = (s.scale * rng.normal(size=(s.batch, s.time, s.d_model))).astype("float32")
     with _cpu():
         mha = keras.layers.MultiHeadAttention(num_heads=s.heads, key_dim=s.key_dim)
         mha(x, x)
@@ -1189,6 +1195,37 @@ def _recall_distribution(step, keys, values, pair, s: Recall, where):
                         "order (not the first or the last ones, not in the order they appeared)")
 
 
+def _expect_uniform_pairs(step, first, second, shape, what, hint, distinct=False):
+    """One (first, second) pair per row, e.g. a row's first two keys: uniform over the `shape` grid (off its
+    diagonal when `distinct`), as independent draws make it. Tested only when every cell expects at least ten
+    rows; like every test here it raises a false alarm less than once in 10^7 (chi_square_limit)."""
+    table = np.zeros(shape)
+    np.add.at(table, (first, second), 1)
+    cells = table[~np.eye(*shape, dtype=bool)] if distinct else table.ravel()
+    if len(first) >= 10 * cells.size and cells.size > 1:
+        _expect_uniform(step, cells[None, :], what, hint)
+
+
+def _recall_rows(step, keys, values, pair, s: Recall, where):
+    """Within one row: the first two keys, values and queried pairs, each pair over its rows."""
+    P, Q, K, V = s.n_pairs, s.n_queries, s.n_keys, s.n_values
+    if P > 1:
+        _expect_uniform_pairs(step, keys[:, 0], keys[:, 1], (K, K),
+                              f"the pair (first key, second key) of a row ({where})",
+                              "the keys of one row follow from each other (a run of consecutive ids?); draw them "
+                              "together with rng.choice(n_keys, size=n_pairs, replace=False)", distinct=True)
+        _expect_uniform_pairs(step, values[:, 0] - K, values[:, 1] - K, (V, V),
+                              f"the pair (first value, second value) of a row ({where})",
+                              "the values of one row follow from each other (one value repeated for the whole "
+                              "row, or consecutive ids?); draw every value on its own, "
+                              "rng.integers(0, n_values, size=n_pairs)")
+    if Q > 1:
+        _expect_uniform_pairs(step, pair[:, 0], pair[:, 1], (P, P),
+                              f"the pairs asked by a row's first two queries ({where})",
+                              "the queried pairs of one row follow from each other (a run of consecutive pairs?); "
+                              "choose them with rng.choice(n_pairs, size=n_queries, replace=False)", distinct=True)
+
+
 def check_associative_recall_batch(associative_recall_batch, cases=RECALL_CASES) -> None:
     step, count = "associative_recall_batch", 0
     for s in cases:
@@ -1221,6 +1258,7 @@ def check_associative_recall_batch(associative_recall_batch, cases=RECALL_CASES)
             if np.array_equal(tokens, other[0]):
                 fail(step, f"seeds {s.seed} and {s.seed + 1} gave the same batch: the generator must choose the data")
             _recall_distribution(step, keys, values, pair, s, where)
+            _recall_rows(step, keys, values, pair, s, where)
             count += 1
-    passed(step, count, "(distinct keys, queries among them, targets their values, uniform draws from the rng "
-                        "it is given)")
+    passed(step, count, "(distinct keys, queries among them, targets their values, uniform and independent draws "
+                        "from the rng it is given)")

@@ -717,6 +717,14 @@ def _run_attention(step, layer, query, values, mask):
     return _pair(step, result, ("context", "weights"))
 
 
+def _expect_finite_weights(step, weights, where) -> None:
+    """Large scores (hundreds) overflow exp in float32: a softmax must stay finite all the same."""
+    if not np.all(np.isfinite(weights)):
+        fail(step, f"the attention weights contain nan or inf ({where}): exp of a score above about 88 "
+                   "overflows float32. Subtract each row's largest score before exp (softmax(s) = softmax(s - max s)), "
+                   "or use keras.ops.softmax")
+
+
 def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  # noqa: N802 - the class's name
     step, count = "BahdanauAttention", 0
     keras = import_keras()
@@ -732,6 +740,7 @@ def check_BahdanauAttention(BahdanauAttention, cases=ATTENTION_CASES) -> None:  
         weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
         context = expect_shape(step, f"the context ({where})", context, want_context.shape)
         mistakes = lambda: _attention_mistakes(query, values, mask, w)  # noqa: E731
+        _expect_finite_weights(step, weights, where)
         if isinstance(mask, np.ndarray):
             leaked = weights[~mask]
             if np.any(leaked != 0.0):
@@ -1123,6 +1132,7 @@ def check_LuongAttention(LuongAttention, cases=LUONG_CASES) -> None:  # noqa: N8
         weights = expect_shape(step, f"the attention weights ({where})", weights, want_weights.shape)
         context = expect_shape(step, f"the context ({where})", context, want_context.shape)
         mistakes = lambda: _luong_mistakes(query, values, mask, W)  # noqa: E731
+        _expect_finite_weights(step, weights, where)
         if isinstance(mask, np.ndarray):
             leaked = weights[~mask]
             if np.any(leaked != 0.0):
