@@ -245,3 +245,56 @@ def test_stored_values_survive_another_blas_and_tell_nudges_apart(tmp_path, monk
     assert stored.total(z, scale=2.0) == reference.total(z, scale=2.0)
     with pytest.raises(store.MissingExpected, match="run `python -m autograder generate`"):
         stored.total(z + 1.0)
+
+
+def _framework_module(name):
+    """A stand-in module of a forbidden framework, whose objects do framework work when collected."""
+    import types
+
+    module = types.ModuleType(name)
+    module.np = np
+    exec("class Context:\n"
+         "    @property\n"
+         "    def scope_id(self):\n"
+         "        return 1\n"
+         "class Function:\n"
+         "    def __init__(self):\n"
+         "        self.context = Context()\n"
+         "    def __del__(self):\n"
+         "        key = (self.context.scope_id, 'f')  # noqa: F841\n"
+         "        np.asarray(key)  # a C function of a module outside the framework: not forbidden either way\n"
+         "def softmax(z):\n"
+         "    e = np.exp(z - z.max(-1, keepdims=True))\n"
+         "    return e / e.sum(-1, keepdims=True)\n", module.__dict__)
+    return module
+
+
+def test_a_frameworks_finaliser_run_during_the_answer_is_not_the_answers_call():
+    """The collector may finalise a framework's object at any line of the answer (TensorFlow's functions
+    read their context then); that is not a call the answer made. The answer's own finaliser is watched."""
+    tf_like = _framework_module("tensorflow.python.eager.stand_in")
+    numpy_rule = rule("01_rnn_by_hand", "softmax")
+    box = [tf_like.Function()]
+
+    def softmax(z):
+        box.clear()   # the last reference goes: the framework's __del__ runs here
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    assert watched_call("softmax", numpy_rule, softmax, np.zeros((2, 3))).shape == (2, 3)
+    assert box == []
+
+    class Sneaky:
+        def __init__(self, z, out):
+            self.z, self.out = z, out
+
+        def __del__(self):
+            self.out.append(tf_like.softmax(self.z))
+
+    def delegating(z):
+        out = []
+        Sneaky(z, out)   # collected at once: its __del__ calls the framework
+        return out[0]
+
+    with pytest.raises(CheckFailed, match="softmax must be written with numpy; it calls tensorflow"):
+        watched_call("softmax", numpy_rule, delegating, np.zeros((2, 3)))

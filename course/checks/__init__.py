@@ -381,6 +381,21 @@ class _Watch:
             return f"{top} (`{line}`)" if line else top
         return name
 
+    def _in_finaliser(self, frame) -> bool:
+        """Whether ``frame`` runs inside a forbidden framework's own ``__del__``, which the garbage
+        collector may start at any line of the answer: TensorFlow's function objects look up their context
+        when they are collected, for example. The finaliser of a class the answer defines is not exempt
+        (what it calls counts as the answer's), nor is a ``weakref.finalize`` the answer can call itself."""
+        f, depth = frame, 0
+        while f is not None and depth < _FINALISER_DEPTH:
+            code = f.f_code
+            if code.co_name == "__del__":
+                module = f.f_globals.get("__name__") or ""
+                if self.judge(self.public(module, getattr(code, "co_qualname", code.co_name)))[0]:
+                    return True
+            f, depth = f.f_back, depth + 1
+        return False
+
     def hook(self, previous=None):
         """The profile function: this watch, then a profiler that was already installed."""
         if previous is None:
@@ -403,7 +418,7 @@ class _Watch:
                 if code.co_name == "__del__":  # a finaliser run by the garbage collector, not by the answer
                     bad = None
                 verdict = self._codes[code] = (bad and names, req)
-            if verdict[0] and self.violation is None:
+            if verdict[0] and self.violation is None and not self._in_finaliser(frame):
                 self.violation = self.describe(frame, verdict[0])
             if verdict[1]:
                 self.required_seen |= verdict[1]
@@ -423,11 +438,13 @@ class _Watch:
                 verdict = (bad and names[0], req)
                 if key is not None:
                     self._c[key] = verdict
-            if verdict[0] and self.violation is None:
+            if verdict[0] and self.violation is None and not self._in_finaliser(frame):
                 self.violation = verdict[0]
             if verdict[1]:
                 self.required_seen |= verdict[1]
 
+
+_FINALISER_DEPTH = 64   # frames looked up from a forbidden call for a framework's finaliser
 
 # Code objects that a watch never counts as the answer's: the grader's own stand-ins for a student's
 # function (autograder/hidden/_record.py), which pass the call on and write down what came back.
