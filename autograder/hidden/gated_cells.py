@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.reference import keras_gated as live
+from autograder.hidden._state import after_in_place_update
 from course.checks import gated_cells as visible
 from course.checks.stored import using
 from course.checks.gated_cells import Shapes
@@ -31,29 +32,6 @@ def _cases() -> tuple[Shapes, ...]:
         batch, time, input_dim, units = (int(v) for v in rng.integers(1, 8, size=4))
         cases.append(Shapes(batch, time, input_dim, units, seed=SEED + 10 + i))
     return tuple(cases)
-
-
-def _after_in_place_update(step, fn, args, reference, names):
-    """Call fn, update every argument IN PLACE (as p -= lr * g does to the weights), call again with the same
-    array objects: the second answer must follow the new values, and the first must stay as it was."""
-    from course.checks import expect_close
-
-    as_tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,)  # noqa: E731
-    first = as_tuple(visible.call(step, fn, *args))
-    first_arrays = [np.array(a, dtype=np.float64, copy=True) for a in first]
-    want_first = as_tuple(reference(*args))
-    for k, a in enumerate(args):
-        a *= 0.5
-        a += 0.1 * (k + 1)
-    second = as_tuple(visible.call(step, fn, *args))
-    want = as_tuple(reference(*args))
-    for name, got, expected in zip(names, second, want):
-        expect_close(step, f"{name} after the weights were updated in place (same arrays, new values)", got, expected,
-                     **visible.F64, hint="do not cache anything computed from the weights between calls (a cache keyed "
-                                         "on id() or shape goes stale when training updates the arrays in place)")
-    for name, got, expected in zip(names, first_arrays, want_first):
-        expect_close(step, f"the {name} returned by an earlier call, after a later call", got, expected, **visible.F64,
-                     hint="each call must return new arrays: a later call may not overwrite an earlier result")
 
 
 def _weights(rng, batch, time, input_dim, units, blocks):
@@ -90,7 +68,7 @@ def grade_lstm_step(fn):
     rng = np.random.default_rng(SEED + 41)
     X, h0, c0, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 4)
     args = (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel, rng.normal(size=20))
-    _after_in_place_update("lstm_step", fn, args, live.lstm_step, ("h_t", "c_t"))
+    after_in_place_update(visible.call, "lstm_step", fn, args, live.lstm_step, ("h_t", "c_t"), **visible.F64)
     X, h0, c0, kernel, recurrent_kernel, bias = _saturated_lstm(1)
     args = (X[:, 0], h0, c0, kernel, recurrent_kernel, bias)
     h_t, c_t = visible._pair("lstm_step", visible.call("lstm_step", fn, *args), ("h_t", "c_t"))
@@ -114,7 +92,7 @@ def grade_lstm_forward(fn):
     for name, value in zip(("H", "h_last", "c_last"), result):
         if not isinstance(value, np.ndarray):
             fail(step, f"{name} should be a numpy array (np.stack the states along axis 1), got {type(value).__name__}")
-    _after_in_place_update(step, fn, args, live.lstm_states, ("H", "h_last", "c_last"))
+    after_in_place_update(visible.call, step, fn, args, live.lstm_states, ("H", "h_last", "c_last"), **visible.F64)
     # A long run with the forget gate open and every other gate saturated: the cell state stays in the hundreds.
     args = _saturated_lstm(12)
     H, h_last, c_last = visible._pair(step, visible.call(step, fn, *args), ("H", "h_last", "c_last"))
@@ -136,9 +114,9 @@ def grade_cell_state_jacobian_diag(fn):
         visible.check_cell_state_jacobian_diag(fn, CASES)
     rng = np.random.default_rng(SEED + 45)
     X, h0, c0, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 4)
-    _after_in_place_update("cell_state_jacobian_diag", fn, (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel,
-                                                            rng.normal(size=20)),
-                           live.cell_state_derivative, ("dc_t/dc_(t-1)",))
+    after_in_place_update(visible.call, "cell_state_jacobian_diag", fn,
+                          (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel, rng.normal(size=20)),
+                          live.cell_state_derivative, ("dc_t/dc_(t-1)",), **visible.F64)
 
 
 # The backward pass: numeric gradients hold only where the loss is smooth at the scale of the nudge, so
@@ -180,7 +158,7 @@ def grade_gru_step(fn):
     rng = np.random.default_rng(SEED + 43)
     X, h0, _, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 3)
     args = (X[:, 0].copy(), h0, kernel, recurrent_kernel, rng.normal(size=(2, 15)))
-    _after_in_place_update("gru_step", fn, args, live.gru_step, ("h_t",))
+    after_in_place_update(visible.call, "gru_step", fn, args, live.gru_step, ("h_t",), **visible.F64)
 
 
 def grade_gru_forward(fn):
@@ -188,8 +166,8 @@ def grade_gru_forward(fn):
         visible.check_gru_forward(fn, CASES)
     rng = np.random.default_rng(SEED + 44)
     X, h0, _, kernel, recurrent_kernel = _weights(rng, 2, 5, 3, 4, 3)
-    _after_in_place_update("gru_forward", fn, (X, h0, kernel, recurrent_kernel, rng.normal(size=(2, 12))),
-                           live.gru_states, ("H", "h_last"))
+    after_in_place_update(visible.call, "gru_forward", fn, (X, h0, kernel, recurrent_kernel, rng.normal(size=(2, 12))),
+                          live.gru_states, ("H", "h_last"), **visible.F64)
 
 
 # Counts past 2**24 (float32 rounds them) and 2**31 (int32 overflows), against the closed form, which equals

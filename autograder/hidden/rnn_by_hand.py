@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.reference import keras_reference as live
+from autograder.hidden._state import after_in_place_update
 from course.checks import rnn_by_hand as visible
 from course.checks.stored import using
 from course.checks.rnn_by_hand import Shapes
@@ -37,30 +38,6 @@ CASES = _cases()
 PARAM_CASES = ((2, 1, None), (2, 1, 1), (97, 13, None), (97, 13, 13), (30_000, 1024, 300))
 
 
-def _after_in_place_update(step, fn, args, reference, names):
-    """Call fn, update every argument IN PLACE (as p -= lr * g does to the weights), call again with the same
-    array objects: the second answer must follow the new values, and the first must stay as it was."""
-    from course.checks import expect_close
-
-    first = visible.call(step, fn, *args)
-    first_arrays = [np.array(a, dtype=np.float64, copy=True) for a in (first if isinstance(first, (tuple, list)) else (first,))]
-    want_first = reference(*args)
-    for k, a in enumerate(args):
-        a *= 0.5
-        a += 0.1 * (k + 1)
-    second = visible.call(step, fn, *args)
-    want = reference(*args)
-    second = second if isinstance(second, (tuple, list)) else (second,)
-    want, want_first = (w if isinstance(w, (tuple, list)) else (w,) for w in (want, want_first))
-    for name, got, expected in zip(names, second, want):
-        expect_close(step, f"{name} after the weights were updated in place (same arrays, new values)", got, expected,
-                     hint="do not cache anything computed from the weights between calls (a cache keyed on id() or "
-                          "shape goes stale when training updates the arrays in place): compute from the arguments")
-    for name, got, expected in zip(names, first_arrays, want_first):
-        expect_close(step, f"the {name} returned by an earlier call, after a later call", got, expected,
-                     hint="each call must return new arrays: a later call may not overwrite an earlier result")
-
-
 def grade_rnn_step(fn):
     with using(visible, live):
         visible.check_rnn_step(fn, CASES)
@@ -69,7 +46,7 @@ def grade_rnn_step(fn):
     rng = np.random.default_rng(SEED + 30)
     args = (rng.normal(size=(3, 4)), rng.normal(scale=0.5, size=(3, 5)), rng.normal(size=(4, 5)),
             rng.normal(size=(5, 5)), rng.normal(size=5))
-    _after_in_place_update("rnn_step", fn, args, live.simple_rnn_step, ("h_t",))
+    after_in_place_update(visible.call, "rnn_step", fn, args, live.simple_rnn_step, ("h_t",))
     # Pre-activations of about +-1000 (exploding weights): tanh saturates at exactly +-1, nothing overflows.
     x = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 2.0]])
     W_x = np.array([[1000.0, -1000.0, 3.0], [-5.0, 1000.0, 0.0]])
@@ -94,7 +71,8 @@ def grade_rnn_forward(fn):
         if not isinstance(value, np.ndarray):
             fail("rnn_forward", f"{name} should be a numpy array (np.stack the states along axis 1), got "
                                 f"{type(value).__name__}")
-    _after_in_place_update("rnn_forward", fn, (X, h0, W_x, W_h, b), live.simple_rnn_states, ("H", "h_last"))
+    after_in_place_update(visible.call, "rnn_forward", fn, (X, h0, W_x, W_h, b), live.simple_rnn_states,
+                          ("H", "h_last"))
 
 
 def grade_softmax(fn):
