@@ -30,9 +30,16 @@ class Rule:
     require: tuple[str, ...] = ()      # dotted names the answer must call (the mechanism the step teaches)
 
 
+# Work handed to another thread or process, where the watch on the answer's call cannot follow it (a
+# helper in another cell that runs Keras on a thread pool): a numpy answer has no use for them. (Locks are
+# not among them: numpy's random generators make one.)
+ELSEWHERE = ("threading.Thread", "threading.Timer", "_thread.start_new_thread", "_thread.start_new",
+             "_thread.start_joinable_thread", "concurrent.futures", "multiprocessing", "_multiprocessing")
+
+
 def numpy_only(extra: str = "") -> Rule:
     return Rule("numpy", "written with numpy" + (f" {extra}" if extra else ""),
-                forbid=GRADING + FRAMEWORKS + LIBRARIES + ("course",))
+                forbid=GRADING + FRAMEWORKS + LIBRARIES + ELSEWHERE + ("course",))
 
 
 def keras_allowed(text: str = "built with Keras") -> Rule:

@@ -298,3 +298,37 @@ def test_a_frameworks_finaliser_run_during_the_answer_is_not_the_answers_call():
 
     with pytest.raises(CheckFailed, match="softmax must be written with numpy; it calls tensorflow"):
         watched_call("softmax", numpy_rule, delegating, np.zeros((2, 3)))
+
+
+def _softmax_elsewhere(z):
+    """A helper from another cell: the watch on the answer's thread never enters it."""
+    keras = _keras()
+    return np.asarray(keras.ops.softmax(keras.ops.convert_to_tensor(z, dtype="float64"), axis=-1))
+
+
+def test_work_handed_to_another_thread_is_not_by_hand():
+    import concurrent.futures
+    import threading
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()     # its thread already running before the answer is called
+
+    def softmax(z):
+        return pool.submit(_softmax_elsewhere, z).result()
+
+    def softmax_on_a_thread(z):
+        out = []
+        thread = threading.Thread(target=lambda: out.append(_softmax_elsewhere(z)))
+        thread.start()
+        thread.join()
+        return out[0]
+
+    numpy_rule = rule("01_rnn_by_hand", "softmax")
+    try:
+        for answer in (softmax, softmax_on_a_thread):
+            with pytest.raises(CheckFailed, match=r"softmax must be written with numpy; it calls (concurrent|threading)"):
+                watched_call("softmax", numpy_rule, answer, np.zeros((2, 3)))
+    finally:
+        pool.shutdown()
+    assert static_violations(numpy_rule, "def f(z):\n    import concurrent.futures\n    return z\n") == [
+        "it imports concurrent.futures (line 2)"]

@@ -24,6 +24,12 @@ fingerprint of its arguments) and what came back, as plain data:
   them (a Keras model, serialized), which the judge applies to its own inputs;
 * after each call, the inputs the student changed in place (arrays, Keras
   weights) and the state of every ``np.random.Generator`` handed over so far;
+* the student's own arrays and layers in a result, held weakly: when a later
+  operation returns one of them again, or the student's code changes one
+  (a buffer, a cache), the record says so and both sides show the check that
+  earlier result returned again, or changed, as it would be without a record;
+  a read-only result stays read-only; and the check's changes to a result it
+  holds are made to the student's object before its code runs again;
 * for a step declared with ``handed=`` in :func:`judge_all`, the calls the
   student's function makes on an object of the check's own that it is given
   (a stateful layer), with their arguments, which the judge makes again on its
@@ -49,6 +55,7 @@ import json
 import os
 import struct
 import sys
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -298,12 +305,139 @@ def _path_items(value: Any, path: tuple = (), depth: int = 0):
             yield from _path_items(item, path + (i,), depth + 1)
 
 
+def _output_slots(value: Any, path: tuple = (), depth: int = 0):
+    """(path, leaf) for every array and Keras layer of a decoded result, in order."""
+    if depth > MAX_DEPTH:
+        return
+    if isinstance(value, np.ndarray) and not value.dtype.hasobject or _keras_layer(value):
+        yield path, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _output_slots(item, path + (i,), depth + 1)
+    elif isinstance(value, dict):
+        for i, item in enumerate(value.values()):
+            yield from _output_slots(item, path + (i,), depth + 1)
+
+
+def _replace_paths(value: Any, replace: dict, path: tuple = ()) -> Any:
+    if path in replace:
+        return replace[path]
+    if isinstance(value, list):
+        return [_replace_paths(v, replace, path + (i,)) for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return tuple(_replace_paths(v, replace, path + (i,)) for i, v in enumerate(value))
+    if isinstance(value, dict):
+        return {k: _replace_paths(v, replace, path + (i,)) for i, (k, v) in enumerate(value.items())}
+    return value
+
+
+def _at(value: Any, path: tuple) -> Any:
+    """What sits at ``path`` (as :func:`_output_slots` numbers it) in the student's own result, or None."""
+    for i in path:
+        if isinstance(value, (list, tuple)) and i < len(value):
+            value = value[i]
+        elif isinstance(value, dict) and i < len(value):
+            value = list(value.values())[i]
+        else:
+            return None
+    return value
+
+
+def _track(obj: Any) -> tuple:
+    """A weak hold on a student's array or layer. A view is held through the array that owns its memory
+    (the student keeps the buffer, not the view it returned) and made again when looked at."""
+    if isinstance(obj, np.ndarray) and obj.base is not None:
+        root = obj
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if root.base is None and root.flags.c_contiguous:
+            offset = obj.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            return ("view", weakref.ref(root), obj.dtype, obj.shape, offset, obj.strides)
+    return ("ref", weakref.ref(obj))
+
+
+def _resolve(track: tuple) -> Any:
+    obj = track[1]()
+    if obj is None or track[0] == "ref":
+        return obj
+    _, _, dtype, shape, offset, strides = track
+    try:
+        return np.ndarray(shape, dtype, buffer=obj, offset=offset, strides=strides)
+    except (TypeError, ValueError):
+        return None
+
+
 class _Session:
     """What both sides share: proxies numbered in order, and the Generators seen so far."""
 
     def __init__(self):
         self.events: list[dict] = []
         self.rngs: list[np.random.Generator] = []
+        # weak references to the arrays and layers of every result the check got, numbered in order (the
+        # same numbers on both sides): a student's object returned again, or changed later, is shown to the
+        # check as that earlier result returned again, or changed, as it would be without the record
+        self.outputs: list = []
+
+    def _assign(self, target: Any, value: Any, what: str) -> None:
+        """Bring one of the check's arrays or layers to the value the student's code left it with."""
+        if isinstance(target, np.ndarray) and isinstance(value, np.ndarray):
+            if value.shape != target.shape:
+                raise RecordError(f"malformed record: {what} changed in place to another shape")
+            np.copyto(target, value, casting="unsafe")
+        elif _keras_layer(target) and isinstance(value, list):
+            try:
+                target.set_weights(value)
+            except Exception as err:  # noqa: BLE001
+                raise RecordError(f"malformed record: weights that do not fit ({err})") from None
+        else:
+            raise RecordError(f"malformed record: {what} that the judge does not have")
+
+    def _apply_kept(self, entries: Any) -> None:
+        """Earlier results that the student's code changed during this operation (a buffer it returned)."""
+        if not isinstance(entries, list):
+            raise RecordError("malformed record: bad list of changed results")
+        for entry in entries:
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)
+                    and not isinstance(entry[0], bool) and 0 <= entry[0] < len(self.outputs)):
+                raise RecordError("malformed record: bad changed result")
+            value = self.decode(entry[1])
+            ref = self.outputs[entry[0]]
+            target = ref() if ref is not None else None
+            if target is not None:
+                self._assign(target, value, "a result")
+
+    def _link_outputs(self, result: Any, same: Any, readonly: Any = ()) -> Any:
+        """Number the arrays and layers of a result the check is about to get. Those the record says are the
+        student's object of an earlier result again become that earlier result (brought up to date), as the
+        check would have had them without the record."""
+        slots = list(_output_slots(result))
+        if not isinstance(same, list):
+            raise RecordError("malformed record: bad list of results returned again")
+        replace = {}
+        for entry in same:
+            if not (isinstance(entry, list) and len(entry) == 2 and all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in entry)
+                    and 0 <= entry[0] < len(slots) and 0 <= entry[1] < len(self.outputs)):
+                raise RecordError("malformed record: bad result returned again")
+            ref = self.outputs[entry[1]]
+            earlier = ref() if ref is not None else None
+            path, leaf = slots[entry[0]]
+            if earlier is not None and type(earlier) is type(leaf) and path not in replace:
+                self._assign(earlier, leaf.get_weights() if _keras_layer(leaf) else leaf, "a result")
+                replace[path] = earlier
+        if not isinstance(readonly, (list, tuple)) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(slots) for i in readonly):
+            raise RecordError("malformed record: bad list of read-only results")
+        for i in readonly:   # as the student's array was: a caller that writes into it fails alike
+            path, leaf = slots[i]
+            if isinstance(leaf, np.ndarray) and path not in replace:
+                leaf.setflags(write=False)
+        for path, leaf in slots:
+            try:
+                self.outputs.append(weakref.ref(replace.get(path, leaf)))
+            except TypeError:
+                self.outputs.append(None)
+        return _replace_paths(result, replace) if replace else result
 
     def _note_rngs(self, args) -> None:
         for _, leaf in _path_items(args):
@@ -507,6 +641,8 @@ class Recorder(_Session):
         self.objects: list[Any] = []
         self.rng_states: list[Any] = []
         self.handed = handed
+        self.kept: dict[int, list] = {}   # result number -> [hold on the student's object, its last state]
+        self.given: list = []             # weak references to the arrays and layers the check passed in
 
     def proxy(self, pid: int) -> StudentObject:
         if not 0 <= pid < len(self.objects):
@@ -579,6 +715,8 @@ class Recorder(_Session):
         leaves = list(_path_items((args, kwargs)))
         before = [np.array(leaf, copy=True) if isinstance(leaf, np.ndarray)
                   else fingerprint(leaf) if _keras_layer(leaf) else None for _, leaf in leaves]
+        self._note_given(leaves)
+        self._push_check_changes()
         self.events.append(event)
         try:
             if kind == "call":
@@ -614,7 +752,116 @@ class Recorder(_Session):
         if symbolic is not None:
             return _apply_graph(symbolic, args, kwargs)
         # the check goes on with what the judge will see
-        return self.decode(event["out"])
+        return self._take_result(event, out, self.decode(event["out"]))
+
+    def _note_given(self, leaves) -> None:
+        self.given = [ref for ref in self.given if ref() is not None]
+        for _, leaf in leaves:
+            if isinstance(leaf, np.ndarray) or _keras_layer(leaf):
+                self.given.append(weakref.ref(leaf))
+
+    def _is_given(self, obj) -> bool:
+        """Whether the student's object is (a view of) one of the check's own, which the check holds itself."""
+        for ref in self.given:
+            mine = ref()
+            if mine is obj or (isinstance(mine, np.ndarray) and isinstance(obj, np.ndarray)
+                               and np.may_share_memory(mine, obj)):
+                return True
+        return False
+
+    def _push_check_changes(self) -> None:
+        """The check's changes to a result it holds, made to the student's object too before the student's
+        code runs again: without the record they would be one object."""
+        for k, entry in self.kept.items():
+            ref = self.outputs[k] if k < len(self.outputs) else None
+            mine = ref() if ref is not None else None
+            student = _resolve(entry[0]) if mine is not None else None
+            if student is None or type(student) is not type(mine) and not _keras_layer(student):
+                continue
+            state = mine if isinstance(mine, np.ndarray) else _state_of(mine)
+            if _same_state(entry[1], state) or not _same_structure(entry[1], state):
+                continue
+            try:
+                if isinstance(student, np.ndarray):
+                    if student.shape != mine.shape or not student.flags.writeable:
+                        continue
+                    np.copyto(student, mine, casting="unsafe")
+                else:
+                    student.set_weights(mine.get_weights())
+            except Exception:  # noqa: BLE001 - the student's object would not take it: left as it is
+                continue
+            entry[1] = _state_of(student)
+
+    def _take_result(self, event, out, result):
+        """The decoded result, its arrays and layers numbered; the student's own ones held (weakly) to see
+        whether a later operation returns them again or changes them."""
+        same, readonly = [], []
+        base = len(self.outputs)
+        for i, (path, _) in enumerate(_output_slots(result)):
+            student = _at(out, path)
+            if not ((type(student) is np.ndarray and not student.dtype.hasobject) or _keras_layer(student)):
+                continue
+            if isinstance(student, np.ndarray) and not student.flags.writeable:
+                readonly.append(i)
+            earlier = next((k for k, entry in self.kept.items()
+                            if entry[0][0] == "ref" and entry[0][1]() is student), None)
+            if earlier is not None:
+                same.append([i, earlier])
+                self.kept[base + i] = self.kept.pop(earlier)
+                continue
+            if self._is_given(student):
+                continue
+            if isinstance(student, np.ndarray) and student.nbytes > MAX_KEPT_BYTES // 4:
+                continue   # a whole corpus, say: looked at after every operation, it would cost too much
+            try:
+                hold = _track(student)
+            except TypeError:
+                continue
+            self.kept[base + i] = [hold, _state_of(student)]
+        for k in list(self.kept)[:-MAX_KEPT]:
+            del self.kept[k]
+        total = 0
+        for k in reversed(list(self.kept)):   # the newest kept within the byte budget
+            state = self.kept[k][1]
+            total += state.nbytes if isinstance(state, np.ndarray) else 0
+            if total > MAX_KEPT_BYTES:
+                del self.kept[k]
+        if same:
+            event["same"] = same
+        if readonly:
+            event["readonly"] = readonly
+        return self._link_outputs(result, same, readonly)
+
+    def _note_kept(self, event) -> None:
+        """The student's earlier results that its code changed since they were last looked at."""
+        changed = []
+        for k, entry in list(self.kept.items()):
+            current = _resolve(entry[0])
+            if current is None:
+                del self.kept[k]
+                continue
+            state = current if isinstance(current, np.ndarray) else _state_of(current)
+            if _same_state(entry[1], state):
+                continue
+            state = _state_of(current)
+            ref = self.outputs[k] if k < len(self.outputs) else None
+            mine = ref() if ref is not None else None
+            if not _same_structure(entry[1], state) or mine is None:
+                del self.kept[k]   # reshaped or built since (not a buffer overwritten), or no longer the check's
+                continue
+            if isinstance(current, np.ndarray):
+                node = ["a", _npy(current)]
+            else:
+                node = ["l", [["a", _npy(np.asarray(w))] for w in current.get_weights()]]
+            try:
+                self._apply_kept([[k, node]])
+            except RecordError:    # the check's copy cannot take it: nothing the judge would be told
+                del self.kept[k]
+                continue
+            entry[1] = state
+            changed.append([k, node])
+        if changed:
+            event["kept"] = changed
 
     def _hand(self, event, args, kwargs):
         """The check's own objects among the arguments, wrapped so that the student's calls on them are recorded."""
@@ -636,6 +883,7 @@ class Recorder(_Session):
                 changed.append([list(path), ["l", [["a", _npy(np.asarray(w))] for w in leaf.get_weights()]]])
         if changed:
             event["changed"] = changed
+        self._note_kept(event)
         states = []
         while len(self.rng_states) < len(self.rngs):
             self.rng_states.append(None)
@@ -646,6 +894,31 @@ class Recorder(_Session):
                 states.append([i, json.dumps(state, sort_keys=True, default=_json_int)])
         if states:
             event["rng"] = states
+
+
+MAX_KEPT = 256                    # student results held at once to see whether they are returned again or changed
+MAX_KEPT_BYTES = 16 * 1024 * 1024  # their copies, in all
+
+
+def _state_of(obj: Any) -> Any:
+    """An array's copy; a layer's weight shapes and a hash of its weights."""
+    if isinstance(obj, np.ndarray):
+        return np.array(obj, copy=True)
+    return (tuple(tuple(np.shape(w)) for w in obj.get_weights()), fingerprint(obj))
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Two states, or a state and a live array (compared without a copy)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    return a == b if isinstance(a, tuple) and isinstance(b, tuple) else False
+
+
+def _same_structure(a: Any, b: Any) -> bool:
+    """The same shapes (an array's, or a layer's weights'): a change of values, not a layer built since."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape
+    return isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0]
 
 
 def _json_int(value):
@@ -738,6 +1011,7 @@ class Replayer(_Session):
         self._replay_handed(event, args, kwargs)
         _apply_watch(event, _watch_of(profile))
         self._apply_changes(event, args, kwargs)
+        self._apply_kept(event.get("kept", []))
         self._apply_rngs(event)
         if "raise" in event:
             raised = event["raise"]
@@ -748,7 +1022,7 @@ class Replayer(_Session):
             raise RecordError(f"malformed record: no result at {where}")
         if isinstance(event["out"], list) and event["out"][:1] == ["graph"]:
             return _apply_graph(event["out"], args, kwargs)
-        return self.decode(event["out"])
+        return self._link_outputs(self.decode(event["out"]), event.get("same", []), event.get("readonly", []))
 
     def _replay_handed(self, event, args, kwargs) -> None:
         """The student's calls on the check's own objects, made again on the judge's objects, in order."""
@@ -789,19 +1063,7 @@ class Replayer(_Session):
         for entry in changed:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)):
                 raise RecordError("malformed record: bad changed input")
-            leaf = leaves.get(tuple(entry[0]))
-            value = self.decode(entry[1])
-            if isinstance(leaf, np.ndarray) and isinstance(value, np.ndarray):
-                if value.shape != leaf.shape:
-                    raise RecordError("malformed record: an input changed in place to another shape")
-                np.copyto(leaf, value, casting="unsafe")
-            elif leaf is not None and _keras_layer(leaf) and isinstance(value, list):
-                try:
-                    leaf.set_weights(value)
-                except Exception as err:  # noqa: BLE001
-                    raise RecordError(f"malformed record: weights that do not fit ({err})") from None
-            else:
-                raise RecordError("malformed record: a changed input the judge does not have")
+            self._assign(leaves.get(tuple(entry[0])), self.decode(entry[1]), "an input")
 
     def _apply_rngs(self, event) -> None:
         states = event.get("rng", [])

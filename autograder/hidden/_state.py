@@ -29,3 +29,22 @@ def after_in_place_update(call, step, fn, args, reference, names, **tolerance):
     for name, got, expected in zip(names, first_arrays, want_first):
         expect_close(step, f"the {name} returned by an earlier call, after a later call", got, expected, **tolerance,
                      hint="each call must return new arrays: a later call may not overwrite an earlier result")
+
+
+def two_results_kept(call, step, fn, first_args, second_args, check_second, *, change_first=None):
+    """Two calls whose results the caller keeps side by side, the first one changed by the caller in between
+    (as training changes a bias it was given). `call` refuses a second result that is the first one's object
+    again or that changed the first (course.checks._Results); `check_second(result)` checks the second's
+    value, which a cache shared with the first caller gets wrong."""
+    first = call(step, fn, *first_args)
+    if change_first is not None:
+        change_first(first)
+    second = call(step, fn, *second_args)
+    check_second(second)
+    return first, second
+
+
+def overwrite(value):
+    """A caller's own change to an array it was given (when it may be written to)."""
+    if isinstance(value, np.ndarray) and value.flags.writeable and value.size:
+        value[...] = 7.0

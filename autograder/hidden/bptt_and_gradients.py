@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.hidden._state import after_in_place_update
 from autograder.reference import bptt as live
 from course.checks import bptt_and_gradients as visible
 from course.checks.stored import using
@@ -148,6 +149,10 @@ def grade_dh0_norms(fn):
         visible._expect_norms("dh0_norms", f"the array of norms for T = 1..{s.time} (units={s.units}), to float64 "
                               f"precision (is something computed in float32?)", got, live._norms(H, p.W_h, g),
                               {}, s.time, tol=EXACT_TOL)
+    # The same arrays with new values (the states of the next batch, the weights after an update in place).
+    X, h0, g, H, p = visible._norm_case(CASES[2])
+    after_in_place_update(call, "dh0_norms", fn, (H.copy(), p.W_h.copy(), g.copy()), live._norms,
+                          ("the array of norms",), rtol=1e-9, atol=1e-12)
 
 
 def grade_clip_by_global_norm(fn):
@@ -165,6 +170,14 @@ def grade_clip_by_global_norm(fn):
         expect_close(step, f"clipped[{i}] of all-zero gradients", array, zeros[i],
                      hint="a zero gradient has nothing to clip: return it unchanged (no 0/0)")
     expect_close(step, "the global norm of all-zero gradients", to_array(step, "the norm", norm).reshape(()), 0.0)
+    # Below the limit the gradients come back as they were, as arrays an optimiser may scale in place.
+    rng = np.random.default_rng(SEED + 23)
+    small = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    clipped, _ = visible._unpack(step, call(step, fn, small, 100.0), ("clipped", "norm"))
+    for i, array in enumerate(clipped):
+        if isinstance(array, np.ndarray) and not array.flags.writeable:
+            fail(step, f"clipped[{i}] (nothing to clip) is a read-only array: an optimiser that updates it in "
+                       f"place (g *= lr) fails; return writable arrays (the gradients themselves or copies)")
 
 
 def grade_softmax_cross_entropy_grad(fn):
@@ -218,6 +231,12 @@ def grade_truncated_bptt_grads(fn):
             want = _tbptt_exact(*visible._arrays(p), k)
             for name, got in zip(visible.TBPTT_NAMES, out):
                 _expect_exact(step, f"{name} for T={s.time}, k={k}", got, want[name])
+    # A training loop refills dH and updates the weights in place: the same arrays, new values.
+    p = visible.problem(CASES[2])
+    after_in_place_update(call, step, fn, (p.dH.copy(), p.X.copy(), p.h0.copy(), p.W_x.copy(), p.W_h.copy(),
+                                           p.b.copy(), 2),
+                          lambda dH, X, h0, W_x, W_h, b, k: tuple(_tbptt_exact(X, h0, W_x, W_h, b, dH, k).values()),
+                          visible.TBPTT_NAMES, rtol=1e-9, atol=1e-12)
 
 
 # Recorded in the kernel, judged in another process (autograder/judge.py).

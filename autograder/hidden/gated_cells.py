@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.reference import keras_gated as live
-from autograder.hidden._state import after_in_place_update
+from autograder.hidden._state import after_in_place_update, overwrite, two_results_kept
 from course.checks import gated_cells as visible
 from course.checks.stored import using
 from course.checks.gated_cells import Shapes
@@ -92,6 +92,7 @@ def grade_lstm_forward(fn):
     for name, value in zip(("H", "h_last", "c_last"), result):
         if not isinstance(value, np.ndarray):
             fail(step, f"{name} should be a numpy array (np.stack the states along axis 1), got {type(value).__name__}")
+    _one_dtype(step, fn, args, ("H", "h_last", "c_last"))
     after_in_place_update(visible.call, step, fn, args, live.lstm_states, ("H", "h_last", "c_last"), **visible.F64)
     # A long run with the forget gate open and every other gate saturated: the cell state stays in the hundreds.
     args = _saturated_lstm(12)
@@ -107,6 +108,14 @@ def grade_lstm_forward(fn):
 def grade_keras_lstm_initial_bias(fn):
     with using(visible, live):
         visible.check_keras_lstm_initial_bias(fn, UNITS)
+    from course.checks import expect_close
+
+    step = "keras_lstm_initial_bias"
+    two_results_kept(visible.call, step, fn, (4,), (4,), lambda second: expect_close(
+        step, "a second bias for units=4, after the caller set the first one's values", second,
+        live.lstm_initial_bias(4), rtol=0, atol=1e-7,
+        hint="return a new array on every call: a cached one (functools.lru_cache) is shared by every caller, "
+             "and one caller's training changes everyone's initial bias"), change_first=overwrite)
 
 
 def grade_cell_state_jacobian_diag(fn):
@@ -166,8 +175,21 @@ def grade_gru_forward(fn):
         visible.check_gru_forward(fn, CASES)
     rng = np.random.default_rng(SEED + 44)
     X, h0, _, kernel, recurrent_kernel = _weights(rng, 2, 5, 3, 4, 3)
-    after_in_place_update(visible.call, "gru_forward", fn, (X, h0, kernel, recurrent_kernel, rng.normal(size=(2, 12))),
+    bias = rng.normal(size=(2, 12))
+    _one_dtype("gru_forward", fn, (X, h0, kernel, recurrent_kernel, bias), ("H", "h_last"))
+    after_in_place_update(visible.call, "gru_forward", fn, (X, h0, kernel, recurrent_kernel, bias),
                           live.gru_states, ("H", "h_last"), **visible.F64)
+
+
+def _one_dtype(step, fn, args, names):
+    """From float32 inputs, every array returned in one dtype: H and the last state are used together."""
+    from course.checks import fail
+
+    result = visible._pair(step, visible.call(step, fn, *(np.asarray(a, np.float32) for a in args)), names)
+    dtypes = [str(getattr(value, "dtype", type(value).__name__)) for value in result]
+    if len(set(dtypes)) > 1:
+        fail(step, f"from float32 inputs it returns {', '.join(f'{n} as {d}' for n, d in zip(names, dtypes))}: "
+                   f"one dtype for all (is H preallocated with np.zeros, which is float64?)")
 
 
 # Counts past 2**24 (float32 rounds them) and 2**31 (int32 overflows), against the closed form, which equals

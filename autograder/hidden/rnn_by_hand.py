@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.reference import keras_reference as live
-from autograder.hidden._state import after_in_place_update
+from autograder.hidden._state import after_in_place_update, two_results_kept
 from course.checks import rnn_by_hand as visible
 from course.checks.stored import using
 from course.checks.rnn_by_hand import Shapes
@@ -158,6 +158,29 @@ def grade_rnn_lm_param_count(fn):
 def grade_simple_rnn_from_weights(fn, rnn_forward=None):
     with using(visible, live):
         visible.check_simple_rnn_from_weights(fn, rnn_forward, CASES)
+    from course.checks import CheckFailed, expect_close
+
+    # Two layers of one shape, from two sets of weights, kept side by side: each computes with its own.
+    step = "simple_rnn_from_weights"
+    w1, w2 = visible.weights(CASES[1]), visible.weights(Shapes(4, 4, 4, 4, vocab=4, seed=SEED + 50))
+
+    def states(layer, w, which):
+        try:
+            return layer(w["X"], initial_state=[w["h0"]])
+        except Exception as err:
+            raise CheckFailed(f"{step}: calling the {which} layer raised {type(err).__name__}: {err}") from err
+
+    def check_both(second):
+        for layer, w, which in ((first_layer[0], w1, "first"), (second, w2, "second")):
+            expect_close(step, f"the {which} of two layers of one shape built one after the other, kept side "
+                               f"by side", states(layer, w, which),
+                         live.simple_rnn_states(w["X"], w["h0"], w["W_x"], w["W_h"], w["b"])[0], rtol=1e-9,
+                         atol=1e-9, hint="build a new layer on every call: one cached layer (per shape) takes the "
+                                         "second call's weights, and the first caller's layer changes with it")
+
+    first_layer = []
+    two_results_kept(visible.call, step, fn, (w1["W_x"], w1["W_h"], w1["b"]), (w2["W_x"], w2["W_h"], w2["b"]),
+                     check_both, change_first=first_layer.append)
 
 
 # Recorded in the kernel, judged in another process (autograder/judge.py).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.hidden._state import overwrite, two_results_kept
 from autograder.reference import rnn_vs_transformer as ref
 from course.checks import rnn_vs_transformer as visible
 from course.checks.rnn_vs_transformer import LM, Attention, Block, MinGRUCase, Recall, Recurrence
@@ -72,6 +73,16 @@ SCAN_CASES = _recurrences(2)     # Keras 3.13's TensorFlow scan cannot take T = 
 
 def grade_causal_mask(fn):
     visible.check_causal_mask(fn, MASK_SIZES)
+    # Two masks of one size kept side by side, the first one changed by its caller (a mask made additive in
+    # place, say): the second is still the causal mask, and a new array.
+    def second_mask(second):
+        array = np.asarray(second.numpy() if hasattr(second, "numpy") else second)
+        if not (array.shape == (6, 6) and np.array_equal(array.astype(bool), np.tri(6, dtype=bool))):
+            visible.fail("causal_mask", "a second causal_mask(6), made after the caller changed the first one, is "
+                                        "not the causal mask: return a new array on every call (a cached mask, or "
+                                        "a view of one, changes with whoever changed it)")
+
+    two_results_kept(visible.call, "causal_mask", fn, (6,), (6,), second_mask, change_first=overwrite)
 
 
 def grade_TransformerBlock(cls):

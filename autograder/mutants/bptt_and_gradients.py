@@ -650,3 +650,64 @@ def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k):
         db += d
         h_start = h_end
     return dW_x.astype(np.float64), dW_h.astype(np.float64), db.astype(np.float64)
+
+
+
+# --- results kept by the answer and handed out again (state) ------------------------------------------------
+@mutant("rnn_backward", "gradient sums in buffers kept per shape, zeroed and returned by every call", kind="state")
+def rnn_backward(dH, X, h0, H, W_x, W_h, _grads={}):
+    key = (X.shape, W_h.shape)
+    if key not in _grads:
+        _grads[key] = (np.zeros(X.shape), np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0]))
+    dX, dW_x, dW_h, db = _grads[key]
+    for a in (dX, dW_x, dW_h, db):
+        a.fill(0.0)
+    dh_future = np.zeros(h0.shape)
+    for t in reversed(range(X.shape[1])):
+        h_before = H[:, t - 1] if t > 0 else h0
+        dX[:, t], dh_future, gW_x, gW_h, g_b = rnn_step_backward(dH[:, t] + dh_future, X[:, t], h_before, H[:, t],
+                                                                 W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+    return dX, dh_future, dW_x, dW_h, db
+
+
+@mutant("dh0_norms", "reuses the Jacobian products of the call before, keyed on the arrays' ids", kind="state")
+def dh0_norms(H, W_h, dh_T, _products={}):
+    key = (id(W_h), W_h.shape, len(H), id(H))
+    if key not in _products:
+        product, products = np.eye(W_h.shape[0]), []
+        for h_t in H:
+            product = step_jacobian(h_t, W_h) @ product
+            products.append(product)
+        _products[key] = products
+    return np.array([np.linalg.norm(dh_T @ P) for P in _products[key]], dtype=np.float64)
+
+
+@mutant("truncated_bptt_grads", "memoised on the arrays' ids: stale once dH or the weights change in place",
+        kind="state")
+def truncated_bptt_grads(dH, X, h0, W_x, W_h, b, k, _memo={}):
+    key = (id(X), id(dH), id(W_h), k, X.shape)
+    if key in _memo:
+        return _memo[key]
+    dW_x, dW_h, db = np.zeros(W_x.shape), np.zeros(W_h.shape), np.zeros(W_h.shape[0])
+    h_start = h0
+    for start in range(0, X.shape[1], k):
+        window = slice(start, start + k)
+        H_w, h_end = rnn_forward(X[:, window], h_start, W_x, W_h, b)
+        _, _, gW_x, gW_h, g_b = rnn_backward(dH[:, window], X[:, window], h_start, H_w, W_x, W_h)
+        dW_x += gW_x
+        dW_h += gW_h
+        db += g_b
+        h_start = h_end
+    _memo[key] = (dW_x, dW_h, db)
+    return _memo[key]
+
+
+@mutant("clip_by_global_norm", "read-only views (np.broadcast_to) when nothing is clipped", kind="return-type")
+def clip_by_global_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(np.square(g)) for g in grads)))
+    if total <= max_norm:
+        return [np.broadcast_to(np.asarray(g), np.shape(g)) for g in grads], total
+    return [np.asarray(g) * (max_norm / total) for g in grads], total

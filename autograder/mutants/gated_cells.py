@@ -850,3 +850,46 @@ def lstm_backward(dH, cache):
             H.append(h)
         loss = tf.reduce_sum(dH * tf.stack(H, axis=1))
     return tuple(np.asarray(v) for v in tape.gradient(loss, watched))
+
+
+
+# --- results kept by the answer and handed out again (state) ------------------------------------------------
+@mutant("keras_lstm_initial_bias", "cached per size (as functools.lru_cache does): every caller shares one array",
+        kind="state")
+def keras_lstm_initial_bias(units, _cache={}):
+    if units not in _cache:
+        _cache[units] = np.zeros(4 * units)
+        _cache[units][units:2 * units] = 1.0
+    return _cache[units]
+
+
+@mutant("lstm_backward", "weight-gradient sums in buffers kept per shape, zeroed and returned by every call",
+        kind="state")
+def lstm_backward(dH, cache, _sums={}):
+    kernel, recurrent_kernel = cache[0][3], cache[0][4]
+    key = (kernel.shape, recurrent_kernel.shape)
+    if key not in _sums:
+        _sums[key] = (np.zeros(kernel.shape), np.zeros(recurrent_kernel.shape), np.zeros(kernel.shape[1]))
+    dkernel, drecurrent, dbias = _sums[key]
+    for a in (dkernel, drecurrent, dbias):
+        a.fill(0.0)
+    dh_next, dc_next = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+    dX = []
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc_next, dk, dr, db = lstm_step_backward(dH[:, t] + dh_next, dc_next, cache[t])
+        dX.append(dx_t)
+        dkernel += dk
+        drecurrent += dr
+        dbias += db
+    return np.stack(dX[::-1], axis=1), dh_next, dc_next, dkernel, drecurrent, dbias
+
+
+@mutant("gru_forward", "H preallocated with np.zeros (float64) while h_last keeps the inputs' float32",
+        kind="return-type")
+def gru_forward(X, h0, kernel, recurrent_kernel, bias):
+    H = np.zeros((X.shape[0], X.shape[1], h0.shape[1]))
+    h = h0
+    for t in range(X.shape[1]):
+        h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
+        H[:, t] = h
+    return H, h

@@ -478,3 +478,24 @@ def simple_rnn_from_weights(W_x, W_h, b):
     layer.build((None, None, W_x.shape[0]))
     layer.set_weights([W_x, W_h, b])
     return layer
+
+
+
+# --- results kept by the answer and handed out again (state) ------------------------------------------------
+@mutant("teacher_forcing_pairs", "targets written into one buffer per shape, returned to every caller", kind="state")
+def teacher_forcing_pairs(tokens, _targets={}):
+    tokens = np.asarray(tokens)
+    if tokens.shape not in _targets:
+        _targets[tokens.shape] = np.empty((tokens.shape[0], tokens.shape[1] - 1), dtype=tokens.dtype)
+    _targets[tokens.shape][...] = tokens[:, 1:]
+    return tokens[:, :-1], _targets[tokens.shape]
+
+
+@mutant("simple_rnn_from_weights", "one cached layer per shape, its weights replaced by the next call", kind="state")
+def simple_rnn_from_weights(W_x, W_h, b, _layers={}):
+    key = (W_x.shape[0], W_h.shape[0])
+    if key not in _layers:
+        _layers[key] = keras.layers.SimpleRNN(W_h.shape[0], return_sequences=True, dtype="float64")
+        _layers[key].build((None, None, W_x.shape[0]))
+    _layers[key].set_weights([W_x, W_h, b])
+    return _layers[key]

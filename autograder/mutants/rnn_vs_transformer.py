@@ -1211,3 +1211,17 @@ def _class_mutant_value_dim():   # each head's values as wide as d_model
 
 
 _class_mutant_value_dim()
+
+
+
+# --- results kept by the answer and handed out again (state) ------------------------------------------------
+@mutant("causal_mask", "one cached mask per size, the same array for every caller", kind="state")
+def causal_mask(T, _masks={}):
+    if T not in _masks:
+        _masks[T] = np.tri(T, dtype=bool)
+    return _masks[T]
+
+
+@mutant("causal_mask", "views of one stored mask: a caller's change reaches every later mask", kind="state")
+def causal_mask(T, _table=np.tri(256, dtype=bool)):
+    return _table[:T, :T]

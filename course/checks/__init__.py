@@ -18,6 +18,7 @@ import inspect
 import linecache
 import sys
 import types
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -203,6 +204,13 @@ def call(step: str, fn: Callable, *args, **kwargs):
 def _invoke(step: str, fn: Callable, args, kwargs, watch=None):
     if not callable(fn):
         fail(step, f"expected a function, got {type(fn).__name__}")
+    held = _results.before_call(step, (fn, getattr(fn, "__self__", None), args, kwargs))
+    result = _invoke_unguarded(step, fn, args, kwargs, watch)
+    _results.after_call(step, held, result)
+    return result
+
+
+def _invoke_unguarded(step: str, fn: Callable, args, kwargs, watch=None):
     try:
         if watch is None:
             return fn(*args, **kwargs)
@@ -223,6 +231,111 @@ def _invoke(step: str, fn: Callable, args, kwargs, watch=None):
         raise CheckFailed(
             f"{step}: raised {type(err).__name__}: {err}\n    (called with {shapes})"
         ) from err
+
+
+class _Results:
+    """What a step's earlier calls returned, while the caller still holds it: a later call of the same step
+    must neither hand back one of those arrays (or layers) again nor change them. An answer that keeps its
+    result in a buffer, a cache or an ``lru_cache`` and returns it again passes every check of one call, yet
+    whoever keeps two results (a list of batches, the states of two runs) finds the first one overwritten.
+
+    Results are held weakly: one the check has let go of is forgotten. Changes the check makes itself between
+    calls are taken in before the next call, and a held result that is an argument of the call (or shares
+    memory with one) is not compared, since a step may be asked to update its inputs in place."""
+
+    MAX_HELD = 64   # results remembered per step (the newest)
+
+    def __init__(self):
+        self.held: dict[str, list[list]] = {}
+
+    @staticmethod
+    def _leaves(value, depth=0):
+        if depth > 40:
+            return
+        if type(value) is np.ndarray and not value.dtype.hasobject:
+            yield value
+        elif _is_keras_layer(value):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from _Results._leaves(item, depth + 1)
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from _Results._leaves(item, depth + 1)
+
+    @staticmethod
+    def _state(leaf):
+        if isinstance(leaf, np.ndarray):
+            return np.array(leaf, copy=True)
+        return [np.array(w, copy=True) for w in leaf.get_weights()]
+
+    @staticmethod
+    def _same(state, leaf) -> bool:
+        if isinstance(leaf, np.ndarray):
+            return state.shape == leaf.shape and state.dtype == leaf.dtype and np.array_equal(
+                state, leaf, equal_nan=state.dtype.kind in "fc")
+        weights = leaf.get_weights()
+        return len(weights) == len(state) and all(
+            a.shape == np.shape(b) and np.array_equal(a, b, equal_nan=True) for a, b in zip(state, weights))
+
+    def _alive(self, step):
+        entries = [e for e in self.held.get(step, []) if e[0]() is not None]
+        self.held[step] = entries
+        return entries
+
+    def before_call(self, step: str, arguments) -> list:
+        """The held results of ``step`` that this call must leave alone, each with its state now (not the
+        arguments, nor what is called: a layer returned earlier and called now builds its weights)."""
+        entries = self._alive(step)
+        if not entries:
+            return []
+        args = list(self._leaves(arguments))
+        out = []
+        for entry in entries:
+            leaf = entry[0]()
+            if leaf is None or any(leaf is a or (isinstance(leaf, np.ndarray) and isinstance(a, np.ndarray)
+                                                 and np.may_share_memory(leaf, a)) for a in args):
+                continue
+            if not self._same(entry[1], leaf):   # the caller changed it: its own business
+                entry[1] = self._state(leaf)
+            out.append(entry)
+        return out
+
+    def after_call(self, step: str, held: list, result) -> None:
+        leaves = list(self._leaves(result))
+        for entry in held:
+            leaf = entry[0]()
+            if leaf is None:
+                continue
+            what = "array" if isinstance(leaf, np.ndarray) else "layer"
+            if any(leaf is new for new in leaves):
+                fail(step, f"it returned the same {what} object as an earlier call, whose result the caller "
+                           f"still holds: changing one result changes the other; return a new {what} on "
+                           f"every call")
+            if not self._same(entry[1], leaf):
+                fail(step, f"an {what} it returned earlier changed when it was called again: it writes into "
+                           f"a buffer (or cache) it returned before, so a caller's earlier result is "
+                           f"overwritten; return a new {what} on every call")
+        if not leaves:
+            return
+        entries = self._alive(step)
+        known = {id(e[0]()) for e in entries}
+        for leaf in leaves:
+            if id(leaf) not in known:
+                try:
+                    entries.append([weakref.ref(leaf), self._state(leaf)])
+                except TypeError:
+                    continue
+                known.add(id(leaf))
+        del entries[:-self.MAX_HELD]
+
+
+def _is_keras_layer(value) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(value, keras.layers.Layer)
+
+
+_results = _Results()
 
 
 def passed(step: str, count: int, note: str = "") -> None:
