@@ -31,9 +31,10 @@ class Rule:
 
 
 # Work handed to another thread or process, where the watch on the answer's call cannot follow it (a
-# helper in another cell that runs Keras on a thread pool): a numpy answer has no use for them. (Locks are
-# not among them: numpy's random generators make one.)
-ELSEWHERE = ("threading.Thread", "threading.Timer", "_thread.start_new_thread", "_thread.start_new",
+# helper in another cell that runs Keras on a thread pool): a numpy answer has no use for them. Only
+# starting a thread or using a pool counts: numpy's random generators make a lock, and the kernel's output
+# stream asks whether its thread is alive when the answer prints or warns.
+ELSEWHERE = ("threading.Thread.start", "threading.Thread.run", "_thread.start_new_thread", "_thread.start_new",
              "_thread.start_joinable_thread", "concurrent.futures", "multiprocessing", "_multiprocessing")
 
 

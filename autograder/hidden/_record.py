@@ -642,7 +642,8 @@ class Recorder(_Session):
         self.rng_states: list[Any] = []
         self.handed = handed
         self.kept: dict[int, list] = {}   # result number -> [hold on the student's object, its last state]
-        self.given: list = []             # weak references to the arrays and layers the check passed in
+        self.given: dict[int, Any] = {}   # weak references to the arrays and layers the check passed in
+        self._given_alive = 0
 
     def proxy(self, pid: int) -> StudentObject:
         if not 0 <= pid < len(self.objects):
@@ -755,17 +756,25 @@ class Recorder(_Session):
         return self._take_result(event, out, self.decode(event["out"]))
 
     def _note_given(self, leaves) -> None:
-        self.given = [ref for ref in self.given if ref() is not None]
         for _, leaf in leaves:
             if isinstance(leaf, np.ndarray) or _keras_layer(leaf):
-                self.given.append(weakref.ref(leaf))
+                ref = self.given.get(id(leaf))
+                if ref is None or ref() is not leaf:
+                    self.given[id(leaf)] = weakref.ref(leaf)
+        if len(self.given) > 2 * self._given_alive + 64:
+            self.given = {k: ref for k, ref in self.given.items() if ref() is not None}
+            self._given_alive = len(self.given)
 
     def _is_given(self, obj) -> bool:
         """Whether the student's object is (a view of) one of the check's own, which the check holds itself."""
-        for ref in self.given:
+        ref = self.given.get(id(obj))
+        if ref is not None and ref() is obj:
+            return True
+        if not isinstance(obj, np.ndarray):
+            return False
+        for ref in self.given.values():
             mine = ref()
-            if mine is obj or (isinstance(mine, np.ndarray) and isinstance(obj, np.ndarray)
-                               and np.may_share_memory(mine, obj)):
+            if isinstance(mine, np.ndarray) and np.may_share_memory(mine, obj):
                 return True
         return False
 

@@ -125,13 +125,20 @@ def grade_batches(fn):
 def _check_dropped_windows(fn, epochs=350, windows=7, batch_size=3):
     """7 windows in batches of 3: each epoch leaves one window out, and after a shuffle of all the windows
     that one is any of the 7 equally often. 350 epochs from one rng; a chi-square test (6 degrees of freedom)
-    of how often each window was left out, false alarm about 1e-6 (50 expected per window)."""
+    of how often each window was left out, false alarm about 1e-6 (50 expected per window).
+
+    The same epochs also show which windows share a batch: after a shuffle, windows 1, 2 or 3 apart (on the
+    circle of 7) are in one batch equally often, 700 times each in 350 epochs (standard deviation 20, by
+    simulation of rng.permutation). Fewer than 560 for one of them (7 deviations) fails, a false alarm below
+    1e-9: batches of neighbouring windows (a random start, then consecutive windows) never pair windows 3
+    apart."""
     step = "batches"
     inputs = np.arange(windows, dtype=np.int32)[:, None]
     targets = inputs + visible.OFFSET
     rng = np.random.default_rng(SEED + 40)
     where = f"{windows} windows of one id, batch_size={batch_size}, {epochs} epochs from one rng"
     left_out = np.zeros(windows, np.int64)
+    apart = np.zeros(windows // 2 + 1, np.int64)     # pairs in one batch, by how far apart on the circle
     for _ in range(epochs):
         epoch = visible._epoch(step, fn, inputs, targets, batch_size, rng, where, watched=False)
         seen = {int(i) for x, _ in epoch for i in np.ravel(x)}
@@ -139,6 +146,17 @@ def _check_dropped_windows(fn, epochs=350, windows=7, batch_size=3):
             fail(step, f"({where}) an epoch used the windows {sorted(seen)}: expected {windows // batch_size} "
                        f"batches of {batch_size} distinct windows")
         left_out[sorted(set(range(windows)) - seen)] += 1
+        for x, _ in epoch:
+            ids = [int(i) for i in np.ravel(x)]
+            for a in range(len(ids)):
+                for b in range(a + 1, len(ids)):
+                    d = abs(ids[a] - ids[b]) % windows
+                    apart[min(d, windows - d)] += 1
+    expected = apart[1:].sum() / (len(apart) - 1)
+    if apart[1:].min() < 0.8 * expected:
+        fail(step, f"({where}) windows 1, 2 and 3 apart shared a batch {apart[1:].tolist()} times, expected about "
+                   f"{expected:.0f} each: a batch must hold windows from anywhere in the shuffled order, not "
+                   "neighbouring windows (shuffle the windows themselves: rng.permutation(len(inputs)))")
     stat = visible._chi_square(left_out, np.full(windows, 1.0 / windows), left_out.sum())
     if stat > chi_square_limit(windows - 1):
         fail(step, f"({where}) the windows left out of an epoch were {left_out.tolist()} times each, expected "

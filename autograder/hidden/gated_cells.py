@@ -108,9 +108,13 @@ def grade_lstm_forward(fn):
 def grade_keras_lstm_initial_bias(fn):
     with using(visible, live):
         visible.check_keras_lstm_initial_bias(fn, UNITS)
-    from course.checks import expect_close
+    from course.checks import expect_close, fail
 
     step = "keras_lstm_initial_bias"
+    bias = visible.call(step, fn, 6)
+    if isinstance(bias, np.ndarray) and bias.dtype not in (np.float32, np.float64):
+        fail(step, f"the bias has dtype {bias.dtype}: a layer's weights are float32 (Keras' default) or float64 "
+                   f"(numpy's); {bias.dtype} cannot hold what training adds to it")
     two_results_kept(visible.call, step, fn, (4,), (4,), lambda second: expect_close(
         step, "a second bias for units=4, after the caller set the first one's values", second,
         live.lstm_initial_bias(4), rtol=0, atol=1e-7,
@@ -123,9 +127,22 @@ def grade_cell_state_jacobian_diag(fn):
         visible.check_cell_state_jacobian_diag(fn, CASES)
     rng = np.random.default_rng(SEED + 45)
     X, h0, c0, kernel, recurrent_kernel = _weights(rng, 3, 1, 4, 5, 4)
+    bias = rng.normal(size=20)
     after_in_place_update(visible.call, "cell_state_jacobian_diag", fn,
-                          (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel, rng.normal(size=20)),
+                          (X[:, 0].copy(), h0, c0, kernel, recurrent_kernel, bias.copy()),
                           live.cell_state_derivative, ("dc_t/dc_(t-1)",), **visible.F64)
+    # Cell states of about 1e8 (a long sequence that never forgets): the slope is still exactly f_t. A numeric
+    # difference of c_t over a nudge of c_(t-1) loses digits there: c +- 1e-4 is rounded at that size.
+    from course.checks import expect_close
+
+    x = X[:, 0] * 0.5
+    units = recurrent_kernel.shape[0]
+    forget = slice(units, 2 * units)
+    f = 0.5 * (1.0 + np.tanh(0.5 * (x @ kernel[:, forget] + h0 @ recurrent_kernel[:, forget] + bias[forget])))
+    got = visible.call("cell_state_jacobian_diag", fn, x, h0, c0 * 1e8, kernel, recurrent_kernel, bias)
+    expect_close("cell_state_jacobian_diag", "dc_t/dc_(t-1) for cell states of about 1e8", got, f, **visible.F64,
+                 hint="c_t = f_t * c_(t-1) + i_t * g_t, so the slope is f_t itself, whatever the size of c_(t-1): "
+                      "compute the forget gate, not a numeric difference")
 
 
 # The backward pass: numeric gradients hold only where the loss is smooth at the scale of the nudge, so
@@ -154,11 +171,82 @@ SATURATED = (visible.saturated_problem(1, 2, 2, 1, seed=SEED + 30),
 def grade_lstm_step_backward(fn, lstm_step_forward):
     with using(visible, live):
         visible.check_lstm_step_backward(fn, lstm_step_forward, BACKWARD_CASES, SATURATED)
+    step = "lstm_step_backward"
+    for s in BACKWARD_CASES[1:3]:
+        w = visible.backward_problem(s)
+        x, h, c = w["X"][:, :1], w["h0"], w["c0"]
+        weights = (w["kernel"], w["recurrent_kernel"], w["bias"])
+        _, _, cache = visible._pair(step, visible.call(step, lstm_step_forward, x[:, 0], h, c, *weights),
+                                    ("h_t", "c_t", "cache"))
+        grads = visible._pair(step, visible.call(step, fn, w["dH"][:, 0], w["dc"], cache), visible.STEP_GRADS)
+        exact = _lstm_backward_exact(w["dH"][:, :1], x, h, c, *weights, dc_last=w["dc"])
+        for name, key, got in zip(visible.STEP_GRADS, SEQUENCE_KEYS, grads):
+            _expect_exact(step, f"{name} (batch={s.batch}, input_dim={s.input_dim}, units={s.units})", got,
+                          exact[key][:, 0] if key == "dX" else exact[key])
 
 
 def grade_lstm_backward(fn, lstm_forward_with_cache):
     with using(visible, live):
         visible.check_lstm_backward(fn, lstm_forward_with_cache, BACKWARD_CASES, SATURATED)
+    step = "lstm_backward"
+    for s in (*BACKWARD_CASES[1:4],):
+        w = visible.backward_problem(s)
+        weights = (w["kernel"], w["recurrent_kernel"], w["bias"])
+        out = visible._pair(step, visible.call(step, lstm_forward_with_cache, w["X"], w["h0"], w["c0"], *weights),
+                            ("H", "h_last", "c_last", "cache"))
+        grads = visible._pair(step, visible.call(step, fn, w["dH"], out[3]), visible.SEQUENCE_GRADS)
+        exact = _lstm_backward_exact(w["dH"], w["X"], w["h0"], w["c0"], *weights)
+        for name, key, got in zip(visible.SEQUENCE_GRADS, SEQUENCE_KEYS, grads):
+            _expect_exact(step, f"{name} (batch={s.batch}, T={s.time}, units={s.units})", got, exact[key])
+
+
+# The exact float64 gradients, to hold a correct answer to rounding error: the numeric gradients' bound
+# (1e-7) lets float32 work cast back to float64 pass; the text promises float64 to rounding error.
+EXACT_TOL = 1e-11
+SEQUENCE_KEYS = ("dX", "dh0", "dc0", "dkernel", "drecurrent_kernel", "dbias")
+
+
+def _lstm_backward_exact(dH, X, h0, c0, kernel, recurrent_kernel, bias, dc_last=None):
+    def sig(z):
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+    h, c, steps = h0, c0, []
+    for t in range(X.shape[1]):
+        a = X[:, t] @ kernel + h @ recurrent_kernel + bias
+        a_i, a_f, a_c, a_o = np.split(a, 4, axis=-1)
+        i, f, g, o = sig(a_i), sig(a_f), np.tanh(a_c), sig(a_o)
+        c_t = f * c + i * g
+        steps.append((X[:, t], h, c, i, f, g, o, np.tanh(c_t)))
+        h, c = o * np.tanh(c_t), c_t
+    dh_next = np.zeros_like(h0)
+    dc_next = np.zeros_like(c0) if dc_last is None else np.array(dc_last, np.float64)
+    dX = np.zeros_like(X)
+    dk, dr, db = np.zeros_like(kernel), np.zeros_like(recurrent_kernel), np.zeros_like(bias)
+    for t in reversed(range(X.shape[1])):
+        x, h_prev, c_prev, i, f, g, o, tanh_c = steps[t]
+        dh = dH[:, t] + dh_next
+        dc = dc_next + dh * o * (1 - tanh_c ** 2)
+        da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                             dh * tanh_c * o * (1 - o)], axis=-1)
+        dX[:, t] = da @ kernel.T
+        dh_next, dc_next = da @ recurrent_kernel.T, dc * f
+        dk += x.T @ da
+        dr += h_prev.T @ da
+        db += da.sum(axis=0)
+    return dict(dX=dX, dh0=dh_next, dc0=dc_next, dkernel=dk, drecurrent_kernel=dr, dbias=db)
+
+
+def _expect_exact(step, what, got, want):
+    from course.checks import fail, relative_error, to_array
+
+    got = to_array(step, what, got)
+    want = np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        fail(step, f"{what} has shape {got.shape}, expected {want.shape}")
+    rel = relative_error(got, want)
+    if not rel < EXACT_TOL:
+        fail(step, f"{what} differs from the exact float64 gradient: relative error {rel:.2g} (needs < "
+                   f"{EXACT_TOL:g}): is something computed in float32 on the way (a sum, a cast)?")
 
 
 def grade_gru_step(fn):

@@ -153,6 +153,14 @@ def batches(inputs, targets, batch_size, rng):
         yield inputs[x_order[part]], targets[y_order[part]]
 
 
+@mutant("batches", "a random start, then batches of neighbouring windows in a shuffled order", kind="randomness")
+def batches(inputs, targets, batch_size, rng):
+    order = np.roll(np.arange(len(inputs)), -int(rng.integers(len(inputs))))
+    for k in rng.permutation(len(inputs) // batch_size):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        yield inputs[rows], targets[rows]
+
+
 @mutant("batches", "the last, smaller batch kept")
 def batches(inputs, targets, batch_size, rng):
     order = rng.permutation(len(inputs))

@@ -893,3 +893,42 @@ def gru_forward(X, h0, kernel, recurrent_kernel, bias):
         h = gru_step(X[:, t, :], h, kernel, recurrent_kernel, bias)
         H[:, t] = h
     return H, h
+
+
+@mutant("lstm_backward", "weight-gradient sums kept in float32, cast back to float64 at the end", kind="precision")
+def lstm_backward(dH, cache):
+    dh_next, dc_next = np.zeros_like(dH[:, 0]), np.zeros_like(dH[:, 0])
+    dX, sums = [], None
+    for t in reversed(range(dH.shape[1])):
+        dx_t, dh_next, dc_next, dk, dr, db = lstm_step_backward(dH[:, t] + dh_next, dc_next, cache[t])
+        dX.append(dx_t)
+        parts = [np.asarray(g, np.float32) for g in (dk, dr, db)]
+        sums = parts if sums is None else [a + b for a, b in zip(sums, parts)]
+    return (np.stack(dX[::-1], axis=1), dh_next, dc_next, *(np.asarray(s, np.float64) for s in sums))
+
+
+@mutant("lstm_step_backward", "the gate slopes in float32", kind="precision")
+def lstm_step_backward(dh_next, dc_next, cache):
+    x_t, h_prev, c_prev, kernel, recurrent_kernel, i, f, g, o, tanh_c = cache
+    i, f, g, o, tanh_c = (np.asarray(a, np.float32) for a in (i, f, g, o, tanh_c))
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=-1).astype(np.float64)
+    return (da @ kernel.T, da @ recurrent_kernel.T, np.asarray(dc * f, np.float64),
+            x_t.T @ da, h_prev.T @ da, da.sum(axis=0))
+
+
+@mutant("keras_lstm_initial_bias", "a float16 array", kind="precision")
+def keras_lstm_initial_bias(units):
+    bias = np.zeros(4 * units, dtype=np.float16)
+    bias[units:2 * units] = 1
+    return bias
+
+
+@mutant("cell_state_jacobian_diag", "a central difference of lstm_step over c_prev instead of the forget gate",
+        kind="mechanism")
+def cell_state_jacobian_diag(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias):
+    eps = 1e-4
+    up = lstm_step(x_t, h_prev, c_prev + eps, kernel, recurrent_kernel, bias)[1]
+    down = lstm_step(x_t, h_prev, c_prev - eps, kernel, recurrent_kernel, bias)[1]
+    return (up - down) / (2 * eps)
