@@ -183,3 +183,20 @@ def test_a_layer_returned_earlier_may_be_built_by_calling_it():
     layer = call("MinGRU", lambda units: keras.layers.Dense(units, dtype="float64"), 3)
     out = call("MinGRU", layer, np.ones((2, 4)))     # builds its weights: the layer is what is called
     assert tuple(out.shape) == (2, 3) and len(layer.get_weights()) == 2
+
+
+def test_a_layer_whose_weights_a_later_call_replaces_is_named_as_a_layer():
+    from course.env import import_keras
+
+    keras = import_keras()
+    shared = keras.layers.Dense(2, dtype="float64")
+    shared.build((None, 3))
+
+    def view_of_one_layer(weights):
+        shared.set_weights([weights, np.zeros(2)])
+        return keras.Sequential([shared])     # a new model each call, around the one layer it keeps
+
+    first = call("layer_from_weights", view_of_one_layer, np.ones((3, 2)))
+    with pytest.raises(CheckFailed, match=r"^layer_from_weights: a layer it returned earlier changed"):
+        call("layer_from_weights", view_of_one_layer, np.full((3, 2), 2.0))
+    assert np.array_equal(first.get_weights()[0], np.full((3, 2), 2.0))   # what the caller would have found

@@ -313,7 +313,8 @@ class _Results:
                            f"still holds: changing one result changes the other; return a new {what} on "
                            f"every call")
             if not self._same(entry[1], leaf):
-                fail(step, f"an {what} it returned earlier changed when it was called again: it writes into "
+                fail(step, f"{'an' if what == 'array' else 'a'} {what} it returned earlier changed when it was "
+                           f"called again: it writes into "
                            f"a buffer (or cache) it returned before, so a caller's earlier result is "
                            f"overwritten; return a new {what} on every call")
         if not leaves:
