@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.hidden._exact import EXACT_TOL, expect_exact as _expect_exact
 from autograder.hidden._state import after_in_place_update
 from autograder.reference import bptt as live
 from course.checks import bptt_and_gradients as visible
@@ -45,25 +46,6 @@ CLIP_CASES = (
     ClipCase(((5, 1), (1, 1), (1,), (1, 5), (5,)), max_norm=0.1, norm=1e3, seed=SEED + 23, spread="one"),
     ClipCase(((8, 8), (8,)), max_norm=1.0, norm=0.5, seed=SEED + 24, spread="one"),  # below, uneven
 )
-
-
-# Against the exact float64 gradients (the reference's closed forms, not a numeric difference): a correct
-# float64 answer differs only by rounding (below 1e-14 on these cases), while one computed in float32 and
-# cast back to float64 differs by about 1e-8, which the numeric gradient's own error (~1e-10) hides.
-EXACT_TOL = 1e-11
-
-
-def _expect_exact(step, what, got, want, tol=EXACT_TOL, hint=""):
-    got = to_array(step, what, got)
-    want = np.asarray(want, np.float64)
-    if got.shape != want.shape:
-        fail(step, f"{what} has shape {got.shape}, expected {want.shape}")
-    rel = relative_error(got, want)
-    if not rel < tol:
-        fail(step, f"{what} differs from the exact float64 gradient: relative error {rel:.1e} (needs < {tol:g})"
-                   + (f". {hint}" if hint else ". Is something computed in float32 (or rounded), or kept from an "
-                      "earlier call? Keep every array float64 from start to end"))
-    return rel
 
 
 def _step_exact(dh, x, h_prev, h_t, W_x, W_h):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.reference import keras_gated as live
+from autograder.hidden._exact import expect_exact as _expect_exact
 from autograder.hidden._state import after_in_place_update, overwrite, two_results_kept
 from course.checks import gated_cells as visible
 from course.checks.stored import using
@@ -180,7 +181,7 @@ def grade_lstm_step_backward(fn, lstm_step_forward):
                                     ("h_t", "c_t", "cache"))
         grads = visible._pair(step, visible.call(step, fn, w["dH"][:, 0], w["dc"], cache), visible.STEP_GRADS)
         exact = _lstm_backward_exact(w["dH"][:, :1], x, h, c, *weights, dc_last=w["dc"])
-        for name, key, got in zip(visible.STEP_GRADS, SEQUENCE_KEYS, grads):
+        for name, key, got in zip(visible.STEP_GRADS, visible.SEQUENCE_GRADS, grads):
             _expect_exact(step, f"{name} (batch={s.batch}, input_dim={s.input_dim}, units={s.units})", got,
                           exact[key][:, 0] if key == "dX" else exact[key])
 
@@ -189,21 +190,19 @@ def grade_lstm_backward(fn, lstm_forward_with_cache):
     with using(visible, live):
         visible.check_lstm_backward(fn, lstm_forward_with_cache, BACKWARD_CASES, SATURATED)
     step = "lstm_backward"
-    for s in (*BACKWARD_CASES[1:4],):
+    for s in BACKWARD_CASES[1:4]:
         w = visible.backward_problem(s)
         weights = (w["kernel"], w["recurrent_kernel"], w["bias"])
         out = visible._pair(step, visible.call(step, lstm_forward_with_cache, w["X"], w["h0"], w["c0"], *weights),
                             ("H", "h_last", "c_last", "cache"))
         grads = visible._pair(step, visible.call(step, fn, w["dH"], out[3]), visible.SEQUENCE_GRADS)
         exact = _lstm_backward_exact(w["dH"], w["X"], w["h0"], w["c0"], *weights)
-        for name, key, got in zip(visible.SEQUENCE_GRADS, SEQUENCE_KEYS, grads):
-            _expect_exact(step, f"{name} (batch={s.batch}, T={s.time}, units={s.units})", got, exact[key])
+        for name, got in zip(visible.SEQUENCE_GRADS, grads):
+            _expect_exact(step, f"{name} (batch={s.batch}, T={s.time}, units={s.units})", got, exact[name])
 
 
 # The exact float64 gradients, to hold a correct answer to rounding error: the numeric gradients' bound
 # (1e-7) lets float32 work cast back to float64 pass; the text promises float64 to rounding error.
-EXACT_TOL = 1e-11
-SEQUENCE_KEYS = ("dX", "dh0", "dc0", "dkernel", "drecurrent_kernel", "dbias")
 
 
 def _lstm_backward_exact(dH, X, h0, c0, kernel, recurrent_kernel, bias, dc_last=None):
@@ -235,18 +234,6 @@ def _lstm_backward_exact(dH, X, h0, c0, kernel, recurrent_kernel, bias, dc_last=
         db += da.sum(axis=0)
     return dict(dX=dX, dh0=dh_next, dc0=dc_next, dkernel=dk, drecurrent_kernel=dr, dbias=db)
 
-
-def _expect_exact(step, what, got, want):
-    from course.checks import fail, relative_error, to_array
-
-    got = to_array(step, what, got)
-    want = np.asarray(want, np.float64)
-    if got.shape != want.shape:
-        fail(step, f"{what} has shape {got.shape}, expected {want.shape}")
-    rel = relative_error(got, want)
-    if not rel < EXACT_TOL:
-        fail(step, f"{what} differs from the exact float64 gradient: relative error {rel:.2g} (needs < "
-                   f"{EXACT_TOL:g}): is something computed in float32 on the way (a sum, a cast)?")
 
 
 def grade_gru_step(fn):
